@@ -1,0 +1,72 @@
+"""Geohash cells, computed exactly (no pyspark).
+
+The cell of a point is found per axis as ``k = floor((v - lo) / span * 2**bits)``,
+clamped so that the upper edge (lat 90, lng 180) falls in the last cell. Grid lines
+``lo + span * k / 2**bits`` are exact doubles for the precisions used here, so after
+a floating-point estimate one exact comparison each way fixes ``k``; the Spark
+backend runs the same steps, so both give the same cell even at cell edges.
+
+>>> encode(57.64911, 10.40744, 11)
+'u4pruydqqvj'
+>>> encode(90.0, 180.0, 6), encode(-90.0, -180.0, 6)
+('zzzzzz', '000000')
+"""
+from __future__ import annotations
+
+BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
+LAT = (-90.0, 180.0)    # (lower edge, span)
+LNG = (-180.0, 360.0)
+
+
+def bits_per_axis(precision: int) -> tuple[int, int]:
+    """(longitude bits, latitude bits): geohash interleaves starting with longitude."""
+    total = 5 * precision
+    return total - total // 2, total // 2
+
+
+def cell_index(v: float, axis: tuple[float, float], bits: int) -> int:
+    lo, span = axis
+    size = 1 << bits
+    k = int((v - lo) / span * size)
+    if k > size - 1:
+        k = size - 1
+    if k > 0 and lo + span * k / size > v:
+        k -= 1
+    elif k < size - 1 and lo + span * (k + 1) / size <= v:
+        k += 1
+    return k
+
+
+def bit_source(precision: int, g: int) -> tuple[str, int]:
+    """Which axis ("lng" or "lat") and which bit (counted from the least significant)
+    supplies global bit ``g`` of the hash (``g = 0`` is the first, most significant)."""
+    lng_bits, lat_bits = bits_per_axis(precision)
+    if g % 2 == 0:
+        return "lng", lng_bits - 1 - g // 2
+    return "lat", lat_bits - 1 - g // 2
+
+
+def _spread(x: int) -> int:
+    """Put a zero bit between the bits of x (x < 2**32)."""
+    x = (x | (x << 16)) & 0x0000FFFF0000FFFF
+    x = (x | (x << 8)) & 0x00FF00FF00FF00FF
+    x = (x | (x << 4)) & 0x0F0F0F0F0F0F0F0F
+    x = (x | (x << 2)) & 0x3333333333333333
+    return (x | (x << 1)) & 0x5555555555555555
+
+
+_SHIFTS = {p: tuple(5 * (p - 1 - j) for j in range(p)) for p in range(1, 13)}
+
+
+def encode(lat: float, lng: float, precision: int = 6) -> str | None:
+    """The geohash of (lat, lng), or None when a coordinate is missing or out of range."""
+    if lat is None or lng is None or not (-90.0 <= lat <= 90.0) or not (-180.0 <= lng <= 180.0):
+        return None
+    lng_bits, lat_bits = bits_per_axis(precision)
+    lng_k, lat_k = cell_index(lng, LNG, lng_bits), cell_index(lat, LAT, lat_bits)
+    # Interleave, longitude taking the most significant bit.
+    if lng_bits == lat_bits:
+        h = (_spread(lng_k) << 1) | _spread(lat_k)
+    else:
+        h = _spread(lng_k) | (_spread(lat_k) << 1)
+    return "".join([BASE32[(h >> s) & 31] for s in _SHIFTS[precision]])

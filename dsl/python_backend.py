@@ -1,0 +1,407 @@
+"""The Python backend: compiles an AST into closures over one row (a dict).
+
+No ``eval``, no code strings. Every distinct ``Read`` of the expression is read and
+checked once per row before anything is computed, so a missing field or a value of
+the wrong type is reported whatever branch the row takes — as Spark reports it from
+the schema. The closures then take the list of read values.
+
+>>> from palette.dsl import parse, to_python
+>>> f = to_python(parse('if(nVal("x") > 2, "big", "small")'))
+>>> f({"x": 3}), f({"x": None})
+('big', 'small')
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import numbers
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import Any, Callable
+
+from . import geohash
+from .ast import Binary, Call, Literal, Node, Read, Unary
+from .errors import DSLInputError, DSLUnsupportedError
+from .functions import SIGNATURES
+from .parser import parse
+
+INF = math.inf
+Closure = Callable[[list], Any]
+
+
+# -- reading values -----------------------------------------------------------
+
+def _bad_value(read: Read, key: str, v: Any, want: str) -> DSLInputError:
+    return DSLInputError(f"field {key!r} read by {read} must be {want}, got {type(v).__name__} {v!r}")
+
+
+def _read_num(read: Read, key: str):
+    def read_value(v):
+        t = type(v)
+        if t is float:
+            return v if -INF < v < INF else None          # NaN and ±inf read as null
+        if v is None:
+            return None
+        if t is int:
+            try:
+                f = float(v)
+            except OverflowError:
+                return None
+            return f if -INF < f < INF else None
+        if t is bool or not isinstance(v, numbers.Real) or isinstance(v, bool) or _is_numpy_bool(v):
+            raise _bad_value(read, key, v, "a number (nVal)")
+        f = float(v)
+        return f if -INF < f < INF else None
+    return read_value
+
+
+def _is_numpy_bool(v) -> bool:
+    return type(v).__name__ == "bool_"
+
+
+def _read_str(read: Read, key: str):
+    def read_value(v):
+        if v is None or type(v) is str:
+            return v
+        if isinstance(v, str):
+            return str(v)
+        raise _bad_value(read, key, v, "a string (sVal)")
+    return read_value
+
+
+def _read_bool(read: Read, key: str):
+    def read_value(v):
+        if v is None or type(v) is bool:
+            return v
+        if _is_numpy_bool(v):
+            return bool(v)
+        raise _bad_value(read, key, v, "a boolean (bVal)")
+    return read_value
+
+
+def _read_ts(read: Read, key: str):
+    def read_value(v):
+        if v is None:
+            return None
+        if isinstance(v, datetime):
+            # Naive datetimes are UTC, as the DSL defines timestamps.
+            return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        raise _bad_value(read, key, v, "a datetime (tVal)")
+    return read_value
+
+
+_READ_VALUE = {"nVal": _read_num, "sVal": _read_str, "bVal": _read_bool, "tVal": _read_ts}
+
+
+def default_field(read: Read) -> str:
+    """The row field a read takes its value from, before any palette lookup exists."""
+    ref = read.parsed
+    if ref.kind == "palette":
+        raise DSLUnsupportedError(
+            f"{read} reads the palette feature {ref}, and palette feature lookups are not available "
+            "yet; read a basis field or a column instead")
+    return ref.name
+
+
+def _reader(read: Read, field_of: Callable[[Read], str]) -> Callable[[dict], Any]:
+    key = field_of(read)
+    convert = _READ_VALUE[read.reader](read, key)
+
+    def read_row(row: dict):
+        try:
+            v = row[key]
+        except KeyError:
+            fields = ", ".join(sorted(map(str, row))) or "none"
+            raise DSLInputError(f"the row has no field {key!r}, which {read} reads; fields present: "
+                                f"{fields}") from None
+        return convert(v)
+    return read_row
+
+
+# -- compiling nodes ------------------------------------------------------------
+
+def _finite(r: float):
+    return r if -INF < r < INF else None
+
+
+def _arith(op: str):
+    if op == "+":
+        return lambda a, b: _finite(a + b)
+    if op == "-":
+        return lambda a, b: _finite(a - b)
+    if op == "*":
+        return lambda a, b: _finite(a * b)
+    if op == "/":
+        return lambda a, b: None if b == 0 else _finite(a / b)
+    if op == "%":
+        return lambda a, b: None if b == 0 else math.fmod(a, b)
+    raise KeyError(op)
+
+
+_COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+def _strict2(fa: Closure, fb: Closure, op) -> Closure:
+    def f(v):
+        a = fa(v)
+        if a is None:
+            return None
+        b = fb(v)
+        if b is None:
+            return None
+        return op(a, b)
+    return f
+
+
+def _strict1(fa: Closure, op) -> Closure:
+    def f(v):
+        a = fa(v)
+        return None if a is None else op(a)
+    return f
+
+
+def _compile_binary(node: Binary, c, index=None) -> Closure:
+    fa, fb = c(node.left), c(node.right)
+    if node.op == "and":
+        def and_(v):
+            a = fa(v)
+            if a is False:
+                return False
+            b = fb(v)
+            if b is False:
+                return False
+            return None if a is None or b is None else True
+        return and_
+    if node.op == "or":
+        def or_(v):
+            a = fa(v)
+            if a is True:
+                return True
+            b = fb(v)
+            if b is True:
+                return True
+            return None if a is None or b is None else False
+        return or_
+    op = _COMPARE.get(node.op) or _arith(node.op)
+    return _strict2(fa, fb, op)
+
+
+def _compile_unary(node: Unary, c, index=None) -> Closure:
+    fa = c(node.operand)
+    return _strict1(fa, (lambda a: not a) if node.op == "not" else (lambda a: -a))
+
+
+# -- functions ---------------------------------------------------------------------
+
+def _guard(fn):
+    """Math functions: out of domain or overflow (ValueError/OverflowError, NaN, ±inf) is null."""
+    def g(*xs):
+        try:
+            return _finite(fn(*xs))
+        except (ValueError, OverflowError):
+            return None
+    return g
+
+
+def _sign(x):
+    return x if x == 0 else math.copysign(1.0, x)
+
+
+_DECIMAL = Context(prec=400)
+
+
+def _round(x: float, d: int) -> float:
+    # Half away from zero on the shortest decimal form of x, as Spark's BigDecimal round does;
+    # "+ 0.0" turns -0.0 into 0.0 like Spark.
+    q = Decimal(repr(x)).quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP, context=_DECIMAL)
+    return float(q) + 0.0
+
+
+_BIG = 2.0 ** 52     # doubles at or above this are whole numbers
+
+
+def _floor(x):
+    return float(math.floor(x)) if -_BIG < x < _BIG else x
+
+
+def _ceil(x):
+    return float(math.ceil(x)) if -_BIG < x < _BIG else x
+
+
+def _least(xs):
+    r = None
+    for x in xs:
+        if x is not None and (r is None or x < r):
+            r = x
+    return r
+
+
+def _greatest(xs):
+    r = None
+    for x in xs:
+        if x is not None and (r is None or x > r):
+            r = x
+    return r
+
+
+_UNARY_MATH = {
+    "log": lambda x: math.log(x) if x > 0 else None,
+    "log1p": lambda x: math.log1p(x) if x > -1 else None,
+    "sqrt": lambda x: math.sqrt(x) if x >= 0 else None,
+    "exp": _guard(math.exp),
+    "abs": abs,
+    "sign": _sign,
+    "floor": _floor,
+    "ceil": _ceil,
+    "lower": str.lower,
+    "upper": str.upper,
+    "length": lambda s: float(len(s)),
+    "hourOfDay": lambda t: float(t.hour),
+    "dayOfWeek": lambda t: float(t.isoweekday()),
+}
+
+_BINARY_STRICT = {
+    "pow": _guard(math.pow),
+    "contains": lambda s, t: t in s,
+    "startsWith": lambda s, t: s.startswith(t),
+}
+
+
+def _literal_args(node: Call, start: int) -> list:
+    return [a.value for a in node.args[start:]]
+
+
+def _compile_call(node: Call, c, index=None) -> Closure:
+    name = node.name
+    sig = SIGNATURES[name]
+    if sig.learned:
+        raise DSLUnsupportedError(f"{name} is learned from data: use it in a DSLEstimator and fit it "
+                                  f"before scoring ({node})")
+    fs = [c(a) for a in node.args]
+    if name in _UNARY_MATH:
+        return _strict1(fs[0], _UNARY_MATH[name])
+    if name in _BINARY_STRICT:
+        return _strict2(fs[0], fs[1], _BINARY_STRICT[name])
+    rule = _CALL_RULES[name]
+    return rule(node, fs)
+
+
+def _if(node, fs):
+    fc, fa, fb = fs
+    return lambda v: fa(v) if fc(v) is True else fb(v)
+
+
+def _coalesce(node, fs):
+    def f(v):
+        for g in fs:
+            x = g(v)
+            if x is not None:
+                return x
+        return None
+    return f
+
+
+def _concat(node, fs):
+    def f(v):
+        parts = [g(v) for g in fs]
+        return None if None in parts else "".join(parts)
+    return f
+
+
+def _clip(node, fs):
+    fx, flo, fhi = fs
+
+    def f(v):
+        x, lo, hi = fx(v), flo(v), fhi(v)
+        if x is None or lo is None or hi is None:
+            return None
+        return min(max(x, lo), hi)
+    return f
+
+
+def _region_id(node, fs):
+    precision = int(node.args[2].value) if len(node.args) > 2 else 6
+    flat, flng = fs[0], fs[1]
+    return lambda v: geohash.encode(flat(v), flng(v), precision)
+
+
+def _bucket(node, fs):
+    cuts = _literal_args(node, 1)
+    fx = fs[0]
+    return _strict1(fx, lambda x: float(bisect.bisect_right(cuts, x)))
+
+
+def _round_rule(node, fs):
+    d = int(node.args[1].value) if len(node.args) > 1 else 0
+    return _strict1(fs[0], lambda x: _round(x, d))
+
+
+_CALL_RULES: dict[str, Callable] = {
+    "if": _if,
+    "coalesce": _coalesce,
+    "nFill": _coalesce,
+    "sFill": _coalesce,
+    "isNull": lambda node, fs: (lambda v, f=fs[0]: f(v) is None),
+    "min": lambda node, fs: (lambda v: _least([g(v) for g in fs])),
+    "max": lambda node, fs: (lambda v: _greatest([g(v) for g in fs])),
+    "clip": _clip,
+    "round": _round_rule,
+    "concat": _concat,
+    "regionId": _region_id,
+    "bucket": _bucket,
+}
+
+# Functions with a rule (the learned ones have theirs in DSLEstimator.fit).
+FUNCTION_RULES = set(_UNARY_MATH) | set(_BINARY_STRICT) | set(_CALL_RULES)
+
+
+class CompiledExpression:
+    """A compiled expression: call it with a row dict to get the value."""
+
+    __slots__ = ("expr", "readers", "body", "fields")
+
+    def __init__(self, expr: Node, field_of: Callable[[Read], str] = default_field):
+        reads = expr.reads()
+        index = {r._key(): i for i, r in enumerate(reads)}
+        self.expr = expr
+        self.fields = [field_of(r) for r in reads]
+        self.readers = [_reader(r, field_of) for r in reads]
+
+        if expr.type == "invalid":
+            raise expr.error
+
+        def c(node: Node) -> Closure:
+            rule = next((r for cls, r in NODE_RULES.items() if isinstance(node, cls)), None)
+            if rule is None:
+                raise TypeError(f"the Python backend has no rule for {type(node).__name__}")
+            return rule(node, c, index)
+
+        self.body = c(expr)
+
+    def __call__(self, row: dict):
+        return self.body([r(row) for r in self.readers])
+
+
+def _compile_literal(node: Literal, c, index) -> Closure:
+    value = node.value
+    return lambda v: value
+
+
+def _compile_read(node: Read, c, index) -> Closure:
+    i = index[node._key()]
+    return lambda v: v[i]
+
+
+NODE_RULES = {Literal: _compile_literal, Read: _compile_read, Unary: _compile_unary,
+              Binary: _compile_binary, Call: _compile_call}
+
+
+def to_python(expr, field_of: Callable[[Read], str] = default_field) -> CompiledExpression:
+    """Compile an expression (or DSL text) into a callable ``f(row) -> value``."""
+    return CompiledExpression(parse(expr), field_of)
+
+
+def evaluate(expr, row: dict):
+    """Evaluate an expression (or DSL text) on one row dict."""
+    return to_python(expr)(row)

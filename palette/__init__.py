@@ -1,0 +1,31 @@
+"""palette: feature-store lookups and a feature DSL that compile to Spark ML stages,
+and score one row without a JVM.
+
+The DSL builders are plain Python; the Spark stages load pyspark only when used.
+
+>>> from palette import nVal, nFill, regionId
+>>> str(nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1))
+'nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1.0)'
+"""
+from palette.dsl.builders import *  # noqa: F401,F403
+from palette.dsl.builders import __all__ as _builders
+from palette.dsl import DSLError, evaluate, parse
+
+__version__ = "0.1.0"
+
+# Spark ML stages: imported on first use so that `import palette` never loads pyspark.
+_LAZY = {
+    "DSLTransformer": "palette.transformers.dsl_stage",
+    "DSLEstimator": "palette.transformers.dsl_stage",
+    "DSLModel": "palette.transformers.dsl_stage",
+    "load_scorer": "palette.transformers.runtime",
+}
+
+__all__ = [*_builders, "DSLError", "evaluate", "parse", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'palette' has no attribute {name!r}")
