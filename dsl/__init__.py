@@ -18,10 +18,10 @@ __all__ = ["parse", "evaluate", "to_python", "to_column", "DSLError", "DSLSyntax
            "Binary", "Call", "NODE_CLASSES"]
 
 
-def to_column(expr, schema=None):
+def to_column(expr, schema=None, **kwargs):
     """Compile an expression (or DSL text) to a native ``pyspark.sql.Column``.
 
     Imports pyspark; everything else in ``palette.dsl`` runs without it.
     """
     from .spark_backend import to_column as _to_column
-    return _to_column(expr, schema=schema)
+    return _to_column(expr, schema=schema, **kwargs)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from . import geohash
 from .ast import Binary, Call, Literal, Node, Read, Unary
 from .errors import DSLInputError, DSLUnsupportedError
+from .fields import default_field
 from .functions import SIGNATURES
 from .parser import parse
 
@@ -91,16 +92,6 @@ def _read_ts(read: Read, key: str):
 
 
 _READ_VALUE = {"nVal": _read_num, "sVal": _read_str, "bVal": _read_bool, "tVal": _read_ts}
-
-
-def default_field(read: Read) -> str:
-    """The row field a read takes its value from, before any palette lookup exists."""
-    ref = read.parsed
-    if ref.kind == "palette":
-        raise DSLUnsupportedError(
-            f"{read} reads the palette feature {ref}, and palette feature lookups are not available "
-            "yet; read a basis field or a column instead")
-    return ref.name
 
 
 def _reader(read: Read, field_of: Callable[[Read], str]) -> Callable[[dict], Any]:

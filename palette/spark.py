@@ -87,3 +87,29 @@ def session(app_name: str = "palette", master: str = "local[2]", conf: dict[str,
     for k, v in {**settings, **delta_conf()}.items():
         builder = builder.config(k, v)
     return builder.getOrCreate()
+
+
+def fetch_jars() -> list[str]:
+    """Fetch the Delta jars into the local Maven repository with ``mvn`` (once)."""
+    import shutil
+    import subprocess
+
+    try:
+        return delta_jars()
+    except DeltaJarsMissing:
+        pass
+    if shutil.which("mvn") is None:
+        raise DeltaJarsMissing("mvn is not on PATH: install Maven, or set PALETTE_DELTA_FROM_PIP=1")
+    for group, art in _DELTA_ARTIFACTS:
+        coords = f"{group.replace('/', '.')}:{art}:{DELTA_VERSION}"
+        subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={coords}"], check=True)
+    return delta_jars()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["fetch-jars"]:
+        print("\n".join(fetch_jars()))
+    else:
+        sys.exit("usage: python -m palette.spark fetch-jars")

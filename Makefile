@@ -1,0 +1,33 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up
+# (virtualenv, Python packages, the Delta jars via Maven) and is safe to rerun.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.palette-installed
+
+.PHONY: test demo bench jars install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+jars: $(STAMP)
+	$(BIN)/python -m palette.spark fetch-jars
+
+test: install jars
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install jars
+	$(BIN)/python examples/demo.py
+
+bench: install jars
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis spark-warehouse

@@ -1,0 +1,15 @@
+"""Where a ``Read`` takes its value from: the name of a row field / DataFrame column."""
+from __future__ import annotations
+
+from .ast import Read
+from .errors import DSLUnsupportedError
+
+
+def default_field(read: Read) -> str:
+    """Basis fields and columns are read by name; palette features need a lookup stage."""
+    ref = read.parsed
+    if ref.kind == "palette":
+        raise DSLUnsupportedError(
+            f"{read} reads the palette feature {ref}, and palette feature lookups are not available "
+            "yet; read a basis field or a column instead")
+    return ref.name

@@ -1,0 +1,271 @@
+"""The Spark backend: compiles an AST into one native ``pyspark.sql.Column``.
+
+Only built-in Spark expressions, no Python UDFs. The DSL's semantics (DSL.md) hold
+with ``spark.sql.ansi.enabled`` on and off: division and modulo use ``try_divide`` /
+``try_mod``; every result that may overflow goes through ``_finite``.
+
+A subexpression is never copied into the tree twice unless it is a plain read or a
+literal: Catalyst walks expression trees as trees, so copies nest exponentially
+(18 nested copies exhaust a 1 GiB heap). Where a function needs its argument more
+than once, ``_let`` binds it to a lambda variable instead.
+
+>>> from palette.dsl import to_column                       # doctest: +SKIP
+>>> df.select(to_column('nFill(nVal("basis:x"), -1)').alias("x_filled"))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from . import geohash
+from .ast import Binary, Call, Literal, Node, Read, Unary
+from .errors import DSLInputError, DSLUnsupportedError
+from .fields import default_field
+from .functions import SIGNATURES
+from .parser import parse
+
+SPARK_TYPES = {"num": T.DoubleType(), "str": T.StringType(), "bool": T.BooleanType(),
+               "ts": T.TimestampType()}
+_INF = float("inf")
+_BIG = 2.0 ** 52
+
+
+def _null(dsl_type: str) -> Column:
+    return F.lit(None).cast(SPARK_TYPES[dsl_type])
+
+
+def _finite(c: Column) -> Column:
+    """c, or null where c is NaN or ±inf, referencing c once: x % inf is x for finite x
+    and NaN for ±inf (Java's remainder), and nanvl maps NaN to null."""
+    return F.nanvl(c % F.lit(_INF), _null("num"))
+
+
+def _col(name: str) -> Column:
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _let(c: Column, simple: bool, body: Callable[[Column], Column]) -> Column:
+    """body(c), with c evaluated once: a plain read or literal is cheap to repeat, anything
+    else is bound to a lambda variable (element_at(transform(array(c), body), 1))."""
+    if simple:
+        return body(c)
+    return F.element_at(F.transform(F.array(c), body), 1)
+
+
+_NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
+_ACCEPTS = {"nVal": (_NUMERIC, "a numeric column"), "sVal": ((T.StringType, T.VarcharType, T.CharType),
+            "a string column"), "bVal": ((T.BooleanType,), "a boolean column"),
+            "tVal": ((T.TimestampType,), "a timestamp column (cast TIMESTAMP_NTZ or DATE to TIMESTAMP)")}
+
+
+class _Compiler:
+    def __init__(self, schema: T.StructType | None, field_of: Callable[[Read], str]):
+        self.schema = schema
+        self.field_of = field_of
+
+    def compile(self, node: Node) -> Column:
+        rule = next((r for cls, r in NODE_RULES.items() if isinstance(node, cls)), None)
+        if rule is None:
+            raise TypeError(f"the Spark backend has no rule for {type(node).__name__}")
+        return rule(self, node)
+
+    def arg(self, node: Call, i: int) -> tuple[Column, bool]:
+        a = node.args[i]
+        return self.compile(a), isinstance(a, (Read, Literal))
+
+    def read(self, node: Read) -> Column:
+        name = self.field_of(node)
+        col = _col(name)
+        source_type = None
+        if self.schema is not None:
+            field = next((f for f in self.schema.fields if f.name == name), None)
+            if field is None:
+                available = ", ".join(self.schema.fieldNames()) or "none"
+                raise DSLInputError(f"column {name!r}, which {node} reads, is not in the input; "
+                                    f"columns: {available}")
+            accepted, want = _ACCEPTS[node.reader]
+            if not isinstance(field.dataType, accepted):
+                raise DSLInputError(f"column {name!r} read by {node} must be {want}, "
+                                    f"got {field.dataType.simpleString()}")
+            source_type = field.dataType
+        if node.reader == "nVal":
+            col = col.cast("double")
+            # Integers and decimals cannot be NaN or infinite; floats can.
+            if source_type is None or isinstance(source_type, (T.FloatType, T.DoubleType)):
+                col = _finite(col)
+            return col
+        return col.cast(SPARK_TYPES[node.type])
+
+
+def _literal(cp: _Compiler, node: Literal) -> Column:
+    return F.lit(node.value).cast(SPARK_TYPES[node.type])
+
+
+def _unary(cp: _Compiler, node: Unary) -> Column:
+    a = cp.compile(node.operand)
+    return ~a if node.op == "not" else -a
+
+
+_ARITH = {
+    "+": lambda a, b: _finite(a + b),
+    "-": lambda a, b: _finite(a - b),
+    "*": lambda a, b: _finite(a * b),
+    "/": lambda a, b: _finite(F.try_divide(a, b)),
+    "%": lambda a, b: F.try_mod(a, b),
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    "and": lambda a, b: a & b, "or": lambda a, b: a | b,
+}
+
+
+def _binary(cp: _Compiler, node: Binary) -> Column:
+    return _ARITH[node.op](cp.compile(node.left), cp.compile(node.right))
+
+
+# -- functions ----------------------------------------------------------------------
+
+def _whole(fn):
+    # F.floor/F.ceil return a long (saturating); doubles of magnitude >= 2**52 are whole already.
+    return lambda x: F.when(F.abs(x) < _BIG, fn(x).cast("double")).otherwise(x)
+
+
+def _clip(x, lo, hi):
+    return F.when(x.isNull() | lo.isNull() | hi.isNull(), _null("num")).otherwise(
+        F.least(F.greatest(x, lo), hi))
+
+
+def _cell(v: Column, axis, bits: int) -> Column:
+    """geohash.cell_index in Spark: an estimate, clamped, then one exact correction each way."""
+    lo, span = axis
+    size = 1 << bits
+    est = F.least(F.greatest((v - lo) / span * size, F.lit(0.0)), F.lit(float(size - 1)))
+    k = est.cast("long")
+    return (F.when((k > 0) & (F.lit(lo) + F.lit(span) * k / size > v), k - 1)
+             .when((k < size - 1) & (F.lit(lo) + F.lit(span) * (k + 1) / size <= v), k + 1)
+             .otherwise(k))
+
+
+def _geohash(lat: Column, lng: Column, precision: int) -> Column:
+    lng_bits, lat_bits = geohash.bits_per_axis(precision)
+    k = {"lng": _cell(lng, geohash.LNG, lng_bits), "lat": _cell(lat, geohash.LAT, lat_bits)}
+    chars = []
+    for j in range(precision):
+        code = None
+        for i in range(5):
+            axis, bit = geohash.bit_source(precision, 5 * j + i)
+            term = F.shiftleft(F.shiftright(k[axis], bit).bitwiseAND(1), 4 - i)
+            code = term if code is None else code.bitwiseOR(term)
+        chars.append(F.substr(F.lit(geohash.BASE32), code.cast("int") + 1, F.lit(1)))
+    valid = lat.between(-90.0, 90.0) & lng.between(-180.0, 180.0)
+    return F.when(valid, F.concat(*chars))
+
+
+def _call(cp: _Compiler, node: Call) -> Column:
+    sig = SIGNATURES[node.name]
+    if sig.learned:
+        raise DSLUnsupportedError(f"{node.name} is learned from data: use it in a DSLEstimator and "
+                                  f"fit it first ({node})")
+    return _CALL_RULES[node.name](cp, node)
+
+
+def _args(cp, node):
+    return [cp.compile(a) for a in node.args]
+
+
+def _one(fn):
+    return lambda cp, node: fn(cp.compile(node.args[0]))
+
+
+def _two(fn):
+    return lambda cp, node: fn(cp.compile(node.args[0]), cp.compile(node.args[1]))
+
+
+def _let_args(cp, node, body):
+    """body(*args) with every argument that is used more than once bound with _let."""
+    compiled = [cp.arg(node, i) for i in range(len(node.args))]
+
+    def bind(i, bound):
+        if i == len(compiled):
+            return body(*bound)
+        c, simple = compiled[i]
+        return _let(c, simple, lambda v: bind(i + 1, bound + [v]))
+    return bind(0, [])
+
+
+def _bucket(cp, node):
+    cuts = [a.value for a in node.args[1:]]
+
+    def body(x, *_):
+        case = F.when(x.isNull(), _null("num"))
+        for i, c in enumerate(cuts):
+            case = case.when(x < c, F.lit(float(i)))
+        return case.otherwise(F.lit(float(len(cuts))))
+    x, simple = cp.arg(node, 0)
+    return _let(x, simple, body)
+
+
+def _region(cp, node):
+    precision = int(node.args[2].value) if len(node.args) > 2 else 6
+    lat, lat_simple = cp.arg(node, 0)
+    lng, lng_simple = cp.arg(node, 1)
+    return _let(lat, lat_simple, lambda la: _let(lng, lng_simple, lambda ln: _geohash(la, ln, precision)))
+
+
+def _round(cp, node):
+    d = int(node.args[1].value) if len(node.args) > 1 else 0
+    return F.round(cp.compile(node.args[0]), d) + F.lit(0.0)   # + 0.0: -0.0 becomes 0.0
+
+
+_CALL_RULES = {
+    "if": lambda cp, node: F.when(cp.compile(node.args[0]), cp.compile(node.args[1]))
+                             .otherwise(cp.compile(node.args[2])),
+    "coalesce": lambda cp, node: F.coalesce(*_args(cp, node)),
+    "nFill": lambda cp, node: F.coalesce(*_args(cp, node)),
+    "sFill": lambda cp, node: F.coalesce(*_args(cp, node)),
+    "isNull": _one(lambda a: a.isNull()),
+    "log": _one(lambda x: F.log(x)),
+    "log1p": _one(F.log1p),
+    "sqrt": _one(lambda x: _finite(F.sqrt(x))),
+    "exp": _one(lambda x: _finite(F.exp(x))),
+    "abs": _one(F.abs),
+    "pow": _two(lambda x, y: _finite(F.pow(x, y))),
+    "sign": _one(F.signum),
+    "min": lambda cp, node: (lambda a: a[0] if len(a) == 1 else F.least(*a))(_args(cp, node)),
+    "max": lambda cp, node: (lambda a: a[0] if len(a) == 1 else F.greatest(*a))(_args(cp, node)),
+    "clip": lambda cp, node: _let_args(cp, node, _clip),
+    "round": _round,
+    "floor": lambda cp, node: _let_args(cp, node, _whole(F.floor)),
+    "ceil": lambda cp, node: _let_args(cp, node, _whole(F.ceil)),
+    "lower": _one(F.lower),
+    "upper": _one(F.upper),
+    "length": _one(lambda s: F.length(s).cast("double")),
+    "concat": lambda cp, node: F.concat(*_args(cp, node)),
+    "contains": _two(lambda s, t: s.contains(t)),
+    "startsWith": _two(lambda s, t: s.startswith(t)),
+    "hourOfDay": _one(lambda t: F.floor(F.pmod(F.unix_seconds(t), F.lit(86400)) / 3600).cast("double")),
+    "dayOfWeek": _one(lambda t: (F.pmod(F.floor(F.unix_seconds(t) / F.lit(86400.0)) + 3, F.lit(7)) + 1)
+                      .cast("double")),
+    "regionId": _region,
+    "bucket": _bucket,
+}
+
+FUNCTION_RULES = set(_CALL_RULES)
+
+NODE_RULES = {Literal: _literal, Read: lambda cp, n: cp.read(n), Unary: _unary, Binary: _binary,
+              Call: _call}
+
+
+def to_column(expr, schema: T.StructType | None = None,
+              field_of: Callable[[Read], str] = default_field) -> Column:
+    """Compile an expression (or DSL text) to a Column.
+
+    With ``schema`` (a DataFrame's), every read is checked against it: a missing column
+    or a column of the wrong type is a ``DSLInputError`` naming it, before Spark runs.
+    """
+    node = parse(expr)
+    if node.type == "invalid":
+        raise node.error
+    return _Compiler(schema, field_of).compile(node)
