@@ -6,8 +6,16 @@ with ``spark.sql.ansi.enabled`` on and off: division and modulo use ``try_divide
 
 A subexpression is never copied into the tree twice unless it is a plain read or a
 literal: Catalyst walks expression trees as trees, so copies nest exponentially
-(18 nested copies exhaust a 1 GiB heap). Where a function needs its argument more
-than once, ``_let`` binds it to a lambda variable instead.
+(18 nested copies exhaust a 1 GiB heap), and large copies overflow Java's 64 KB
+method limit in code generation. Where a function needs a value more than once, a
+*binder* evaluates it once:
+
+- ``with_dsl_columns(df, lambdas)`` (what the DSL stages use) binds it as an
+  intermediate column in a projection of its own, dropped at the end; Catalyst keeps
+  such a projection rather than inline a non-cheap expression twice, and the whole
+  stage still compiles to generated code.
+- ``to_column(expr)`` must return one Column, so it binds the value to a lambda
+  variable (``element_at(transform(array(v), body), 1)``), which Spark interprets.
 
 >>> from palette.dsl import to_column                       # doctest: +SKIP
 >>> df.select(to_column('nFill(nVal("basis:x"), -1)').alias("x_filled"))  # doctest: +SKIP
@@ -47,12 +55,31 @@ def _col(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _let(c: Column, simple: bool, body: Callable[[Column], Column]) -> Column:
-    """body(c), with c evaluated once: a plain read or literal is cheap to repeat, anything
-    else is bound to a lambda variable (element_at(transform(array(c), body), 1))."""
-    if simple:
-        return body(c)
-    return F.element_at(F.transform(F.array(c), body), 1)
+class LambdaBinder:
+    """Binds a value to a lambda variable: one Column, evaluated by Spark's interpreter."""
+
+    def let(self, c: Column, simple: bool, body: Callable[[Column], Column]) -> Column:
+        if simple:
+            return body(c)
+        return F.element_at(F.transform(F.array(c), body), 1)
+
+
+class ProjectionBinder:
+    """Binds a value to an intermediate column, computed in a projection before the outputs."""
+
+    def __init__(self, taken: set[str]):
+        self.taken = taken
+        self.bindings: list[tuple[str, Column]] = []
+
+    def let(self, c: Column, simple: bool, body: Callable[[Column], Column]) -> Column:
+        if simple:
+            return body(c)
+        name = f"__palette_let_{len(self.bindings)}"
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        self.bindings.append((name, c))
+        return body(_col(name))
 
 
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
@@ -62,9 +89,10 @@ _ACCEPTS = {"nVal": (_NUMERIC, "a numeric column"), "sVal": ((T.StringType, T.Va
 
 
 class _Compiler:
-    def __init__(self, schema: T.StructType | None, field_of: Callable[[Read], str]):
+    def __init__(self, schema: T.StructType | None, field_of: Callable[[Read], str], binder):
         self.schema = schema
         self.field_of = field_of
+        self.let = binder.let
 
     def compile(self, node: Node) -> Column:
         rule = next((r for cls, r in NODE_RULES.items() if isinstance(node, cls)), None)
@@ -148,9 +176,14 @@ def _cell(v: Column, axis, bits: int) -> Column:
              .otherwise(k))
 
 
-def _geohash(lat: Column, lng: Column, precision: int) -> Column:
+def _geohash(let, lat: Column, lng: Column, precision: int) -> Column:
     lng_bits, lat_bits = geohash.bits_per_axis(precision)
-    k = {"lng": _cell(lng, geohash.LNG, lng_bits), "lat": _cell(lat, geohash.LAT, lat_bits)}
+    return let(_cell(lng, geohash.LNG, lng_bits), False, lambda k_lng: let(
+        _cell(lat, geohash.LAT, lat_bits), False, lambda k_lat: _geohash_chars(
+            lat, lng, {"lng": k_lng, "lat": k_lat}, precision)))
+
+
+def _geohash_chars(lat: Column, lng: Column, k: dict, precision: int) -> Column:
     chars = []
     for j in range(precision):
         code = None
@@ -184,14 +217,14 @@ def _two(fn):
 
 
 def _let_args(cp, node, body):
-    """body(*args) with every argument that is used more than once bound with _let."""
+    """body(*args) with every argument that is used more than once bound once (see the binders)."""
     compiled = [cp.arg(node, i) for i in range(len(node.args))]
 
     def bind(i, bound):
         if i == len(compiled):
             return body(*bound)
         c, simple = compiled[i]
-        return _let(c, simple, lambda v: bind(i + 1, bound + [v]))
+        return cp.let(c, simple, lambda v: bind(i + 1, bound + [v]))
     return bind(0, [])
 
 
@@ -204,14 +237,15 @@ def _bucket(cp, node):
             case = case.when(x < c, F.lit(float(i)))
         return case.otherwise(F.lit(float(len(cuts))))
     x, simple = cp.arg(node, 0)
-    return _let(x, simple, body)
+    return cp.let(x, simple, body)
 
 
 def _region(cp, node):
     precision = int(node.args[2].value) if len(node.args) > 2 else 6
     lat, lat_simple = cp.arg(node, 0)
     lng, lng_simple = cp.arg(node, 1)
-    return _let(lat, lat_simple, lambda la: _let(lng, lng_simple, lambda ln: _geohash(la, ln, precision)))
+    return cp.let(lat, lat_simple, lambda la: cp.let(
+        lng, lng_simple, lambda ln: _geohash(cp.let, la, ln, precision)))
 
 
 def _round(cp, node):
@@ -265,7 +299,26 @@ def to_column(expr, schema: T.StructType | None = None,
     With ``schema`` (a DataFrame's), every read is checked against it: a missing column
     or a column of the wrong type is a ``DSLInputError`` naming it, before Spark runs.
     """
+    return _Compiler(schema, field_of, LambdaBinder()).compile(_checked(expr))
+
+
+def _checked(expr) -> Node:
     node = parse(expr)
     if node.type == "invalid":
         raise node.error
-    return _Compiler(schema, field_of).compile(node)
+    return node
+
+
+def with_dsl_columns(df, lambdas: dict, field_of: Callable[[Read], str] = default_field):
+    """``df`` plus one column per ``{name: expression}``, all reading ``df``'s columns.
+
+    Values used more than once are computed once, as intermediate columns that are
+    dropped again; the plan stays native and fully code-generated.
+    """
+    binder = ProjectionBinder(set(df.columns) | set(lambdas))
+    compiler = _Compiler(df.schema, field_of, binder)
+    outputs = {name: compiler.compile(_checked(e)) for name, e in lambdas.items()}
+    for name, c in binder.bindings:
+        df = df.withColumn(name, c)
+    df = df.withColumns(outputs)
+    return df.drop(*[name for name, _ in binder.bindings]) if binder.bindings else df
