@@ -146,7 +146,7 @@ def lit(value: Any) -> Node:
     return Literal(value)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Literal(Node):
     value: float | str | bool
 
@@ -173,7 +173,7 @@ class Literal(Node):
         return (self.type, math.copysign(1.0, v) if self.type == NUM else None, v)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Read(Node):
     """``nVal(ref)``, ``sVal(ref)``, ``bVal(ref)`` or ``tVal(ref)``."""
     reader: str
@@ -198,7 +198,7 @@ class Read(Node):
         return (self.reader, self.ref)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Unary(Node):
     op: str          # "-" or "not"
     operand: Node
@@ -222,7 +222,7 @@ class Unary(Node):
         return (self.op, self.operand)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Binary(Node):
     op: str
     left: Node
@@ -279,7 +279,7 @@ class _Comparison(Binary):
         return (self.op, self.left, self.right)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Call(Node):
     name: str
     args: tuple[Node, ...]
@@ -316,7 +316,8 @@ class Call(Node):
             want = (f"at least {sig.min_args}" if sig.variadic else
                     str(sig.min_args) if sig.min_args == sig.max_args else
                     f"{sig.min_args} to {int(sig.max_args)}")
-            raise _fail(f"function {self.name} takes {want} argument{'s' if want != '1' else ''}, "
+            plural = "" if want in ("1", "at least 1") else "s"
+            raise _fail(f"function {self.name} takes {want} argument{plural}, "
                         f"got {n}: {sig.usage()}", self.pos)
         generic = None
         for i, arg in enumerate(self.args):

@@ -49,15 +49,19 @@ def _read_num(read: Read, key: str):
             except OverflowError:
                 return None
             return f if -INF < f < INF else None
-        if t is bool or not isinstance(v, numbers.Real) or isinstance(v, bool) or _is_numpy_bool(v):
+        if t is bool or _is_numpy_bool(v) or not isinstance(v, (numbers.Real, Decimal)):
             raise _bad_value(read, key, v, "a number (nVal)")
-        f = float(v)
+        try:
+            f = float(v)                                   # numpy numbers, Decimal (Spark DECIMAL)
+        except OverflowError:
+            return None
         return f if -INF < f < INF else None
     return read_value
 
 
 def _is_numpy_bool(v) -> bool:
-    return type(v).__name__ == "bool_"
+    t = type(v)
+    return t.__module__ == "numpy" and t.__name__ in ("bool_", "bool")
 
 
 def _read_str(read: Read, key: str):
