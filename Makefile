@@ -24,7 +24,7 @@ test: install jars
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install jars
-	$(BIN)/python examples/demo.py
+	$(BIN)/python notebooks/01_dsl_quickstart.py
 
 bench: install jars
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
