@@ -11,6 +11,7 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationS
 from palette import (DSLEstimator, DSLModel, DSLTransformer, bucketize, impute, minMaxScale, nFill,
                      nVal, regionId, standardize)
 from palette.dsl import DSLInputError, DSLSyntaxError, DSLTypeError, DSLUnsupportedError
+from palette.parity import check_parity
 from palette.transformers import load_scorer
 
 ROWS = [(1.0, 57.64911, 10.40744, 3, 10.0), (None, 37.7749, -122.4194, 5, 14.0), (4.0, 0.0, 0.0, None, 9.0),
@@ -27,21 +28,14 @@ def _rows(df):
     return [r.asDict() for r in df.collect()]
 
 
-def _same(a, b):
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    return a == b
-
-
-def assert_parity(stage_or_model, df, scorer=None):
-    """transform() and scoreInstance() give the same value in every output cell."""
-    spark_rows = _rows(stage_or_model.transform(df))
-    scorer = scorer or stage_or_model
-    for spark_row, input_row in zip(spark_rows, _rows(df)):
-        py_row = scorer.scoreInstance(input_row)
-        assert set(py_row) == set(spark_row)
-        for k in spark_row:
-            assert _same(py_row[k], spark_row[k]), (k, py_row[k], spark_row[k])
+def assert_parity(model, df, scorer=None):
+    """transform() and scoreInstance() agree on every cell; with ``scorer``, a loaded artifact too."""
+    report = check_parity(model, df)
+    assert report.ok and report.rows == df.count(), str(report)
+    if scorer is not None:
+        expected = {tuple(sorted(r.items())) for r in _rows(model.transform(df))}
+        got = {tuple(sorted(scorer.scoreInstance(r).items())) for r in _rows(df)}
+        assert got == expected
 
 
 def test_transformer_params_and_parity(df):
