@@ -10,6 +10,8 @@ The DSL builders are plain Python; the Spark stages load pyspark only when used.
 from palette.dsl.builders import *  # noqa: F401,F403
 from palette.dsl.builders import __all__ as _builders
 from palette.dsl import DSLError, evaluate, parse
+from palette.registry import Entity, Feature, FeatureGroup, NotRegistered, RegistryError
+from palette.store import FeatureStore, configure
 
 __version__ = "0.1.0"
 
@@ -19,9 +21,11 @@ _LAZY = {
     "DSLEstimator": "palette.transformers.dsl_stage",
     "DSLModel": "palette.transformers.dsl_stage",
     "load_scorer": "palette.transformers.runtime",
+    "PaletteTransformer": "palette.transformers.palette_stage",
 }
 
-__all__ = [*_builders, "DSLError", "evaluate", "parse", *_LAZY]
+__all__ = [*_builders, "DSLError", "evaluate", "parse", "Entity", "Feature", "FeatureGroup", "FeatureStore",
+           "configure", "NotRegistered", "RegistryError", *_LAZY]
 
 
 def __getattr__(name):

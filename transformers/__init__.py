@@ -4,7 +4,8 @@
 """
 from .runtime import UnsupportedStageError, load_scorer
 
-_LAZY = {"DSLTransformer": "dsl_stage", "DSLEstimator": "dsl_stage", "DSLModel": "dsl_stage"}
+_LAZY = {"DSLTransformer": "dsl_stage", "DSLEstimator": "dsl_stage", "DSLModel": "dsl_stage",
+         "PaletteTransformer": "palette_stage"}
 
 __all__ = ["load_scorer", "UnsupportedStageError", *_LAZY]
 

@@ -1,0 +1,250 @@
+"""The offline store: one Delta table per feature group, and point-in-time lookups.
+
+A feature group's table holds its entity's join key column(s), the event timestamp and
+one column per feature. Ingestion is a Delta MERGE on (keys, event timestamp): a rerun
+changes nothing, a late correction replaces the row it corrects, and concurrent
+ingests into one table retry on Delta's optimistic-concurrency conflicts instead of
+losing or duplicating rows.
+
+Point-in-time lookup (``as_of_join``): each input row gets, per feature group, the
+latest feature row with ``event_ts <= row_ts`` (and within the group's max age). It is
+computed as one sort, not a join: the input rows and the feature rows are unioned,
+partitioned by key, ordered by time, and every input row takes the last feature row
+before it (``last(..., ignorenulls)`` over a running window). Nothing is multiplied by
+the length of a key's history, and every input row comes out exactly once.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from .registry import Entity, FeatureGroup
+
+log = logging.getLogger("palette.offline")
+
+FEATURE_SPARK_TYPES = {"num": T.DoubleType(), "str": T.StringType(), "bool": T.BooleanType(),
+                       "ts": T.TimestampType()}
+KEY_SPARK_TYPES = {"str": T.StringType(), "int": T.LongType()}
+_INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+_NUMERIC = _INTEGRAL + (T.FloatType, T.DoubleType, T.DecimalType)
+
+
+class IngestError(ValueError):
+    """A DataFrame that does not fit its feature group; nothing was written."""
+
+
+class LookupError_(ValueError):
+    """A lookup whose input does not fit the feature group (join key missing or mistyped)."""
+
+
+def table_schema(entity: Entity, group: FeatureGroup) -> T.StructType:
+    fields = [T.StructField(k, KEY_SPARK_TYPES[t], False) for k, t in entity.join_keys.items()]
+    fields.append(T.StructField(group.timestamp_col, T.TimestampType(), False))
+    fields += [T.StructField(f.name, FEATURE_SPARK_TYPES[f.type], True) for f in group.features]
+    return T.StructType(fields)
+
+
+def _type_ok(actual: T.DataType, want: T.DataType) -> bool:
+    if isinstance(want, T.DoubleType):
+        return isinstance(actual, _NUMERIC)
+    if isinstance(want, T.LongType):
+        return isinstance(actual, _INTEGRAL)
+    return type(actual) is type(want)
+
+
+def ensure_table(spark: SparkSession, path: str, schema: T.StructType) -> None:
+    """Create the group's Delta table if it is missing; add columns for newly registered features."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).execute()
+        return
+    existing = set(spark.read.format("delta").load(path).columns)
+    new = [f for f in schema.fields if f.name not in existing]
+    if new:
+        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+
+
+def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> DataFrame:
+    """Check a DataFrame against the group and return it in the table's column order and
+    types. Raises IngestError naming every problem; runs Spark jobs only for the null and
+    duplicate checks."""
+    schema = table_schema(entity, group)
+    want = {f.name: f.dataType for f in schema.fields}
+    have = {f.name: f.dataType for f in df.schema.fields}
+    problems = []
+    missing = [c for c in want if c not in have]
+    extra = [c for c in have if c not in want]
+    if missing:
+        problems.append(f"missing columns: {', '.join(missing)}")
+    if extra:
+        problems.append(f"columns not in {group.id}: {', '.join(extra)} (register them as features first, "
+                        "or drop them)")
+    wrong = [f"{c} is {have[c].simpleString()}, expected {t.simpleString()}"
+             for c, t in want.items() if c in have and not _type_ok(have[c], t)]
+    if wrong:
+        problems.append("wrong types: " + "; ".join(wrong))
+    if problems:
+        raise IngestError(f"cannot ingest into {group.id}: " + ". ".join(problems) + ". Nothing was written.")
+    required = list(entity.join_keys) + [group.timestamp_col]
+    nulls = df.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in required]).first()
+    bad = [f"{nulls[c]:,} rows with a null {c}" for c in required if nulls[c]]
+    if bad:
+        raise IngestError(f"cannot ingest into {group.id}: {', '.join(bad)}. Nothing was written.")
+    dups = df.groupBy(*required).count().where("count > 1")
+    example = dups.limit(3).collect()
+    if example:
+        shown = "; ".join(", ".join(f"{c}={r[c]}" for c in required) for r in example)
+        raise IngestError(f"cannot ingest into {group.id}: several rows share one ({', '.join(required)}), "
+                          f"e.g. {shown}. Keep one row per key and timestamp. Nothing was written.")
+    return df.select([F.col(c).cast(t).alias(c) for c, t in want.items()])
+
+
+def merge(spark: SparkSession, path: str, source: DataFrame, keys: list[str], ts_col: str,
+          features: list[str], retries: int = 8) -> dict:
+    """MERGE ``source`` into the table on (keys, ts): insert new rows, update rows whose values
+    changed, leave identical rows alone. Retries on concurrent-modification conflicts."""
+    from delta.tables import DeltaTable
+
+    on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in [*keys, ts_col])
+    changed = " OR ".join(f"NOT (t.`{f}` <=> s.`{f}`)" for f in features)
+    for attempt in range(retries + 1):
+        try:
+            (DeltaTable.forPath(spark, path).alias("t").merge(source.alias("s"), on)
+                .whenMatchedUpdate(condition=changed, set={f: f"s.`{f}`" for f in features})
+                .whenNotMatchedInsertAll().execute())
+            break
+        except Exception as e:   # Delta's conflicts arrive as Py4J/pyspark errors; match by name
+            if "Concurrent" not in f"{type(e).__name__} {e}" or attempt == retries:
+                raise
+            wait = 0.2 * 2 ** attempt
+            log.warning("concurrent write to %s, retrying MERGE in %.1fs (attempt %d)", path, wait, attempt + 1)
+            time.sleep(wait)
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    m = last["operationMetrics"] or {}
+    return {"version": last["version"], "inserted": int(m.get("numTargetRowsInserted", 0)),
+            "updated": int(m.get("numTargetRowsUpdated", 0)), "source_rows": int(m.get("numSourceRows", 0))}
+
+
+def read_table(spark: SparkSession, path: str, version: int | None = None, timestamp: str | None = None) -> DataFrame:
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    elif timestamp is not None:
+        reader = reader.option("timestampAsOf", timestamp)
+    return reader.load(path)
+
+
+def current_version(spark: SparkSession, path: str) -> int:
+    from delta.tables import DeltaTable
+    return DeltaTable.forPath(spark, path).history(1).first()["version"]
+
+
+# -- lookups ----------------------------------------------------------------------------
+
+_K, _T, _SIDE, _F, _FT = "__palette_key", "__palette_ts", "__palette_side", "__palette_feat", "__palette_fts"
+
+
+def key_column(df: DataFrame, join_key: str, entity: Entity, group: FeatureGroup) -> Column:
+    """The input's join key, cast to the entity key's type; errors name both columns and types."""
+    (table_key, key_type), = entity.join_keys.items()
+    field = next((f for f in df.schema.fields if f.name == join_key), None)
+    if field is None:
+        raise LookupError_(f"join key column {join_key!r} for {group.id} is not in the input; columns: "
+                           f"{', '.join(df.columns)}")
+    want = KEY_SPARK_TYPES[key_type]
+    if not _type_ok(field.dataType, want):
+        raise LookupError_(f"join key column {join_key!r} is {field.dataType.simpleString()}, but entity "
+                           f"{entity.name!r} key {table_key!r} is {want.simpleString()}: cast it first")
+    return F.col(f"`{join_key}`").cast(want)
+
+
+def _within(feature_ts: Column, row_ts: Column, max_age: timedelta | None) -> Column:
+    if max_age is None:
+        return F.lit(True)
+    micros = int(max_age.total_seconds() * 1_000_000)
+    return F.unix_micros(row_ts) - F.unix_micros(feature_ts) <= micros
+
+
+def as_of_join(df: DataFrame, table: DataFrame, key: Column, ts_col: str | None, entity: Entity,
+               group: FeatureGroup, outputs: dict[str, str]) -> DataFrame:
+    """``df`` plus ``outputs`` ({output column: feature}) looked up point in time.
+
+    With ``ts_col`` None, each row gets the latest value per key (and max age is not applied:
+    there is no row time to measure it against).
+    """
+    (table_key, _), = entity.join_keys.items()
+    feats = sorted(set(outputs.values()))
+    packed = F.struct(F.col(group.timestamp_col).alias(_FT), *[F.col(f) for f in feats])
+    if ts_col is None:
+        latest = (table.groupBy(F.col(table_key).alias(_K))
+                  .agg(F.max_by(packed, F.col(group.timestamp_col)).alias(_F)))
+        out = df.withColumn(_K, key).join(latest, on=_K, how="left")
+    else:
+        left = df.withColumn(_K, key).withColumn(_T, F.col(f"`{ts_col}`").cast("timestamp")) \
+                 .withColumn(_SIDE, F.lit(1))
+        right = table.select(F.col(table_key).alias(_K), F.col(group.timestamp_col).alias(_T),
+                             F.lit(0).alias(_SIDE), packed.alias(_F))
+        # Feature rows sort before input rows at the same instant: event_ts <= row_ts is included.
+        w = (Window.partitionBy(_K).orderBy(F.col(_T).asc_nulls_first(), F.col(_SIDE))
+             .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+        out = (left.unionByName(right, allowMissingColumns=True)
+               .withColumn(_F, F.last(_F, ignorenulls=True).over(w))
+               .where(F.col(_SIDE) == 1))
+        out = out.withColumn(_F, F.when(_within(F.col(f"{_F}.{_FT}"), F.col(_T), group.max_age), F.col(_F)))
+    columns = {name: F.col(f"{_F}.`{feat}`") for name, feat in outputs.items()}
+    out = out.withColumns(columns)
+    return out.drop(_K, _T, _SIDE, _F).select(*[c for c in df.columns if c not in outputs], *outputs)
+
+
+def lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: str | None = None,
+           versions: dict[str, int] | None = None) -> DataFrame:
+    """``df`` plus one column per ``{output column: palette ref}``.
+
+    Refs of one feature group and join key are fetched in one pass. Each output column
+    carries metadata ``{"palette": {"ref": ..., "version": ...}}``: the Delta version read,
+    so a training set can be rebuilt exactly (pin it with ``versions``).
+    """
+    from delta.tables import DeltaTable
+
+    versions = versions or {}
+    spark = df.sparkSession
+    if ts_col is not None and ts_col not in df.columns:
+        raise LookupError_(f"timestamp column {ts_col!r} is not in the input; columns: {', '.join(df.columns)}")
+    batches: dict[tuple[str, str], dict[str, str]] = {}
+    resolved = {}
+    for out, ref in outputs.items():
+        entity, group, r = store.resolve(ref)
+        resolved[out] = (entity, group, r)
+        batches.setdefault((group.id, r.join_key), {})[out] = r.feature
+    for (group_id, join_key), feats in batches.items():
+        entity, group, _ = resolved[next(iter(feats))]
+        path = store.table_path(group_id)
+        if not DeltaTable.isDeltaTable(spark, path):
+            raise LookupError_(f"feature group {group_id} has no data yet ({path} is not a Delta table): "
+                               "ingest into it first")
+        version = versions.get(group_id)
+        if version is None:
+            version = current_version(spark, path)
+        table = read_table(spark, path, version=version)
+        key = key_column(df, join_key, entity, group)
+        df = as_of_join(df, table, key, ts_col, entity, group, feats)
+        df = df.withColumns({out: F.col(f"`{out}`").alias(out, metadata={"palette": {
+            "ref": str(resolved[out][2]), "version": version}}) for out in feats})
+    return df
+
+
+def provided_refs(schema: T.StructType) -> dict[str, str]:
+    """{palette ref: column} for columns an earlier lookup added (from their metadata)."""
+    out = {}
+    for f in schema.fields:
+        ref = (f.metadata or {}).get("palette", {}).get("ref")
+        if ref:
+            out[ref] = f.name
+    return out

@@ -1,0 +1,264 @@
+"""The feature registry: entities, feature groups and features, kept as readable JSON.
+
+What a user declares (the spec) is separate from bookkeeping (which saved pipelines use
+which features). The file is ``<store root>/registry.json``: sorted keys, one object per
+entity and group, so it diffs well in git and reads without Spark.
+
+>>> restaurant = Entity("restaurant", join_keys={"r_id": "str"})
+>>> batch = FeatureGroup("restaurant", "batch_fg", features={"prep_time": "num"},
+...                      timestamp_col="event_ts", max_age="30d", kind="batch")
+>>> batch.id, batch.max_age
+('restaurant:batch_fg', datetime.timedelta(days=30))
+"""
+from __future__ import annotations
+
+import difflib
+import fcntl
+import json
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+FEATURE_TYPES = ("num", "str", "bool", "ts")
+KEY_TYPES = ("str", "int")
+KINDS = ("batch", "realtime")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_AGE = re.compile(r"^(\d+)([smhdw])$")
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class RegistryError(ValueError):
+    """A registration that is invalid or incompatible with what is registered."""
+
+
+class NotRegistered(KeyError):
+    """An entity, feature group or feature that is not in the registry."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise RegistryError(f"{kind} name {name!r} must start with a letter or _ and hold only "
+                            "letters, digits and _")
+    return name
+
+
+def parse_age(age) -> timedelta | None:
+    """'30d', '12h', '90m', '45s', '2w', a timedelta, or None (no limit)."""
+    if age is None or isinstance(age, timedelta):
+        return age
+    m = _AGE.match(str(age))
+    if not m:
+        raise RegistryError(f"max_age {age!r}: use a number and a unit, e.g. '30d', '12h', '90m'")
+    return timedelta(**{_AGE_UNITS[m.group(2)]: int(m.group(1))})
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        _check_name("feature", self.name)
+        if self.type not in FEATURE_TYPES:
+            raise RegistryError(f"feature {self.name!r} has type {self.type!r}; use one of {FEATURE_TYPES}")
+        object.__setattr__(self, "tags", tuple(self.tags))
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Something features describe, identified by its join key column(s)."""
+    name: str
+    join_keys: dict[str, str]
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("entity", self.name)
+        if not self.join_keys:
+            raise RegistryError(f"entity {self.name!r} needs at least one join key, e.g. {{'id': 'str'}}")
+        for col, t in self.join_keys.items():
+            _check_name("join key", col)
+            if t not in KEY_TYPES:
+                raise RegistryError(f"join key {col!r} of entity {self.name!r} has type {t!r}; "
+                                    f"use one of {KEY_TYPES}")
+        object.__setattr__(self, "join_keys", dict(self.join_keys))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Features of one entity that are computed and stored together (one Delta table)."""
+    entity: str
+    name: str
+    features: dict[str, str] | list[Feature]
+    timestamp_col: str = "event_ts"
+    max_age: str | timedelta | None = None
+    kind: str = "batch"
+    owner: str = ""
+    tags: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("feature group", self.name)
+        _check_name("timestamp column", self.timestamp_col)
+        feats = self.features
+        if isinstance(feats, dict):
+            feats = [Feature(n, t) for n, t in feats.items()]
+        feats = tuple(f if isinstance(f, Feature) else Feature(**f) for f in feats)
+        if not feats:
+            raise RegistryError(f"feature group {self.name!r} needs at least one feature")
+        names = [f.name for f in feats]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise RegistryError(f"feature group {self.name!r} declares {', '.join(sorted(dup))} twice")
+        if self.kind not in KINDS:
+            raise RegistryError(f"feature group {self.name!r} has kind {self.kind!r}; use one of {KINDS}")
+        age = parse_age(self.max_age)
+        object.__setattr__(self, "features", feats)
+        object.__setattr__(self, "max_age", age)
+        object.__setattr__(self, "tags", tuple(self.tags))
+
+    @property
+    def id(self) -> str:
+        return f"{self.entity}:{self.name}"
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise NotRegistered(f"feature group {self.id} has no feature {name!r}"
+                            + _suggest(name, [f.name for f in self.features]))
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["features"] = [asdict(f) for f in self.features]
+        d["max_age_seconds"] = None if self.max_age is None else int(self.max_age.total_seconds())
+        del d["max_age"]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FeatureGroup":
+        d = dict(d)
+        secs = d.pop("max_age_seconds", None)
+        d["max_age"] = None if secs is None else timedelta(seconds=secs)
+        d["features"] = [Feature(**f) for f in d["features"]]
+        return cls(**d)
+
+
+def _suggest(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
+        (f"; registered: {', '.join(sorted(known))}" if known else "; nothing is registered yet")
+
+
+def _diff_group(old: FeatureGroup, new: FeatureGroup) -> list[str]:
+    """Incompatible changes from old to new (adding features and editing descriptions are fine)."""
+    problems = []
+    if old.timestamp_col != new.timestamp_col:
+        problems.append(f"timestamp column {old.timestamp_col!r} -> {new.timestamp_col!r}")
+    new_types = {f.name: f.type for f in new.features}
+    for f in old.features:
+        if f.name not in new_types:
+            problems.append(f"feature {f.name!r} removed")
+        elif new_types[f.name] != f.type:
+            problems.append(f"feature {f.name!r} type {f.type} -> {new_types[f.name]}")
+    return problems
+
+
+class Registry:
+    """The registry file of one feature store root. Reads need no Spark."""
+
+    FILE = "registry.json"
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.path = self.root / self.FILE
+
+    # -- persistence -------------------------------------------------------------
+    def _load(self) -> dict:
+        if not self.path.exists():
+            return {"format": 1, "entities": {}, "feature_groups": {}, "usage": {}}
+        return json.loads(self.path.read_text())
+
+    @contextmanager
+    def _locked(self):
+        """Exclusive access across processes for read-modify-write, then an atomic replace."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".registry.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = self._load()
+            yield data
+            tmp = self.path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, self.path)
+
+    # -- declaring -----------------------------------------------------------------
+    def register(self, *objects: Entity | FeatureGroup) -> None:
+        """Register entities and feature groups. The same definition again is a no-op; an
+        incompatible change (a feature's type, a removed feature, keys) is refused, naming it."""
+        with self._locked() as data:
+            for obj in sorted(objects, key=lambda o: isinstance(o, FeatureGroup)):
+                if isinstance(obj, Entity):
+                    old = data["entities"].get(obj.name)
+                    if old is not None and old["join_keys"] != obj.join_keys:
+                        raise RegistryError(f"entity {obj.name!r} is registered with join keys "
+                                            f"{old['join_keys']}; refusing to change them to {obj.join_keys}")
+                    data["entities"][obj.name] = obj.to_json()
+                elif isinstance(obj, FeatureGroup):
+                    if obj.entity not in data["entities"]:
+                        raise NotRegistered(f"feature group {obj.id} names entity {obj.entity!r}, which "
+                                            "is not registered" + _suggest(obj.entity, data["entities"]))
+                    keys = data["entities"][obj.entity]["join_keys"]
+                    clash = [f.name for f in obj.features if f.name in keys or f.name == obj.timestamp_col]
+                    if clash or obj.timestamp_col in keys:
+                        raise RegistryError(f"feature group {obj.id}: {', '.join(clash or [obj.timestamp_col])} "
+                                            "would collide with a join key or the timestamp column")
+                    old = data["feature_groups"].get(obj.id)
+                    if old is not None:
+                        problems = _diff_group(FeatureGroup.from_json(old), obj)
+                        if problems:
+                            raise RegistryError(f"feature group {obj.id} is registered differently: "
+                                                f"{'; '.join(problems)}. Register the new definition under "
+                                                "a new group name (or a new feature name)")
+                    data["feature_groups"][obj.id] = obj.to_json()
+                else:
+                    raise RegistryError(f"cannot register {type(obj).__name__}; register Entity or FeatureGroup")
+
+    def record_usage(self, model: str, refs: list[str]) -> None:
+        """Remember that the saved pipeline at ``model`` reads these feature refs."""
+        with self._locked() as data:
+            data["usage"][str(model)] = sorted(set(refs))
+
+    # -- reading ---------------------------------------------------------------------
+    def entities(self) -> dict[str, Entity]:
+        return {n: Entity(**e) for n, e in self._load()["entities"].items()}
+
+    def groups(self) -> dict[str, FeatureGroup]:
+        return {gid: FeatureGroup.from_json(g) for gid, g in self._load()["feature_groups"].items()}
+
+    def usage(self) -> dict[str, list[str]]:
+        return self._load()["usage"]
+
+    def entity(self, name: str) -> Entity:
+        ents = self.entities()
+        if name not in ents:
+            raise NotRegistered(f"unknown entity {name!r}" + _suggest(name, ents))
+        return ents[name]
+
+    def group(self, group_id: str) -> FeatureGroup:
+        groups = self.groups()
+        if group_id not in groups:
+            entity = group_id.split(":")[0]
+            if ":" in group_id and entity not in self.entities():
+                raise NotRegistered(f"unknown entity {entity!r} in {group_id!r}" + _suggest(entity, self.entities()))
+            raise NotRegistered(f"unknown feature group {group_id!r}" + _suggest(group_id, groups))
+        return groups[group_id]

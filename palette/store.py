@@ -1,0 +1,164 @@
+"""``FeatureStore(root)``: the registry plus the Delta tables, in one folder.
+
+    <root>/registry.json                      entities, feature groups, usage
+    <root>/tables/<entity>/<feature_group>/   one Delta table per feature group
+
+The root may be any path Spark and Delta can write (a local folder, HDFS, S3 with the
+usual Hadoop settings); the registry file is read and written with plain Python, so a
+local or mounted path is needed for it.
+
+>>> store = FeatureStore("/tmp/palette-store")                       # doctest: +SKIP
+>>> store.register(Entity("restaurant", {"r_id": "str"}),
+...                FeatureGroup("restaurant", "batch_fg", {"prep_time": "num"}))  # doctest: +SKIP
+>>> store.ingest(df, "restaurant:batch_fg")                          # doctest: +SKIP
+{'version': 1, 'inserted': 1000, 'updated': 0, 'source_rows': 1000}
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from palette.refs import Ref, parse_ref
+
+from .registry import Entity, FeatureGroup, NotRegistered, Registry, _suggest
+
+_CONFIGURED: dict[str, str] = {}
+
+
+def configure(store_root: str | os.PathLike) -> None:
+    """Set the default feature store root for this process (else $PALETTE_STORE_ROOT)."""
+    _CONFIGURED["root"] = str(store_root)
+
+
+def default_root(explicit: str | None = None) -> str:
+    root = explicit or _CONFIGURED.get("root") or os.environ.get("PALETTE_STORE_ROOT")
+    if not root:
+        raise LookupError("no feature store is configured: pass storeRoot=... to the stage, call "
+                          "palette.configure(store_root=...), or set PALETTE_STORE_ROOT")
+    return root
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One row of a search result."""
+    entity: str
+    group: str
+    feature: str
+    type: str
+    kind: str
+    max_age: str
+    tags: tuple[str, ...]
+    description: str
+    models: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.entity}:{self.group}:{self.feature}"
+
+
+class FeatureStore:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = default_root(str(root) if root is not None else None)
+        self.registry = Registry(self.root)
+
+    def __repr__(self):
+        return f"FeatureStore({self.root!r})"
+
+    # -- registry ---------------------------------------------------------------------
+    def register(self, *objects: Entity | FeatureGroup) -> None:
+        self.registry.register(*objects)
+
+    def entity(self, name: str) -> Entity:
+        return self.registry.entity(name)
+
+    def group(self, group_id: str) -> FeatureGroup:
+        return self.registry.group(group_id)
+
+    def resolve(self, ref: str | Ref) -> tuple[Entity, FeatureGroup, Ref]:
+        """Check a palette reference against the registry; errors name the closest registered names."""
+        r = parse_ref(ref) if isinstance(ref, str) else ref
+        if r.kind != "palette":
+            raise ValueError(f"{ref!r} is not a palette reference ('@palette:entity:feature_group:feature:join_key')")
+        entity = self.entity(r.entity)
+        group = self.group(r.group_ref)
+        group.feature(r.feature)
+        if len(entity.join_keys) != 1:
+            raise NotRegistered(f"entity {entity.name!r} has a composite key {list(entity.join_keys)}; "
+                                "lookups by a composite key are not supported yet")
+        return entity, group, r
+
+    def search(self, text: str | None = None, *, entity: str | None = None, type: str | None = None,
+               tag: str | None = None, model: str | None = None) -> list[FeatureInfo]:
+        """Features matching every given criterion. ``text`` matches feature names by substring,
+        then by closeness; ``model`` lists the features a saved pipeline uses."""
+        usage = self.registry.usage()
+        rows = []
+        for g in self.registry.groups().values():
+            for f in g.features:
+                fid = f"{g.id}:{f.name}"
+                models = tuple(sorted(m for m, refs in usage.items()
+                                      if any(r.startswith(fid + ":") or r == fid for r in refs)))
+                rows.append(FeatureInfo(g.entity, g.name, f.name, f.type, g.kind,
+                                        "" if g.max_age is None else str(g.max_age), tuple(g.tags) + f.tags,
+                                        f.description or g.description, models))
+        if entity is not None:
+            rows = [r for r in rows if r.entity == entity]
+        if type is not None:
+            rows = [r for r in rows if r.type == type]
+        if tag is not None:
+            rows = [r for r in rows if tag in r.tags]
+        if model is not None:
+            rows = [r for r in rows if any(model in m for m in r.models)]
+        if text:
+            exact = [r for r in rows if text.lower() in r.feature.lower()]
+            if exact:
+                rows = exact
+            else:
+                import difflib
+                close = set(difflib.get_close_matches(text, [r.feature for r in rows], n=5, cutoff=0.5))
+                rows = [r for r in rows if r.feature in close]
+        return sorted(rows, key=lambda r: r.id)
+
+    def record_usage(self, model: str, refs) -> None:
+        self.registry.record_usage(model, [str(r) for r in refs])
+
+    # -- offline store (Spark) --------------------------------------------------------
+    def table_path(self, group_id: str) -> str:
+        g = self.group(group_id)
+        return str(Path(self.root) / "tables" / g.entity / g.name) if "://" not in self.root else \
+            f"{self.root.rstrip('/')}/tables/{g.entity}/{g.name}"
+
+    def ingest(self, df, group_id: str) -> dict:
+        """Validate ``df`` against the group and MERGE it into the group's Delta table.
+
+        Returns ``{"version", "inserted", "updated", "source_rows"}``. Reruns insert nothing;
+        a row with an existing (key, event time) replaces it when its values differ.
+        """
+        from . import offline
+
+        group = self.group(group_id)
+        entity = self.entity(group.entity)
+        source = offline.conform(df, entity, group)
+        spark = df.sparkSession
+        path = self.table_path(group_id)
+        offline.ensure_table(spark, path, offline.table_schema(entity, group))
+        return offline.merge(spark, path, source, list(entity.join_keys), group.timestamp_col,
+                             [f.name for f in group.features])
+
+    def read(self, group_id: str, spark=None, version: int | None = None, timestamp: str | None = None):
+        """The group's Delta table, optionally as of a version or timestamp (time travel)."""
+        from pyspark.sql import SparkSession
+
+        from . import offline
+        spark = spark or SparkSession.active()
+        return offline.read_table(spark, self.table_path(group_id), version, timestamp)
+
+    def version(self, group_id: str, spark=None) -> int:
+        from pyspark.sql import SparkSession
+
+        from . import offline
+        return offline.current_version(spark or SparkSession.active(), self.table_path(group_id))
+
+
+__all__ = ["FeatureStore", "FeatureInfo", "configure", "default_root", "NotRegistered", "_suggest"]

@@ -1,0 +1,131 @@
+"""``PaletteTransformer``: feature-store lookups as a Spark ML stage.
+
+>>> tx = PaletteTransformer({                                     # the tutorial's spelling
+...     "n_meal": "@palette:restaurant:realtime_fg:n_meal:r_id",
+...     "prep_time": "@palette:restaurant:batch_fg:prep_time:r_id",
+... }, timestampCol="order_ts", storeRoot="/data/palette")         # doctest: +SKIP
+>>> tx.transform(orders)       # point-in-time correct values     # doctest: +SKIP
+
+With ``timestampCol`` each row gets, per feature, the latest value at or before the
+row's timestamp and within the group's max age; without it, the latest value. The join
+key (the ref's last part) names the input column holding the entity key; it may be a
+column an earlier stage computed. The stage saves its refs and params, not data;
+loading it needs the same store root (``storeRoot``, ``palette.configure`` or
+``$PALETTE_STORE_ROOT``).
+"""
+from __future__ import annotations
+
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+
+from palette.refs import parse_ref
+
+from .persistence import PaletteReadable, PaletteWritable
+
+
+def _to_features(value) -> dict[str, str]:
+    if not isinstance(value, dict) or not value:
+        raise TypeError("features must be a non-empty dict {output_column: '@palette:entity:group:feature:key'}")
+    out = {}
+    for name, ref in value.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"features keys are output column names, got {name!r}")
+        r = parse_ref(ref)
+        if r.kind != "palette":
+            raise ValueError(f"feature {name!r}: {ref!r} is not a palette reference; expected "
+                             "'@palette:entity:feature_group:feature:join_key'")
+        out[name] = str(r)
+    return out
+
+
+class HasPaletteLookup(Params):
+    """Where lookups go: the store root and the rows' timestamp column. Shared by
+    PaletteTransformer and the DSL stages (which look up refs no earlier stage provided)."""
+
+    timestampCol = Param(Params._dummy(), "timestampCol",
+                         "input column with each row's event time; lookups are point in time as of it "
+                         "(unset: latest values)", typeConverter=TypeConverters.toString)
+    storeRoot = Param(Params._dummy(), "storeRoot",
+                      "feature store root (unset: palette.configure(...) or $PALETTE_STORE_ROOT)",
+                      typeConverter=TypeConverters.toString)
+    deltaVersions = Param(Params._dummy(), "deltaVersions",
+                          "feature group -> Delta version to read (unset: the latest)",
+                          typeConverter=TypeConverters.identity)
+
+    def getTimestampCol(self):
+        return self.getOrDefault(self.timestampCol) if self.isDefined(self.timestampCol) else None
+
+    def setTimestampCol(self, value):
+        return self._set(timestampCol=value)
+
+    def getStoreRoot(self):
+        return self.getOrDefault(self.storeRoot) if self.isDefined(self.storeRoot) else None
+
+    def setStoreRoot(self, value):
+        return self._set(storeRoot=value)
+
+    def getDeltaVersions(self) -> dict:
+        return dict(self.getOrDefault(self.deltaVersions)) if self.isDefined(self.deltaVersions) else {}
+
+    def setDeltaVersions(self, value: dict):
+        return self._set(deltaVersions={str(k): int(v) for k, v in value.items()})
+
+    def store(self):
+        from palette.store import FeatureStore
+        return FeatureStore(self.getStoreRoot())
+
+    def _lookup(self, df, outputs: dict[str, str]):
+        from palette.offline import lookup
+        return lookup(df, self.store(), outputs, self.getTimestampCol(), self.getDeltaVersions())
+
+
+class PaletteTransformer(Transformer, HasPaletteLookup, PaletteReadable, PaletteWritable):
+    features = Param(Params._dummy(), "features",
+                     "output column -> '@palette:entity:feature_group:feature:join_key'",
+                     typeConverter=TypeConverters.identity)
+
+    def __init__(self, features: dict | None = None, *, timestampCol: str | None = None,
+                 storeRoot: str | None = None, deltaVersions: dict | None = None):
+        super().__init__()
+        self.setParams(features=features, timestampCol=timestampCol, storeRoot=storeRoot,
+                       deltaVersions=deltaVersions)
+
+    def setParams(self, features: dict | None = None, *, timestampCol: str | None = None,
+                  storeRoot: str | None = None, deltaVersions: dict | None = None):
+        if storeRoot is not None:
+            self._set(storeRoot=storeRoot)
+        if timestampCol is not None:
+            self._set(timestampCol=timestampCol)
+        if deltaVersions is not None:
+            self.setDeltaVersions(deltaVersions)
+        if features is not None:
+            self.setFeatures(features)
+        return self
+
+    def getFeatures(self) -> dict[str, str]:
+        return self.getOrDefault(self.features)
+
+    def setFeatures(self, value: dict):
+        value = _to_features(value)
+        self._validate_refs(value)
+        return self._set(features=value)
+
+    def _validate_refs(self, features: dict[str, str]) -> None:
+        """Unknown entity, group or feature fails when the stage is built, if a store is known."""
+        from palette.store import FeatureStore, default_root
+        try:
+            root = default_root(self.getStoreRoot())
+        except LookupError:
+            return          # checked at transform time, when a store must be known
+        store = FeatureStore(root)
+        for ref in features.values():
+            store.resolve(ref)
+
+    def pinVersions(self, spark=None):
+        """Pin every group this stage reads to its current Delta version (for exact rebuilds)."""
+        store = self.store()
+        groups = {parse_ref(r).group_ref for r in self.getFeatures().values()}
+        return self.setDeltaVersions({g: store.version(g, spark) for g in sorted(groups)})
+
+    def _transform(self, dataset):
+        return self._lookup(dataset, self.getFeatures())
