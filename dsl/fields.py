@@ -10,6 +10,7 @@ def default_field(read: Read) -> str:
     ref = read.parsed
     if ref.kind == "palette":
         raise DSLUnsupportedError(
-            f"{read} reads the palette feature {ref}, and palette feature lookups are not available "
-            "yet; read a basis field or a column instead")
+            f"{read} reads the palette feature {ref}: single-row palette lookups need the online "
+            "store, which is not available yet; score it with Spark (transform), or read a basis "
+            "field or a column instead")
     return ref.name

@@ -119,11 +119,12 @@ def test_fit_checks_every_read_against_the_schema(df):
         DSLEstimator(lambdas={"a": impute(nVal("prep")), "b": 'sVal("lat")'}).fit(df)
 
 
-def test_palette_references_are_not_available_yet(df):
+def test_palette_references_need_a_store_and_single_row_lookups_are_not_available_yet(df, monkeypatch):
+    monkeypatch.delenv("PALETTE_STORE_ROOT", raising=False)
     t = DSLTransformer(lambdas={"p": nFill(nVal("@palette:restaurant:batch_fg:prep_time:r_id"), -1)})
-    with pytest.raises(DSLUnsupportedError, match="restaurant:batch_fg:prep_time:r_id.*not available yet"):
+    with pytest.raises(LookupError, match="no feature store is configured.*PALETTE_STORE_ROOT"):
         t.transform(df)
-    with pytest.raises(DSLUnsupportedError, match="not available yet"):
+    with pytest.raises(DSLUnsupportedError, match="restaurant:batch_fg:prep_time:r_id.*not available yet"):
         t.scoreInstance({"r_id": "r1"})
 
 

@@ -23,10 +23,12 @@ from pyspark.ml.param import Param, Params, TypeConverters
 
 from palette.dsl import Node, parse
 from palette.dsl.errors import DSLUnsupportedError
+from palette.dsl.fields import default_field
 from palette.dsl.spark_backend import to_column, with_dsl_columns
 
 from .dsl_row import DSLRowScorer
 from .learning import fit_lambdas
+from .palette_stage import HasPaletteLookup
 from .persistence import PaletteReadable, PaletteWritable
 
 
@@ -46,7 +48,7 @@ def _to_lambdas(value) -> dict[str, str]:
     return out
 
 
-class _DSLParams(Params):
+class _DSLParams(HasPaletteLookup):
     lambdas = Param(Params._dummy(), "lambdas",
                     "output column -> DSL expression; every expression reads the stage's input",
                     typeConverter=TypeConverters.identity)
@@ -81,8 +83,32 @@ class _DSLParams(Params):
         """The row plus this stage's outputs, computed in Python (no Spark)."""
         return self._row_scorer().scoreInstance(row)
 
+    def _with_palette_values(self, dataset, lambdas: dict[str, str]):
+        """The dataset with a column for every palette ref the lambdas read, and where each is.
+
+        Refs an earlier PaletteTransformer provided are found by their column metadata; the
+        others are looked up here, exactly as a PaletteTransformer would, into temporary columns.
+        """
+        from palette.offline import provided_refs
+
+        refs = sorted({r.ref for text in lambdas.values() for r in parse(text).reads()
+                       if r.parsed.kind == "palette"})
+        if not refs:
+            return dataset, default_field, []
+        where = provided_refs(dataset.schema)
+        missing = {f"__palette_lookup_{i}": ref for i, ref in enumerate(r for r in refs if r not in where)}
+        if missing:
+            dataset = self._lookup(dataset, missing)
+            where.update({ref: col for col, ref in missing.items()})
+
+        def field_of(read):
+            return where[read.ref] if read.parsed.kind == "palette" else read.parsed.name
+        return dataset, field_of, list(missing)
+
     def _transform_with(self, dataset, lambdas: dict[str, str]):
-        return with_dsl_columns(dataset, lambdas)
+        dataset, field_of, temporary = self._with_palette_values(dataset, lambdas)
+        out = with_dsl_columns(dataset, lambdas, field_of)
+        return out.drop(*temporary) if temporary else out
 
 
 class DSLTransformer(Transformer, _DSLParams, PaletteReadable, PaletteWritable):
@@ -96,12 +122,14 @@ class DSLTransformer(Transformer, _DSLParams, PaletteReadable, PaletteWritable):
     """
 
     @keyword_only
-    def __init__(self, *, lambdas: dict | None = None):
+    def __init__(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
+                 storeRoot: str | None = None):
         super().__init__()
         self._set(**self._input_kwargs)
 
     @keyword_only
-    def setParams(self, *, lambdas: dict | None = None):
+    def setParams(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
+                  storeRoot: str | None = None):
         return self._set(**self._input_kwargs)
 
     def _check_lambdas(self, lambdas):
@@ -122,7 +150,8 @@ class DSLModel(Model, _DSLParams, PaletteReadable, PaletteWritable):
     """A fitted ``DSLEstimator``: its lambdas hold the learned numbers as literals."""
 
     @keyword_only
-    def __init__(self, *, lambdas: dict | None = None):
+    def __init__(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
+                 storeRoot: str | None = None):
         super().__init__()
         self._set(**self._input_kwargs)
 
@@ -140,16 +169,20 @@ class DSLEstimator(Estimator, _DSLParams, PaletteReadable, PaletteWritable):
     """
 
     @keyword_only
-    def __init__(self, *, lambdas: dict | None = None):
+    def __init__(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
+                 storeRoot: str | None = None):
         super().__init__()
         self._set(**self._input_kwargs)
 
     @keyword_only
-    def setParams(self, *, lambdas: dict | None = None):
+    def setParams(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
+                  storeRoot: str | None = None):
         return self._set(**self._input_kwargs)
 
     def _fit(self, dataset):
-        fitted = fit_lambdas(dataset, self.expressions())
+        dataset, field_of, _ = self._with_palette_values(dataset, self.getLambdas())
+        fitted = fit_lambdas(dataset, self.expressions(), field_of=field_of)
         for e in fitted.values():           # reads that fit did not need are checked now, not later
-            to_column(e, schema=dataset.schema)
-        return DSLModel(lambdas={name: str(e) for name, e in fitted.items()})
+            to_column(e, schema=dataset.schema, field_of=field_of)
+        model = self._copyValues(DSLModel())      # timestampCol, storeRoot, deltaVersions
+        return model._set(lambdas={name: str(e) for name, e in fitted.items()})
