@@ -58,6 +58,17 @@ def parse_age(age) -> timedelta | None:
     return timedelta(**{_AGE_UNITS[m.group(2)]: int(m.group(1))})
 
 
+def format_age(age: timedelta | None) -> str:
+    """The shortest exact spelling: timedelta(days=2) -> '2d' (the inverse of parse_age)."""
+    if age is None:
+        return ""
+    secs = int(age.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if secs and secs % size == 0:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from palette.refs import Ref, parse_ref
 
-from .registry import Entity, FeatureGroup, NotRegistered, Registry, _suggest
+from .registry import Entity, FeatureGroup, NotRegistered, Registry, _suggest, format_age
 
 _CONFIGURED: dict[str, str] = {}
 
@@ -100,7 +100,7 @@ class FeatureStore:
                 models = tuple(sorted(m for m, refs in usage.items()
                                       if any(r.startswith(fid + ":") or r == fid for r in refs)))
                 rows.append(FeatureInfo(g.entity, g.name, f.name, f.type, g.kind,
-                                        "" if g.max_age is None else str(g.max_age), tuple(g.tags) + f.tags,
+                                        format_age(g.max_age), tuple(g.tags) + f.tags,
                                         f.description or g.description, models))
         if entity is not None:
             rows = [r for r in rows if r.entity == entity]

@@ -67,6 +67,11 @@ class _DSLParams(HasPaletteLookup):
     def _check_lambdas(self, lambdas: dict[str, str]) -> dict[str, str]:
         return lambdas
 
+    def paletteRefs(self) -> list[str]:
+        """The palette feature refs the lambdas read."""
+        return sorted({r.ref for e in self.expressions().values() for r in e.reads()
+                       if r.parsed.kind == "palette"})
+
     def expressions(self) -> dict[str, Node]:
         """The lambdas as typed expressions."""
         return {name: parse(text) for name, text in self.getLambdas().items()}

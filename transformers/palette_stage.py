@@ -121,6 +121,9 @@ class PaletteTransformer(Transformer, HasPaletteLookup, PaletteReadable, Palette
         for ref in features.values():
             store.resolve(ref)
 
+    def paletteRefs(self) -> list[str]:
+        return sorted(set(self.getFeatures().values()))
+
     def pinVersions(self, spark=None):
         """Pin every group this stage reads to its current Delta version (for exact rebuilds)."""
         store = self.store()

@@ -14,6 +14,24 @@ class PaletteWriter(DefaultParamsWriter):
     def saveImpl(self, path: str) -> None:
         DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession,
                                          extraMetadata={"paletteFormatVersion": FORMAT_VERSION})
+        _record_usage(self.instance, path)
+
+
+def _record_usage(stage, path: str) -> None:
+    """Note in the registry which saved model reads which features (for search by model).
+    A stage inside a saved PipelineModel records the pipeline's path."""
+    refs = stage.paletteRefs() if hasattr(stage, "paletteRefs") else []
+    if not refs:
+        return
+    from palette.store import FeatureStore, default_root
+    try:
+        root = default_root(stage.getStoreRoot())
+    except LookupError:
+        return                      # no store known: nothing to record in
+    model = path.split("/stages/")[0] if "/stages/" in path else path
+    store = FeatureStore(root)
+    previous = store.registry.usage().get(model, [])
+    store.record_usage(model, sorted(set(previous) | set(refs)))
 
 
 class PaletteReader(DefaultParamsReader):
