@@ -23,9 +23,12 @@ ROW_ID = "__palette_parity_row"
 
 
 def _normalize(v: Any) -> Any:
-    """Spark collects timestamps as naive local-time datetimes; compare instants in UTC."""
+    """Spark collects timestamps as naive local-time datetimes (compare instants in UTC) and
+    vectors as pyspark vectors (compare their values)."""
     if isinstance(v, datetime):
         return v.astimezone(timezone.utc)
+    if hasattr(v, "toArray"):                 # Spark ML vectors, dense or sparse
+        return v.toArray()
     return v
 
 

@@ -52,6 +52,12 @@ STAGE_SCORERS: dict[str, Callable[[Path, dict], object]] = {
 }
 
 
+def supported_stages() -> dict[str, Callable[[Path, dict], object]]:
+    """Every saved class the runtime scores: palette's stages and Spark's own."""
+    from .spark_stages import load_all
+    return {**STAGE_SCORERS, **load_all()}
+
+
 class PipelineScorer:
     """Scores a row through a sequence of stage scorers, in order."""
 
@@ -84,9 +90,9 @@ def _load(path: Path):
         uids = metadata["paramMap"]["stageUids"]
         dirs = _stage_dirs(path, uids)
         return PipelineScorer([_load(d) for d in dirs], [read_metadata(d)["class"] for d in dirs])
-    factory = STAGE_SCORERS.get(cls)
+    factory = supported_stages().get(cls)
     if factory is None:
-        supported = "\n  ".join(sorted(STAGE_SCORERS | dict.fromkeys(_PIPELINE_MODELS)))
+        supported = "\n  ".join(sorted(supported_stages() | dict.fromkeys(_PIPELINE_MODELS)))
         raise UnsupportedStageError(
             f"cannot score stage {metadata.get('uid', '?')} of class {cls} (saved at {path}) without "
             f"Spark; the JVM-free runtime supports:\n  {supported}")
