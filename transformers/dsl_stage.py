@@ -49,6 +49,19 @@ def _to_lambdas(value) -> dict[str, str]:
 
 
 class _DSLParams(HasPaletteLookup):
+    """Params and both paths shared by DSLTransformer, DSLEstimator and DSLModel."""
+
+    @keyword_only
+    def __init__(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
+                 storeRoot: str | None = None):
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
+                  storeRoot: str | None = None):
+        return self._set(**self._input_kwargs)
+
     lambdas = Param(Params._dummy(), "lambdas",
                     "output column -> DSL expression; every expression reads the stage's input",
                     typeConverter=TypeConverters.identity)
@@ -126,17 +139,6 @@ class DSLTransformer(Transformer, _DSLParams, PaletteReadable, PaletteWritable):
     {'tip2': 'nFill(nVal("basis:tip"), 0.0) * 2.0'}
     """
 
-    @keyword_only
-    def __init__(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
-                 storeRoot: str | None = None):
-        super().__init__()
-        self._set(**self._input_kwargs)
-
-    @keyword_only
-    def setParams(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
-                  storeRoot: str | None = None):
-        return self._set(**self._input_kwargs)
-
     def _check_lambdas(self, lambdas):
         for name, text in lambdas.items():
             learned = [n.name for n in parse(text).walk() if getattr(n, "signature", None)
@@ -154,12 +156,6 @@ class DSLTransformer(Transformer, _DSLParams, PaletteReadable, PaletteWritable):
 class DSLModel(Model, _DSLParams, PaletteReadable, PaletteWritable):
     """A fitted ``DSLEstimator``: its lambdas hold the learned numbers as literals."""
 
-    @keyword_only
-    def __init__(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
-                 storeRoot: str | None = None):
-        super().__init__()
-        self._set(**self._input_kwargs)
-
     def _transform(self, dataset):
         return self._transform_with(dataset, self.getLambdas())
 
@@ -172,17 +168,6 @@ class DSLEstimator(Estimator, _DSLParams, PaletteReadable, PaletteWritable):
     >>> model.getLambdas()                                              # doctest: +SKIP
     {'prep': 'nFill(nVal("prep_time"), 12.0)'}
     """
-
-    @keyword_only
-    def __init__(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
-                 storeRoot: str | None = None):
-        super().__init__()
-        self._set(**self._input_kwargs)
-
-    @keyword_only
-    def setParams(self, *, lambdas: dict | None = None, timestampCol: str | None = None,
-                  storeRoot: str | None = None):
-        return self._set(**self._input_kwargs)
 
     def _fit(self, dataset):
         dataset, field_of, _ = self._with_palette_values(dataset, self.getLambdas())
