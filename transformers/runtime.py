@@ -66,12 +66,23 @@ class PipelineScorer:
         self.names = names or [type(s).__name__ for s in stages]
 
     def scoreInstance(self, row: dict) -> dict:
+        """Score one row. Raises ``RowSkipped`` when a stage's transform would drop it
+        (handleInvalid='skip'): a single-row caller decides what a dropped row means."""
         for stage in self.stages:
             row = stage.scoreInstance(row)
         return row
 
     def scoreBatch(self, rows: Iterable[dict]) -> list[dict]:
-        return [self.scoreInstance(r) for r in rows]
+        """Score rows; rows a stage would drop (``RowSkipped``) are left out, as Spark's
+        transform leaves them out of its output."""
+        from .spark_stages._base import RowSkipped
+        out = []
+        for r in rows:
+            try:
+                out.append(self.scoreInstance(r))
+            except RowSkipped:
+                continue
+        return out
 
 
 def _stage_dirs(path: Path, uids: list[str]) -> list[Path]:

@@ -13,6 +13,9 @@ from ._base import SparkStageScorer, scorer
 
 @scorer("org.apache.spark.ml.feature.StandardScalerModel")
 class StandardScalerScorer(SparkStageScorer):
+    supports = 'withMean, withStd; x * (1/std) as Spark computes it'
+    limitations = 'null vector in, null out'
+
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
         data = self.read_parquet()[0]

@@ -17,6 +17,9 @@ from ._base import RowSkipped, SparkStageScorer, scorer
 
 @scorer("org.apache.spark.ml.feature.VectorAssembler")
 class VectorAssemblerScorer(SparkStageScorer):
+    supports = 'numeric, boolean and vector inputs; handleInvalid error/skip/keep'
+    limitations = "'keep' of a missing vector uses the size last seen by this scorer (Spark reads it from column metadata)"
+
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
         self.inputs = self.param("inputCols")

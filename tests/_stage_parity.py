@@ -1,0 +1,81 @@
+"""Differential check of one saved Spark stage against the JVM-free scorer, row by row.
+
+Every input DataFrame carries an integer ``rid`` column so that Spark's output rows
+(some possibly dropped by handleInvalid='skip') are matched to the scored inputs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from palette.transformers import load_scorer
+from palette.transformers.spark_stages._base import RowSkipped
+
+
+def _plain(v):
+    if hasattr(v, "toArray"):
+        return np.asarray(v.toArray(), dtype=float)
+    return v
+
+
+def close(a, b, rel: float) -> bool:
+    a, b = _plain(a), _plain(b)
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        return a.shape == b.shape and all(close(float(x), float(y), rel) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        a, b = float(a), float(b)
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        if rel == 0:
+            return a == b
+        return a == b or abs(a - b) <= rel * max(abs(a), abs(b))
+    return a == b
+
+
+def check_stage(model, df, columns, tmp_path, exact=(), rel=1e-9, name="m"):
+    """Save ``model``, score ``df`` through ``load_scorer`` and compare ``columns`` with
+    Spark's transform: ``exact`` columns bit for bit, the rest within ``rel``. Returns the
+    number of rows compared (rows Spark dropped must raise RowSkipped here)."""
+    path = str(tmp_path / name)
+    model.write().save(path)
+    scorer = load_scorer(path)
+    spark_rows = {r["rid"]: r.asDict() for r in model.transform(df).collect()}
+    inputs = [r.asDict() for r in df.collect()]
+    bad = []
+    for row in inputs:
+        expected = spark_rows.get(row["rid"])
+        if expected is None:
+            with pytest.raises(RowSkipped):
+                scorer.scoreInstance(row)
+            continue
+        got = scorer.scoreInstance(row)
+        for c in columns:
+            if not close(expected[c], got[c], 0 if c in exact else rel):
+                bad.append((row, c, expected[c], got[c]))
+    assert not bad, "\n".join(f"{c}: spark={e!r} python={g!r} row={r}" for r, c, e, g in bad[:10])
+    # scoreBatch leaves out exactly the rows Spark left out
+    assert len(scorer.scoreBatch(inputs)) == len(spark_rows)
+    return len(inputs)
+
+
+def check_both_fail(model, df, tmp_path, name="m_err"):
+    """Spark's transform fails on ``df`` (when collected) and so does scoring some row."""
+    from pyspark.errors import PySparkException
+    from py4j.protocol import Py4JJavaError
+    path = str(tmp_path / name)
+    model.write().save(path)
+    scorer = load_scorer(path)
+    with pytest.raises((Py4JJavaError, PySparkException, Exception)):
+        model.transform(df).collect()
+    failed = False
+    for r in df.collect():
+        try:
+            scorer.scoreInstance(r.asDict())
+        except (ValueError, KeyError):
+            failed = True
+    assert failed, "Spark failed but the scorer scored every row"

@@ -1,0 +1,66 @@
+"""Decision tree, random forest and GBT models (classification and regression) against Spark,
+with continuous and categorical splits."""
+import numpy as np
+import pytest
+from pyspark.ml.classification import (DecisionTreeClassifier, GBTClassifier,
+                                       RandomForestClassifier)
+from pyspark.ml.feature import VectorIndexer
+from pyspark.ml.linalg import Vectors
+from pyspark.ml.regression import DecisionTreeRegressor, GBTRegressor, RandomForestRegressor
+
+from _stage_parity import check_stage
+
+CLASSIFIER_COLS = ["rawPrediction", "probability", "prediction"]
+
+
+@pytest.fixture(scope="module")
+def data(spark_session):
+    """Feature 0 categorical (4 values, VectorIndexer metadata), 1 and 2 continuous."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(60):
+        cat = float(rng.integers(0, 4))
+        a, b = rng.normal(), rng.normal() * 100
+        y = (2.0 if cat in (1.0, 3.0) else -1.0) + a + b / 100 + rng.normal() * 0.3
+        rows.append((i, Vectors.dense([cat, a, b]), float(y), float(y > 0), float(min(2, max(0, int(y + 1))))))
+    df = spark_session.createDataFrame(rows, ["rid", "raw", "y", "label", "label3"])
+    indexer = VectorIndexer(inputCol="raw", outputCol="features", maxCategories=4).fit(df)
+    return indexer.transform(df).cache()
+
+
+@pytest.mark.parametrize("label", ["label", "label3"])
+def test_decision_tree_classifier(data, tmp_path, label):
+    model = DecisionTreeClassifier(labelCol=label, maxDepth=4, seed=1).fit(data)
+    assert check_stage(model, data, CLASSIFIER_COLS, tmp_path, exact=("prediction",)) == 60
+
+
+def test_decision_tree_classifier_thresholds(data, tmp_path):
+    model = DecisionTreeClassifier(labelCol="label3", maxDepth=3, seed=1).fit(data)
+    model.setThresholds([0.5, 0.3, 0.9])
+    assert check_stage(model, data, CLASSIFIER_COLS, tmp_path, exact=("prediction",)) == 60
+
+
+def test_decision_tree_regressor(data, tmp_path):
+    model = DecisionTreeRegressor(labelCol="y", maxDepth=5, seed=1).fit(data)
+    assert check_stage(model, data, ["prediction"], tmp_path, exact=("prediction",)) == 60
+
+
+@pytest.mark.parametrize("label", ["label", "label3"])
+def test_random_forest_classifier(data, tmp_path, label):
+    model = RandomForestClassifier(labelCol=label, numTrees=5, maxDepth=3, seed=3).fit(data)
+    assert check_stage(model, data, CLASSIFIER_COLS, tmp_path, exact=("prediction",)) == 60
+
+
+def test_random_forest_regressor(data, tmp_path):
+    model = RandomForestRegressor(labelCol="y", numTrees=5, maxDepth=3, seed=3).fit(data)
+    assert check_stage(model, data, ["prediction"], tmp_path) == 60
+
+
+def test_gbt_classifier(data, tmp_path):
+    model = GBTClassifier(labelCol="label", maxIter=5, maxDepth=2, seed=5).fit(data)
+    assert check_stage(model, data, CLASSIFIER_COLS, tmp_path, exact=("prediction",)) == 60
+
+
+def test_gbt_regressor(data, tmp_path):
+    model = GBTRegressor(labelCol="y", maxIter=5, maxDepth=2, seed=5).fit(data)
+    assert check_stage(model, data, ["prediction"], tmp_path) == 60

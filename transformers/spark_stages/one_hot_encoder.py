@@ -1,0 +1,59 @@
+"""OneHotEncoderModel: category indices to one-hot vectors (numpy arrays).
+
+Vector size per column (Spark's ``getConfigedCategorySizes``): ``n - 1`` with dropLast and
+handleInvalid=error, ``n + 1`` without dropLast and with keep, else ``n``. An index
+outside ``[0, n)`` (or NaN) is invalid: ``error`` raises, ``keep`` uses index ``n``. An
+index at or past the vector size gives all zeros; a fractional index is truncated. A null
+input gives a null output.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._base import SparkStageScorer, scorer
+from ._util import in_out_cols
+
+
+@scorer("org.apache.spark.ml.feature.OneHotEncoderModel")
+class OneHotEncoderScorer(SparkStageScorer):
+    supports = 'dropLast; handleInvalid error/keep; single and multi column; output numpy arrays'
+    limitations = 'output is dense numpy, not a sparse vector'
+
+    def __init__(self, path, metadata):
+        super().__init__(path, metadata)
+        self.inputs, self.outputs = in_out_cols(self.params)
+        self.category_sizes = [int(n) for n in self.read_parquet()[0]["categorySizes"]]
+        self.keep = self.param("handleInvalid", "error") == "keep"
+        drop_last = self.param("dropLast", True)
+        if not drop_last and self.keep:
+            self.sizes = [n + 1 for n in self.category_sizes]
+        elif drop_last and not self.keep:
+            self.sizes = [n - 1 for n in self.category_sizes]
+        else:
+            self.sizes = list(self.category_sizes)
+
+    def score_row(self, row: dict) -> dict:
+        out = {}
+        for col, dst, n, size in zip(self.inputs, self.outputs, self.category_sizes, self.sizes):
+            v = row[col]
+            if v is None:
+                out[dst] = None
+                continue
+            x = float(v)
+            if x >= 0 and x < n:
+                idx = x
+            elif self.keep:
+                idx = float(n)
+            elif x < 0:
+                raise ValueError(f"OneHotEncoderModel {self.uid}: negative value {x} in {col!r}. Input can't be "
+                                 "negative. To handle invalid values, set Param handleInvalid to keep")
+            else:
+                raise ValueError(f"OneHotEncoderModel {self.uid}: unseen value {x} in {col!r}. To handle unseen "
+                                 "values, set Param handleInvalid to keep.")
+            vec = np.zeros(size)
+            if idx < size:
+                vec[int(math.trunc(idx))] = 1.0
+            out[dst] = vec
+        return out

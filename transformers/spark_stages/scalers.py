@@ -1,0 +1,73 @@
+"""MinMaxScalerModel and MaxAbsScalerModel, in Spark's order of operations.
+
+MinMaxScaler: per feature ``scale = (max - min) / (originalMax - originalMin)``
+precomputed, then ``(x - originalMin) * scale + min``; a constant feature (range 0)
+maps to ``(min + max) / 2``; NaN stays NaN.
+MaxAbsScaler: ``x * (1 / maxAbs)`` with a precomputed reciprocal (1.0 where maxAbs is 0,
+so such a feature passes through unchanged).
+A null input vector gives a null output.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..vectors import as_array, decode_vector
+from ._base import SparkStageScorer, scorer
+
+
+@scorer("org.apache.spark.ml.feature.MinMaxScalerModel")
+class MinMaxScalerScorer(SparkStageScorer):
+    supports = 'min/max params; constant features -> (min+max)/2; NaN kept'
+    limitations = '—'
+
+    def __init__(self, path, metadata):
+        super().__init__(path, metadata)
+        data = self.read_parquet()[0]
+        self.orig_min = decode_vector(data["originalMin"])
+        orig_max = decode_vector(data["originalMax"])
+        self.min = float(self.param("min", 0.0))
+        mx = float(self.param("max", 1.0))
+        scale = mx - self.min
+        self.constant = (self.min + mx) / 2
+        rng = orig_max - self.orig_min
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.scale = np.where(rng != 0, scale / np.where(rng != 0, rng, 1.0), 0.0)
+        self.input, self.output = self.param("inputCol"), self.param("outputCol")
+
+    def score_row(self, row: dict) -> dict:
+        v = row[self.input]
+        if v is None:
+            return {self.output: None}
+        x = as_array(v, f"column {self.input!r}").copy()
+        n = self.scale.size
+        if x.size < n:
+            raise ValueError(f"MinMaxScalerModel {self.uid}: vector of size {x.size}, expected {n}")
+        for i in range(n):
+            if not np.isnan(x[i]):
+                if self.scale[i] != 0:
+                    x[i] = (x[i] - self.orig_min[i]) * self.scale[i] + self.min
+                else:
+                    x[i] = self.constant
+        return {self.output: x}
+
+
+@scorer("org.apache.spark.ml.feature.MaxAbsScalerModel")
+class MaxAbsScalerScorer(SparkStageScorer):
+    supports = 'x * (1/maxAbs); maxAbs 0 leaves the feature unchanged'
+    limitations = '—'
+
+    def __init__(self, path, metadata):
+        super().__init__(path, metadata)
+        max_abs = decode_vector(self.read_parquet()[0]["maxAbs"])
+        with np.errstate(divide="ignore"):
+            self.scale = np.where(max_abs != 0.0, 1.0 / max_abs, 1.0)   # Spark: 0 -> 1.0
+        self.input, self.output = self.param("inputCol"), self.param("outputCol")
+
+    def score_row(self, row: dict) -> dict:
+        v = row[self.input]
+        if v is None:
+            return {self.output: None}
+        x = as_array(v, f"column {self.input!r}")
+        if x.size != self.scale.size:
+            raise ValueError(f"MaxAbsScalerModel {self.uid}: vector of size {x.size}, expected {self.scale.size}")
+        return {self.output: x * self.scale}
