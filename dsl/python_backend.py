@@ -206,7 +206,16 @@ def _sign(x):
 _DECIMAL = Context(prec=400)
 
 
+_WHOLE_16 = 2.0 ** 53     # from here on doubles are whole numbers of 16 or more digits
+
+
 def _round(x: float, d: int) -> float:
+    if d < 0 and not -_WHOLE_16 < x < _WHOLE_16:
+        # Java 17's Double.toString is not always the shortest form of such numbers, so
+        # Spark's BigDecimal rounding cannot be relied on here: both backends round x / 10**-d
+        # (below 2**53, where the forms agree) and scale back; x itself from 2**53 * 10**-d.
+        scale = float(10 ** -d)
+        return x if abs(x) >= _WHOLE_16 * scale else _round(x / scale, 0) * scale
     # Half away from zero on the shortest decimal form of x, as Spark's BigDecimal round does;
     # "+ 0.0" turns -0.0 into 0.0 like Spark.
     q = Decimal(repr(x)).quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP, context=_DECIMAL)

@@ -39,6 +39,7 @@ SPARK_TYPES = {"num": T.DoubleType(), "str": T.StringType(), "bool": T.BooleanTy
                "ts": T.TimestampType()}
 _INF = float("inf")
 _BIG = 2.0 ** 52
+_WHOLE_16 = 2.0 ** 53     # from here on doubles are whole numbers of 16 or more digits
 
 
 def _null(dsl_type: str) -> Column:
@@ -150,7 +151,27 @@ _ARITH = {
 
 
 def _binary(cp: _Compiler, node: Binary) -> Column:
+    if node.op in _UNCHECKED:
+        return _finite(_unchecked(cp, node))
     return _ARITH[node.op](cp.compile(node.left), cp.compile(node.right))
+
+
+# A chain of + - * / checks for NaN/±inf once, at its top: nanvl is a conditional
+# expression, and Spark's subexpression elimination walks nested conditionals twice per
+# level (2**n: 20 nested additions took seconds, 25 minutes). Unchecked, IEEE arithmetic
+# keeps a non-finite operand non-finite (inf - inf and inf * 0 are NaN), except x / ±inf,
+# so a divisor is checked; try_divide still gives null for a zero divisor.
+_UNCHECKED = {"+": Column.__add__, "-": Column.__sub__, "*": Column.__mul__, "/": F.try_divide}
+
+
+def _unchecked(cp: _Compiler, node: Binary) -> Column:
+    def operand(n: Node, check: bool) -> Column:
+        if not check and isinstance(n, Binary) and n.op in _UNCHECKED:
+            return _unchecked(cp, n)
+        if not check and isinstance(n, Unary) and n.op == "-":
+            return -operand(n.operand, False)
+        return cp.compile(n)
+    return _UNCHECKED[node.op](operand(node.left, False), operand(node.right, node.op == "/"))
 
 
 # -- functions ----------------------------------------------------------------------
@@ -231,7 +252,7 @@ def _let_args(cp, node, body):
 def _bucket(cp, node):
     cuts = [a.value for a in node.args[1:]]
 
-    def body(x, *_):
+    def body(x):
         case = F.when(x.isNull(), _null("num"))
         for i, c in enumerate(cuts):
             case = case.when(x < c, F.lit(float(i)))
@@ -248,9 +269,29 @@ def _region(cp, node):
         lng, lng_simple, lambda ln: _geohash(cp.let, la, ln, precision)))
 
 
+def _case(fn):
+    """lower/upper. Catalyst rewrites lower(upper(s)) to lower(s) and upper(lower(s)) to upper(s)
+    (SimplifyCaseConversionExpressions), also once if(true, upper(s), ..) has folded, which
+    is wrong for "Straße" (upper "STRASSE", lower "strasse"); a one-part concat, which
+    Catalyst leaves alone, keeps a computed argument out of reach of that rule."""
+    def rule(cp, node):
+        s, simple = cp.arg(node, 0)
+        return fn(s if simple else F.concat(s))
+    return rule
+
+
 def _round(cp, node):
     d = int(node.args[1].value) if len(node.args) > 1 else 0
-    return F.round(cp.compile(node.args[0]), d) + F.lit(0.0)   # + 0.0: -0.0 becomes 0.0
+    if d >= 0:
+        return F.round(cp.compile(node.args[0]), d) + F.lit(0.0)   # + 0.0: -0.0 becomes 0.0
+    # Tens, hundreds...: from 2**53 on, Java 17's Double.toString (which Spark's round goes
+    # through) is not always the shortest form, so round x / 10**-d and scale back, as the
+    # Python backend does; x itself from 2**53 * 10**-d on.
+    scale = float(10 ** -d)
+    x, simple = cp.arg(node, 0)
+    return cp.let(x, simple, lambda v: F.when(F.abs(v) < _WHOLE_16, F.round(v, d))
+                  .when(F.abs(v) < _WHOLE_16 * scale, F.round(v / scale, 0) * scale)
+                  .otherwise(v) + F.lit(0.0))
 
 
 _CALL_RULES = {
@@ -273,8 +314,8 @@ _CALL_RULES = {
     "round": _round,
     "floor": lambda cp, node: _let_args(cp, node, _whole(F.floor)),
     "ceil": lambda cp, node: _let_args(cp, node, _whole(F.ceil)),
-    "lower": _one(F.lower),
-    "upper": _one(F.upper),
+    "lower": _case(F.lower),
+    "upper": _case(F.upper),
     "length": _one(lambda s: F.length(s).cast("double")),
     "concat": lambda cp, node: F.concat(*_args(cp, node)),
     "contains": _two(lambda s, t: s.contains(t)),

@@ -57,18 +57,38 @@ def _type_ok(actual: T.DataType, want: T.DataType) -> bool:
     return type(actual) is type(want)
 
 
-def ensure_table(spark: SparkSession, path: str, schema: T.StructType) -> None:
-    """Create the group's Delta table if it is missing; add columns for newly registered features."""
+# Delta's optimistic-concurrency conflicts (and two writers creating one table at once),
+# matched by name: they arrive as Py4J/pyspark errors.
+_CONFLICTS = ("Concurrent", "ProtocolChanged", "MetadataChanged", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
+
+
+def _is_conflict(e: Exception) -> bool:
+    text = f"{type(e).__name__} {e}"
+    return any(c in text for c in _CONFLICTS)
+
+
+def ensure_table(spark: SparkSession, path: str, schema: T.StructType, retries: int = 8) -> None:
+    """Create the group's Delta table if it is missing; add columns for newly registered features.
+    A concurrent ingest creating the same table (or adding the same columns) is waited for."""
     from delta.tables import DeltaTable
 
-    if not DeltaTable.isDeltaTable(spark, path):
-        DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).execute()
-        return
-    existing = set(spark.read.format("delta").load(path).columns)
-    new = [f for f in schema.fields if f.name not in existing]
-    if new:
-        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+    for attempt in range(retries + 1):
+        try:
+            if not DeltaTable.isDeltaTable(spark, path):
+                DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).execute()
+                return
+            existing = set(spark.read.format("delta").load(path).columns)
+            new = [f for f in schema.fields if f.name not in existing]
+            if new:
+                cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in new)
+                spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+            return
+        except Exception as e:
+            if not _is_conflict(e) or attempt == retries:
+                raise
+            wait = 0.2 * 2 ** attempt
+            log.warning("concurrent creation of %s, checking again in %.1fs (attempt %d)", path, wait, attempt + 1)
+            time.sleep(wait)
 
 
 def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> DataFrame:
@@ -121,7 +141,7 @@ def merge(spark: SparkSession, path: str, source: DataFrame, keys: list[str], ts
                 .whenNotMatchedInsertAll().execute())
             break
         except Exception as e:   # Delta's conflicts arrive as Py4J/pyspark errors; match by name
-            if "Concurrent" not in f"{type(e).__name__} {e}" or attempt == retries:
+            if not _is_conflict(e) or attempt == retries:
                 raise
             wait = 0.2 * 2 ** attempt
             log.warning("concurrent write to %s, retrying MERGE in %.1fs (attempt %d)", path, wait, attempt + 1)

@@ -121,7 +121,8 @@ class FeatureStore:
         return sorted(rows, key=lambda r: r.id)
 
     def record_usage(self, model: str, refs) -> None:
-        self.registry.record_usage(model, [str(r) for r in refs])
+        # Canonical spelling ('entity:group:feature:key'), so '@palette:...' refs are found by search.
+        self.registry.record_usage(model, [str(parse_ref(r) if isinstance(r, str) else r) for r in refs])
 
     # -- offline store (Spark) --------------------------------------------------------
     def table_path(self, group_id: str) -> str:

@@ -1,0 +1,420 @@
+"""The feature registry: declaring entities and feature groups, compatibility rules, errors
+that name the closest registered names, the JSON file, concurrent writers and search.
+
+No Spark here: the registry is plain Python and a JSON file."""
+import json
+import multiprocessing
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from palette.registry import (Entity, Feature, FeatureGroup, NotRegistered, Registry, RegistryError,
+                              parse_age)
+from palette.store import FeatureStore
+
+
+def restaurant():
+    return Entity("restaurant", join_keys={"r_id": "str"}, description="a restaurant")
+
+
+def batch_fg(**overrides):
+    spec = dict(entity="restaurant", name="batch_fg",
+                features={"prep_time": "num", "cuisine": "str", "open": "bool"},
+                timestamp_col="event_ts", max_age="30d", tags=("eta",))
+    spec.update(overrides)
+    return FeatureGroup(**spec)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = FeatureStore(tmp_path / "store")
+    s.register(restaurant(), batch_fg())
+    return s
+
+
+def file_bytes(store):
+    return (Path(store.root) / "registry.json").read_bytes()
+
+
+# -- registering -------------------------------------------------------------------------
+
+def test_register_then_read_back(store):
+    ent = store.entity("restaurant")
+    assert ent == restaurant()
+    g = store.group("restaurant:batch_fg")
+    assert g.id == "restaurant:batch_fg"
+    assert [(f.name, f.type) for f in g.features] == [("prep_time", "num"), ("cuisine", "str"), ("open", "bool")]
+    assert g.max_age == timedelta(days=30)
+    assert g.timestamp_col == "event_ts"
+    assert g.tags == ("eta",)
+    # A fresh Registry object on the same root sees the same thing (it is in the file).
+    again = Registry(store.root)
+    assert again.group("restaurant:batch_fg") == g
+    assert again.entities() == {"restaurant": restaurant()}
+
+
+def test_registering_same_definition_again_is_a_noop(store):
+    before = file_bytes(store)
+    store.register(restaurant(), batch_fg())
+    store.register(batch_fg())
+    store.register(restaurant())
+    assert file_bytes(store) == before
+
+
+def test_adding_a_feature_is_allowed(store):
+    store.register(batch_fg(features={"prep_time": "num", "cuisine": "str", "open": "bool",
+                                      "n_tables": "num"}))
+    g = store.group("restaurant:batch_fg")
+    assert [f.name for f in g.features] == ["prep_time", "cuisine", "open", "n_tables"]
+    assert g.feature("n_tables").type == "num"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (dict(features={"prep_time": "str", "cuisine": "str", "open": "bool"}), "'prep_time' type num -> str"),
+    (dict(features={"prep_time": "num", "open": "bool"}), "'cuisine' removed"),
+    (dict(timestamp_col="ts"), "timestamp column 'event_ts' -> 'ts'"),
+], ids=["type-change", "removed-feature", "timestamp-col-change"])
+def test_incompatible_group_change_is_refused_naming_it(store, change, expected):
+    before = file_bytes(store)
+    with pytest.raises(RegistryError) as err:
+        store.register(batch_fg(**change))
+    assert "restaurant:batch_fg" in str(err.value)
+    assert expected in str(err.value)
+    assert file_bytes(store) == before
+    assert store.group("restaurant:batch_fg") == batch_fg()
+
+
+def test_several_incompatible_changes_are_all_named(store):
+    with pytest.raises(RegistryError) as err:
+        store.register(batch_fg(features={"prep_time": "bool"}, timestamp_col="ts"))
+    msg = str(err.value)
+    for part in ("'prep_time' type num -> bool", "'cuisine' removed", "'open' removed", "'event_ts' -> 'ts'"):
+        assert part in msg
+
+
+@pytest.mark.parametrize("keys", [{"rid": "str"}, {"r_id": "int"}, {"r_id": "str", "city": "str"}])
+def test_entity_join_key_change_is_refused(store, keys):
+    before = file_bytes(store)
+    with pytest.raises(RegistryError) as err:
+        store.register(Entity("restaurant", join_keys=keys))
+    msg = str(err.value)
+    assert "'restaurant'" in msg and "'r_id': 'str'" in msg and str(keys) in msg
+    assert file_bytes(store) == before
+
+
+def test_a_refused_call_registers_nothing_from_that_call(store):
+    """One register() call is all or nothing: a new entity in the same call is not kept."""
+    before = file_bytes(store)
+    with pytest.raises(RegistryError):
+        store.register(Entity("courier", {"c_id": "str"}), batch_fg(features={"prep_time": "str"}))
+    assert file_bytes(store) == before
+    with pytest.raises(NotRegistered):
+        store.entity("courier")
+
+
+def test_group_of_unregistered_entity_is_refused_with_suggestion(tmp_path):
+    s = FeatureStore(tmp_path)
+    s.register(restaurant())
+    with pytest.raises(NotRegistered) as err:
+        s.register(FeatureGroup("restaurnt", "g", {"x": "num"}))
+    assert "did you mean 'restaurant'" in str(err.value)
+    assert s.registry.groups() == {}
+
+
+def test_entity_and_group_in_one_call_in_any_order(tmp_path):
+    s = FeatureStore(tmp_path)
+    s.register(batch_fg(), restaurant())          # the group first: entities are registered first
+    assert s.group("restaurant:batch_fg") == batch_fg()
+
+
+# -- unknown names --------------------------------------------------------------------------
+
+def test_unknown_entity_suggests_closest(store):
+    with pytest.raises(NotRegistered) as err:
+        store.entity("restaurnt")
+    assert "unknown entity 'restaurnt'" in str(err.value)
+    assert "did you mean 'restaurant'" in str(err.value)
+    assert isinstance(err.value, KeyError)
+
+
+def test_unknown_entity_with_nothing_close_lists_registered(store):
+    with pytest.raises(NotRegistered) as err:
+        store.entity("zzzz")
+    assert "registered: restaurant" in str(err.value)
+
+
+def test_unknown_entity_on_empty_registry(tmp_path):
+    with pytest.raises(NotRegistered) as err:
+        FeatureStore(tmp_path).entity("restaurant")
+    assert "nothing is registered yet" in str(err.value)
+
+
+def test_unknown_group_suggests_closest(store):
+    with pytest.raises(NotRegistered) as err:
+        store.group("restaurant:batch_f")
+    assert "did you mean 'restaurant:batch_fg'" in str(err.value)
+
+
+def test_unknown_entity_inside_group_id_suggests_entity(store):
+    with pytest.raises(NotRegistered) as err:
+        store.group("restauran:batch_fg")
+    assert "unknown entity 'restauran'" in str(err.value)
+    assert "did you mean 'restaurant'" in str(err.value)
+
+
+def test_unknown_feature_suggests_closest(store):
+    with pytest.raises(NotRegistered) as err:
+        store.resolve("@palette:restaurant:batch_fg:prep_tme:r_id")
+    assert "no feature 'prep_tme'" in str(err.value)
+    assert "did you mean 'prep_time'" in str(err.value)
+
+
+def test_resolve_known_ref(store):
+    entity, group, ref = store.resolve("@palette:restaurant:batch_fg:prep_time:order_r_id")
+    assert entity.name == "restaurant" and group.id == "restaurant:batch_fg"
+    assert (ref.feature, ref.join_key) == ("prep_time", "order_r_id")
+    # The '@palette:' prefix is optional.
+    assert store.resolve("restaurant:batch_fg:prep_time:r_id")[2].feature == "prep_time"
+
+
+def test_resolve_refuses_non_palette_ref_and_composite_keys(store):
+    with pytest.raises(ValueError, match="not a palette reference"):
+        store.resolve("@basis:prep_time")
+    store.register(Entity("pair", {"a": "str", "b": "int"}), FeatureGroup("pair", "pg", {"x": "num"}))
+    with pytest.raises(NotRegistered, match="composite key"):
+        store.resolve("@palette:pair:pg:x:a")
+
+
+# -- max_age ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("30d", timedelta(days=30)), ("12h", timedelta(hours=12)), ("90m", timedelta(minutes=90)),
+    ("45s", timedelta(seconds=45)), ("2w", timedelta(days=14)), (None, None),
+    (timedelta(hours=3), timedelta(hours=3)),
+])
+def test_max_age_parsing(text, expected):
+    assert parse_age(text) == expected
+    assert FeatureGroup("restaurant", "g", {"x": "num"}, max_age=text).max_age == expected
+
+
+@pytest.mark.parametrize("bad", ["3 days", "30", "d30", "1.5h", "-1d", "30D", "30 d", "", "30y"])
+def test_bad_max_age_is_an_error(bad):
+    with pytest.raises(RegistryError) as err:
+        FeatureGroup("restaurant", "g", {"x": "num"}, max_age=bad)
+    assert repr(bad) in str(err.value) and "'30d'" in str(err.value)
+
+
+def test_max_age_survives_the_file(tmp_path):
+    s = FeatureStore(tmp_path)
+    s.register(restaurant(), batch_fg(max_age="12h"), batch_fg(name="nolimit", max_age=None))
+    data = json.loads((tmp_path / "registry.json").read_text())
+    assert data["feature_groups"]["restaurant:batch_fg"]["max_age_seconds"] == 12 * 3600
+    assert data["feature_groups"]["restaurant:nolimit"]["max_age_seconds"] is None
+    assert Registry(tmp_path).group("restaurant:batch_fg").max_age == timedelta(hours=12)
+    assert Registry(tmp_path).group("restaurant:nolimit").max_age is None
+
+
+# -- the file -----------------------------------------------------------------------------
+
+def test_registry_file_is_sorted_indented_json(tmp_path):
+    s = FeatureStore(tmp_path)
+    s.register(Entity("zebra", {"z_id": "str"}), restaurant(),
+               FeatureGroup("zebra", "stripes", {"n": "num", "color": "str"}, description="stripes"),
+               batch_fg())
+    text = (tmp_path / "registry.json").read_text()
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
+    assert list(data["entities"]) == ["restaurant", "zebra"]
+    assert list(data["feature_groups"]) == ["restaurant:batch_fg", "zebra:stripes"]
+    # One line per value: readable and diffable.
+    assert '\n  "entities": {\n' in text
+    assert data["entities"]["restaurant"]["join_keys"] == {"r_id": "str"}
+    # Features keep their declared order (a list), each with name and type.
+    assert [(f["name"], f["type"]) for f in data["feature_groups"]["zebra:stripes"]["features"]] == \
+        [("n", "num"), ("color", "str")]
+
+
+def test_registry_reads_without_spark(store):
+    """Reading and searching the registry works in a process where pyspark cannot be imported."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["pyspark"] = None          # any `import pyspark` now raises ImportError
+        from palette import FeatureStore
+        s = FeatureStore({str(store.root)!r})
+        print(s.group("restaurant:batch_fg").max_age.days)
+        print([r.id for r in s.search("prep")])
+        print("pyspark" in sys.modules and sys.modules["pyspark"] is not None)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["30", "['restaurant:batch_fg:prep_time']", "False"]
+
+
+def _register_many(root, worker, n_groups, start):
+    start.wait()
+    reg = Registry(root)
+    for i in range(n_groups):
+        reg.register(Entity(f"e{worker}", {"k": "str"}),
+                     FeatureGroup(f"e{worker}", f"g{worker}_{i}", {f"f{i}": "num"}))
+
+
+def test_concurrent_registrations_from_processes_all_land(tmp_path):
+    workers, per_worker = 4, 8
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_register_many, args=(str(tmp_path), w, per_worker, start))
+             for w in range(workers)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * workers
+    reg = Registry(tmp_path)
+    assert set(reg.entities()) == {f"e{w}" for w in range(workers)}
+    assert set(reg.groups()) == {f"e{w}:g{w}_{i}" for w in range(workers) for i in range(per_worker)}
+    json.loads((tmp_path / "registry.json").read_text())      # never a torn file
+
+
+# -- search -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def catalog(tmp_path):
+    s = FeatureStore(tmp_path)
+    s.register(
+        restaurant(), Entity("courier", {"c_id": "int"}),
+        FeatureGroup("restaurant", "batch_fg",
+                     [Feature("prep_time", "num", "minutes to prepare", tags=("core",)),
+                      Feature("prep_std", "num"), Feature("cuisine", "str")],
+                     tags=("eta",), max_age="30d"),
+        FeatureGroup("restaurant", "realtime_fg", {"n_meal": "num", "busy": "bool"}, kind="realtime"),
+        FeatureGroup("courier", "courier_fg", {"speed": "num", "vehicle": "str"}, tags=("couriers",)),
+    )
+    return s
+
+
+def ids(rows):
+    return [r.id for r in rows]
+
+
+def test_search_everything_sorted(catalog):
+    assert ids(catalog.search()) == [
+        "courier:courier_fg:speed", "courier:courier_fg:vehicle",
+        "restaurant:batch_fg:cuisine", "restaurant:batch_fg:prep_std", "restaurant:batch_fg:prep_time",
+        "restaurant:realtime_fg:busy", "restaurant:realtime_fg:n_meal"]
+
+
+def test_search_by_substring(catalog):
+    assert ids(catalog.search("prep")) == ["restaurant:batch_fg:prep_std", "restaurant:batch_fg:prep_time"]
+    assert ids(catalog.search("MEAL")) == ["restaurant:realtime_fg:n_meal"]
+
+
+def test_search_by_closeness_when_no_substring_matches(catalog):
+    assert ids(catalog.search("prep_tmie")) == ["restaurant:batch_fg:prep_std", "restaurant:batch_fg:prep_time"]
+    assert ids(catalog.search("vehicel")) == ["courier:courier_fg:vehicle"]
+    assert catalog.search("qqqqqq") == []
+
+
+def test_search_by_entity_type_tag(catalog):
+    assert ids(catalog.search(entity="courier")) == ["courier:courier_fg:speed", "courier:courier_fg:vehicle"]
+    assert ids(catalog.search(type="str")) == ["courier:courier_fg:vehicle", "restaurant:batch_fg:cuisine"]
+    assert ids(catalog.search(type="bool")) == ["restaurant:realtime_fg:busy"]
+    # Group tags apply to all its features; feature tags to the feature.
+    assert ids(catalog.search(tag="eta")) == ["restaurant:batch_fg:cuisine", "restaurant:batch_fg:prep_std",
+                                             "restaurant:batch_fg:prep_time"]
+    assert ids(catalog.search(tag="core")) == ["restaurant:batch_fg:prep_time"]
+    assert ids(catalog.search("p", entity="restaurant", type="num")) == [
+        "restaurant:batch_fg:prep_std", "restaurant:batch_fg:prep_time"]
+    assert catalog.search(entity="nobody") == []
+
+
+def test_search_result_fields(catalog):
+    (row,) = catalog.search("prep_time")
+    assert (row.entity, row.group, row.feature, row.type, row.kind) == \
+        ("restaurant", "batch_fg", "prep_time", "num", "batch")
+    assert row.description == "minutes to prepare"
+    assert set(row.tags) == {"eta", "core"}
+    assert row.max_age == "30d"
+    (rt,) = catalog.search("n_meal")
+    assert rt.kind == "realtime" and rt.max_age == ""
+
+
+def test_search_by_model_via_record_usage(catalog):
+    catalog.record_usage("/models/eta_v1", ["restaurant:batch_fg:prep_time:r_id",
+                                            "@palette:courier:courier_fg:speed:c_id"])
+    catalog.record_usage("/models/eta_v2", ["restaurant:batch_fg:prep_std:r_id"])
+    assert ids(catalog.search(model="/models/eta_v1")) == ["courier:courier_fg:speed",
+                                                          "restaurant:batch_fg:prep_time"]
+    assert ids(catalog.search(model="eta_v2")) == ["restaurant:batch_fg:prep_std"]
+    (row,) = catalog.search("prep_time")
+    assert row.models == ("/models/eta_v1",)
+    # prep_time's usage must not leak to a feature whose name is a prefix of another's.
+    (std,) = catalog.search("prep_std")
+    assert std.models == ("/models/eta_v2",)
+    assert catalog.search(model="/models/nothing") == []
+
+
+def test_record_usage_replaces_a_models_refs(catalog):
+    catalog.record_usage("/m", ["restaurant:batch_fg:prep_time:r_id"])
+    catalog.record_usage("/m", ["restaurant:batch_fg:cuisine:r_id", "restaurant:batch_fg:cuisine:r_id"])
+    assert catalog.registry.usage() == {"/m": ["restaurant:batch_fg:cuisine:r_id"]}
+    assert ids(catalog.search(model="/m")) == ["restaurant:batch_fg:cuisine"]
+
+
+# -- validation of definitions ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["1abc", "a-b", "a b", "", "a:b", "é"])
+def test_bad_names_are_refused(name):
+    with pytest.raises(RegistryError, match="name"):
+        Entity(name, {"k": "str"})
+    with pytest.raises(RegistryError, match="name"):
+        FeatureGroup("restaurant", name, {"x": "num"})
+    with pytest.raises(RegistryError, match="name"):
+        Feature(name, "num")
+    with pytest.raises(RegistryError, match="name"):
+        Entity("e", {name: "str"})
+    with pytest.raises(RegistryError, match="name"):
+        FeatureGroup("restaurant", "g", {"x": "num"}, timestamp_col=name)
+
+
+def test_bad_types_and_kinds_are_refused():
+    with pytest.raises(RegistryError, match="'float'.*'num'"):
+        Feature("x", "float")
+    with pytest.raises(RegistryError, match="'float'"):
+        FeatureGroup("restaurant", "g", {"x": "float"})
+    with pytest.raises(RegistryError, match="'double'"):
+        Entity("e", {"k": "double"})
+    with pytest.raises(RegistryError, match="kind 'stream'.*'batch'"):
+        FeatureGroup("restaurant", "g", {"x": "num"}, kind="stream")
+
+
+def test_empty_and_duplicate_declarations_are_refused():
+    with pytest.raises(RegistryError, match="at least one join key"):
+        Entity("e", {})
+    with pytest.raises(RegistryError, match="at least one feature"):
+        FeatureGroup("restaurant", "g", {})
+    with pytest.raises(RegistryError, match="x twice"):
+        FeatureGroup("restaurant", "g", [Feature("x", "num"), Feature("x", "str")])
+
+
+@pytest.mark.parametrize("group, clash", [
+    (FeatureGroup("restaurant", "g", {"r_id": "str", "x": "num"}), "r_id"),
+    (FeatureGroup("restaurant", "g", {"event_ts": "ts"}), "event_ts"),
+    (FeatureGroup("restaurant", "g", {"x": "num"}, timestamp_col="r_id"), "r_id"),
+], ids=["feature-is-key", "feature-is-timestamp", "timestamp-is-key"])
+def test_collisions_with_key_or_timestamp_are_refused(tmp_path, group, clash):
+    s = FeatureStore(tmp_path)
+    s.register(restaurant())
+    with pytest.raises(RegistryError) as err:
+        s.register(group)
+    assert clash in str(err.value) and "collide" in str(err.value)
+    assert s.registry.groups() == {}
+
+
+def test_register_refuses_other_objects(tmp_path):
+    with pytest.raises(RegistryError, match="cannot register dict"):
+        FeatureStore(tmp_path).register({"name": "x"})
