@@ -65,12 +65,17 @@ class Node:
     def _key(self) -> tuple:
         raise NotImplementedError
 
+    def _node_class(self) -> type:
+        """The public node class (a comparison built with == is a Binary like a parsed one)."""
+        return next(c for c in NODE_CLASSES if isinstance(self, c))
+
     def equals(self, other: Any) -> bool:
         """Structural equality (positions ignored)."""
-        return type(self) is type(other) and self._key() == other._key()
+        return isinstance(other, Node) and self._node_class() is other._node_class() \
+            and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self._key()))
+        return hash((self._node_class().__name__, self._key()))
 
     def walk(self) -> Iterator["Node"]:
         """Every node of the tree, parents before children."""

@@ -143,9 +143,6 @@ def test_builder_comparisons_round_trip_through_text():
         assert parse(str(e)).equals(e)
 
 
-@pytest.mark.xfail(strict=True, reason="ast.py: `x == y` built with the builders is a _Comparison, and "
-                   "Node.equals compares exact classes, so it never equals the parsed Binary; "
-                   "DSL.md promises parse(str(expr)) == expr for builder expressions")
 def test_builder_equality_comparisons_round_trip_through_text():
     for e in (x == 1, x != 2, p == q, (x == y) & p, B.if_(a == b, 1, 2)):
         assert parse(str(e)).equals(e), str(e)

@@ -604,7 +604,7 @@ def test_bucket(spark_session, ansi):
 
 # -- long chains ----------------------------------------------------------------------------
 
-def test_long_arithmetic_chains_run_in_spark(spark_session, ansi):
+def test_long_arithmetic_chains_run_in_spark(spark_session):
     """A sum of 60 features and 99 nested operations (depth 100, the limit). Each step is
     checked for overflow; Spark must not re-walk the chain per step (nested NaN checks once
     made 25 additions take minutes)."""
