@@ -54,11 +54,11 @@ def cli(module: str, main) -> None:
         Path(args.json).write_text(json.dumps(figures))
 
 
-def session(conf: dict):
+def session(conf: dict, master: str = "local[2]"):
     from palette.spark import session as palette_session
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = palette_session(app_name="palette-bench-store", conf=conf)
+    spark = palette_session(app_name="palette-bench-store", master=master, conf=conf)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

@@ -19,26 +19,36 @@ Timed, interleaved over the rounds (figures are medians):
   (b) baseline: ``batch.write.format("delta").mode("append")`` into an empty table of the group;
   (c) ``FeatureStore.ingest`` of the same batch into the small table.
 
-Driver memory: before each ingest the JVM runs ``System.gc()`` and the heap pools' peaks are
-reset; a background thread samples the heap in use every 50 ms. In local mode the driver JVM
-also runs the tasks, so the heap holds the tasks' sort and shuffle buffers too (bounded by
-Spark's memory manager, not by the table size). The figure to read is the peak for the
-10M-row table against the 1M-row table (both ingesting the same batch): it stays ~1 when
-nothing proportional to the table reaches the driver. ``spark.driver.maxResultSize`` is set
-to 64 MB, so a job that returned more than that to the driver would fail the run; every
-``DataFrame.collect`` call made from Python during ingest is counted with its row count.
+Driver memory. In local mode the driver JVM also runs the tasks, so its heap holds the
+tasks' sort and shuffle buffers (bounded by Spark's memory manager, growing with the data
+a task handles); that heap is reported for (a) and (c), labelled as the shared JVM. To see
+the driver alone, a second phase runs in a fresh process with ``local-cluster[1,2,6144]``
+(one executor JVM with the 2 cores; the driver runs no tasks) and ingests the same batch
+into a fresh 10M-row and a fresh 1M-row table. Before each ingest the driver runs
+``System.gc()`` and resets the heap pools' peaks; a thread samples the heap in use every
+50 ms. The figure to read is the driver's peak for the 10M-row table over the 1M-row table:
+~1 when nothing proportional to the table reaches the driver. In both phases
+``spark.driver.maxResultSize`` is 64 MB, so a job that returned more than that to the
+driver would fail the run, and every ``DataFrame.collect`` made from Python during an
+ingest is counted with its row count.
 
     .venv/bin/python benchmarks/run.py --only ingest [--rows N]
     .venv/bin/python benchmarks/ingest.py [--rows N]              # alone
 """
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
 
-from _fresh import JvmClock, cli, remove, rerun_fresh, scratch, session, spark_running, timed
+from pathlib import Path
+
+from _fresh import JvmClock, remove, rerun_fresh, scratch, session, spark_running, timed
 
 DEFAULT_ROWS = 10_000_000
 ROUNDS = 2
@@ -48,7 +58,9 @@ START_US = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp() * 1_000_000
 HOUR_US = 3_600_000_000
 GROUP_ID = "customer:txn"
 
-GOALS = {"live_heap_big_over_small": ("<=", 1.25), "rows_collected_max": ("<=", 3)}
+MEMORY_MASTER = "local-cluster[1,2,6144]"     # workers, cores per worker, MB per worker
+
+GOALS = {"driver_heap_big_over_small": ("<=", 1.25), "rows_collected_max": ("<=", 3)}
 
 
 # -- data -------------------------------------------------------------------------------
@@ -189,23 +201,25 @@ def _merge_metrics(spark, path: str) -> dict:
 
 # -- the benchmark ----------------------------------------------------------------------
 
-def _mb(b: int) -> str:
+def _mb(b: float) -> str:
     return f"{b / 2**20:,.0f} MB"
 
 
-def main(rows: int | None = None) -> dict:
-    if spark_running():
-        return rerun_fresh("ingest", rows)
-    n = rows or DEFAULT_ROWS
+def _ingest_watched(spark, store, batch) -> tuple[dict, "HeapWatch", list[int]]:
+    with HeapWatch(spark) as heap, CollectWatch(spark) as cw:
+        result = store.ingest(batch, GROUP_ID)
+    return result, heap, cw.calls
+
+
+def timing(n: int) -> dict:
+    """Phase 1, local[2]: ingest (MERGE) into the big and the small table against a plain append."""
+    from palette import offline
+
     small, keys = n // 10, max(100, n // 100)
-    print(f"\n== ingest: Delta MERGE of a {n:,}-row batch (80% new, 20% updates) into {n:,}- and "
-          f"{small:,}-row tables " + "=" * 4, flush=True)
     spark = session(SPARK_CONF)
     print(f"Spark {spark.version}, local[{spark.sparkContext.defaultParallelism}], driver memory "
           f"{spark.conf.get('spark.driver.memory')}, shuffle partitions {spark.conf.get('spark.sql.shuffle.partitions')}, "
           f"maxResultSize {spark.conf.get('spark.driver.maxResultSize')}")
-    from palette import offline
-
     folder = scratch("palette-ingest-")
     wall = {"append": [], "merge_big": [], "merge_small": []}
     cpu = {k: [] for k in wall}
@@ -231,20 +245,22 @@ def main(rows: int | None = None) -> dict:
             w, c = clock(lambda: batch().write.format("delta").mode("append").save(path))
             wall["append"].append(w)
             cpu["append"].append(c)
-            print(f"  append baseline:            {w:6.1f} s, JVM CPU {c:6.1f} s", flush=True)
+            print(f"  append baseline:              {w:6.1f} s, JVM CPU {c:6.1f} s", flush=True)
             for size in ("big", "small"):
                 store = _register(str(rf / size))[0]
-                with HeapWatch(spark) as heap, CollectWatch(spark) as cw:
-                    w, c = clock(lambda: results.__setitem__(size, store.ingest(batch(), GROUP_ID)))
+                out = {}
+                w, c = clock(lambda: out.update(zip(("result", "heap", "calls"),
+                                                    _ingest_watched(spark, store, batch()))))
+                results[size], heap = out["result"], out["heap"]
                 wall[f"merge_{size}"].append(w)
                 cpu[f"merge_{size}"].append(c)
                 heaps[size].append(heap)
-                collected += cw.calls
+                collected += out["calls"]
                 merge_metrics[size] = _merge_metrics(spark, store.table_path(GROUP_ID))
                 print(f"  ingest into the {size:>5} table: {w:6.1f} s, JVM CPU {c:6.1f} s  {results[size]}\n"
-                      f"    heap: live (after GC) peak {_mb(heap.live_peak)}, in use peak {_mb(heap.peak)} "
-                      f"(sampled), old-gen peak {_mb(heap.old_gen_peak)}; {_mb(heap.base)} before, "
-                      f"{_mb(heap.after_gc)} after; rows per Python collect {cw.calls}\n"
+                      f"    shared driver+executor JVM heap: in use peak {_mb(heap.peak)} (sampled), old-gen peak "
+                      f"{_mb(heap.old_gen_peak)}; {_mb(heap.base)} before, {_mb(heap.after_gc)} after GC; "
+                      f"rows per Python collect {out['calls']}\n"
                       f"    Delta MERGE metrics: {merge_metrics[size]}", flush=True)
             if r == 0:
                 t_validate, c_validate = clock(lambda: offline.conform(batch(), entity, group))
@@ -253,12 +269,11 @@ def main(rows: int | None = None) -> dict:
             remove(rf)
     finally:
         remove(folder)
+        spark.stop()
 
     med = {k: statistics.median(v) for k, v in wall.items()}
     mcpu = {k: statistics.median(v) for k, v in cpu.items()}
-    live = {s: max(h.live_peak for h in hs) for s, hs in heaps.items()}
     peak = {s: max(h.peak for h in hs) for s, hs in heaps.items()}
-    old = {s: max(h.old_gen_peak for h in hs) for s, hs in heaps.items()}
     fig = {
         "rows": n,
         "merge_big_s": med["merge_big"], "merge_small_s": med["merge_small"], "append_s": med["append"],
@@ -267,10 +282,7 @@ def main(rows: int | None = None) -> dict:
         "merge_over_append": med["merge_big"] / med["append"],
         "cpu_merge_over_append": mcpu["merge_big"] / mcpu["append"],
         "merge_big_over_small": med["merge_big"] / med["merge_small"],
-        "live_heap_big_mb": live["big"] / 2**20, "live_heap_small_mb": live["small"] / 2**20,
-        "live_heap_big_over_small": live["big"] / max(live["small"], 1),
-        "peak_heap_big_over_small": peak["big"] / peak["small"],
-        "old_gen_peak_big_over_small": old["big"] / max(old["small"], 1),
+        "local_jvm_heap_big_over_small": peak["big"] / peak["small"],
         "rows_collected_max": max(collected) if collected else 0,
         "inserted_big": results["big"]["inserted"], "updated_big": results["big"]["updated"],
         "copied_big": merge_metrics["big"].get("numTargetRowsCopied", -1),
@@ -284,12 +296,81 @@ def main(rows: int | None = None) -> dict:
     print(f"  (c) ingest into {small:>11,} rows:                {med['merge_small']:7.1f} s ({mcpu['merge_small']:6.1f})")
     print(f"  merge / append = {fig['merge_over_append']:.2f} (CPU {fig['cpu_merge_over_append']:.2f}); "
           f"validation alone {t_validate:.1f} s = {t_validate / med['append']:.2f} x append")
-    print(f"  driver heap, table of {n:,} vs {small:,} rows: live peak {_mb(live['big'])} vs {_mb(live['small'])} "
-          f"= {fig['live_heap_big_over_small']:.2f}; in-use peak {_mb(peak['big'])} vs {_mb(peak['small'])} = "
-          f"{fig['peak_heap_big_over_small']:.2f}; old-gen peak ratio {fig['old_gen_peak_big_over_small']:.2f}")
-    print(f"  rows pulled to Python during ingest: at most {fig['rows_collected_max']} per call "
-          f"({len(collected)} calls: {collected}); maxResultSize 64m never tripped")
+    print(f"  shared driver+executor JVM (local mode), in-use heap peak: {_mb(peak['big'])} vs {_mb(peak['small'])} "
+          f"= {fig['local_jvm_heap_big_over_small']:.2f} (tasks' buffers; see the driver-only phase)")
     return fig
 
+
+def driver_memory(n: int) -> dict:
+    """Phase 2, local-cluster: the driver JVM runs no tasks; its heap while ingesting into 10M vs 1M rows."""
+    small, keys = n // 10, max(100, n // 100)
+    spark = session({**SPARK_CONF, "spark.executor.memory": "5g"}, master=MEMORY_MASTER)
+    print(f"driver-only memory phase: master {spark.sparkContext.master}, driver memory "
+          f"{spark.conf.get('spark.driver.memory')}, executor memory {spark.conf.get('spark.executor.memory')}",
+          flush=True)
+    folder = scratch("palette-ingest-mem-")
+    heaps, calls = {}, []
+    try:
+        batch_path = str(folder / "batch.parquet")
+        write_batch(spark, batch_path, n, keys)
+        for size, rows in (("big", n), ("small", small)):
+            write_table(spark, str(folder / size), rows, keys)
+        for size in ("big", "small"):
+            store = _register(str(folder / size))[0]
+            t0 = time.perf_counter()
+            result, heap, c = _ingest_watched(spark, store, spark.read.parquet(batch_path))
+            heaps[size] = heap
+            calls += c
+            print(f"  ingest into the {size:>5} table ({time.perf_counter() - t0:.0f} s, {result}): driver heap in use "
+                  f"peak {_mb(heap.peak)} (sampled), old-gen peak {_mb(heap.old_gen_peak)}, live (after GC) peak "
+                  f"{_mb(heap.live_peak)}; {_mb(heap.base)} before, {_mb(heap.after_gc)} after GC; rows per Python "
+                  f"collect {c}", flush=True)
+    finally:
+        remove(folder)
+        spark.stop()
+    b, s = heaps["big"], heaps["small"]
+    return {"driver_heap_big_mb": b.peak / 2**20, "driver_heap_small_mb": s.peak / 2**20,
+            "driver_heap_big_over_small": b.peak / s.peak,
+            "driver_old_gen_big_over_small": b.old_gen_peak / max(s.old_gen_peak, 1),
+            "driver_rows_collected_max": max(calls) if calls else 0}
+
+
+def _run_part(part: str, rows: int | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="palette-ingest-part-") as tmp:
+        out = Path(tmp) / "figures.json"
+        cmd = [sys.executable, __file__, "--part", part, "--json", str(out)] + (["--rows", str(rows)] if rows else [])
+        sys.stdout.flush()
+        subprocess.run(cmd, check=True)
+        return json.loads(out.read_text())
+
+
+def main(rows: int | None = None) -> dict:
+    if spark_running():
+        return rerun_fresh("ingest", rows)
+    n = rows or DEFAULT_ROWS
+    print(f"\n== ingest: Delta MERGE of a {n:,}-row batch (80% new, 20% updates) into {n:,}- and "
+          f"{n // 10:,}-row tables " + "=" * 4, flush=True)
+    fig = timing(n)
+    mem = _run_part("memory", rows)       # a fresh JVM: the driver memory setting and master apply
+    fig.update(mem)
+    fig["rows_collected_max"] = max(fig["rows_collected_max"], mem["driver_rows_collected_max"])
+    print(f"\n  driver heap (driver-only JVM), in-use peak ingesting into {n:,} vs {n // 10:,} rows: "
+          f"{_mb(mem['driver_heap_big_mb'] * 2**20)} vs {_mb(mem['driver_heap_small_mb'] * 2**20)} = "
+          f"{mem['driver_heap_big_over_small']:.2f}; old-gen peak ratio {mem['driver_old_gen_big_over_small']:.2f}")
+    print(f"  rows pulled to Python during any ingest: at most {fig['rows_collected_max']} per call; "
+          f"maxResultSize 64m never tripped")
+    return fig
+
+
 if __name__ == "__main__":
-    cli("ingest", main)
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="ingest.py")
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument("--part", choices=("all", "timing", "memory"), default="all")
+    args = ap.parse_args()
+    n = args.rows or DEFAULT_ROWS
+    figures = {"all": lambda: main(args.rows), "timing": lambda: timing(n), "memory": lambda: driver_memory(n)}[args.part]()
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures))

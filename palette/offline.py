@@ -73,8 +73,10 @@ def ensure_table(spark: SparkSession, path: str, schema: T.StructType, retries: 
     from delta.tables import DeltaTable
 
     for attempt in range(retries + 1):
+        creating = False
         try:
             if not DeltaTable.isDeltaTable(spark, path):
+                creating = True
                 DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).execute()
                 return
             existing = set(spark.read.format("delta").load(path).columns)
@@ -84,7 +86,11 @@ def ensure_table(spark: SparkSession, path: str, schema: T.StructType, retries: 
                 spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
             return
         except Exception as e:
-            if not _is_conflict(e) or attempt == retries:
+            # Losing a race to create the table fails in several ways (protocol changed, location
+            # not empty, log already exists, ...): whatever the message, if the table exists now,
+            # go on with it.
+            lost_race = creating and DeltaTable.isDeltaTable(spark, path)
+            if not (_is_conflict(e) or lost_race) or attempt == retries:
                 raise
             wait = 0.2 * 2 ** attempt
             log.warning("concurrent creation of %s, checking again in %.1fs (attempt %d)", path, wait, attempt + 1)

@@ -266,7 +266,7 @@ def test_concurrent_ingests_lose_and_duplicate_nothing(spark_session, store, ove
     b = [(f"r{i}", day(2), float(i), "a") for i in range(4, 9)] if overlap else \
         [(f"r{i}", day(3), float(i), "b") for i in range(1, 6)]
     results, errors = _ingest_concurrently(spark_session, store, [a, b])
-    assert errors == []
+    assert not errors, [f"{type(e).__name__}: {str(e)[:1500]}" for e in errors]
     assert len(results) == 2
     expected = sorted(set(base + a + b))
     assert contents(store, G) == expected

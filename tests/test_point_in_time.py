@@ -7,6 +7,7 @@ latest row of the key (max age not applied). The oracle below is plain Python ov
 histories as the test wrote them (batch 1, then late batch 2 replacing rows with the same
 key and time) and shares no code with palette.
 """
+import os
 from datetime import datetime, timedelta
 
 import pytest
@@ -122,12 +123,13 @@ def write(spark, store, group_id, schema, batch):
     return store.ingest(spark.createDataFrame(rows, schema), group_id)["version"]
 
 
-# Every example writes three Delta tables twice (about six MERGEs): few examples, each with
-# a rich history (up to 5 keys x 6 times per group, corrections, late older rows, 30 rows).
-@settings(max_examples=8, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# Every example writes three Delta tables (five MERGEs): few examples, each with a rich
+# history (up to 5 keys x 6 times per group, corrections, late older rows, 30 training rows).
+# PALETTE_PIT_EXAMPLES=100 runs a deeper search.
+@settings(max_examples=int(os.environ.get("PALETTE_PIT_EXAMPLES", 6)), deadline=None, derandomize=True,
+          database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(info=history(RESTAURANTS, info_values),
-       stats=history(RESTAURANTS, num.map(lambda v: (v,))),
+       stats=history(RESTAURANTS, num.map(lambda v: (v,))).map(lambda b: ({**b[0], **b[1]}, {})),  # one batch
        weather=history(CITIES, num.map(lambda v: (v,))),
        ages=st.fixed_dictionaries({g: st.sampled_from(list(AGES)) for g in ("info", "stats", "weather")}),
        rows=training_rows)
