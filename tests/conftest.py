@@ -22,3 +22,16 @@ def ansi(request, spark_session):
     spark_session.conf.set("spark.sql.ansi.enabled", request.param)
     yield request.param
     spark_session.conf.set("spark.sql.ansi.enabled", old)
+
+
+@pytest.fixture(scope="module")
+def small_delta_snapshots(spark_session):
+    """Tiny tables: rebuild Delta snapshots in 2 partitions, not 50 (speed only; same results)."""
+    key = "spark.databricks.delta.snapshotPartitions"
+    old = spark_session.conf.get(key, None)
+    spark_session.conf.set(key, "2")
+    yield
+    if old is None:
+        spark_session.conf.unset(key)
+    else:
+        spark_session.conf.set(key, old)

@@ -36,17 +36,7 @@ def define(root) -> FeatureStore:
     return s
 
 
-@pytest.fixture(scope="module", autouse=True)
-def small_delta_snapshots(spark_session):
-    """Tiny tables: rebuild Delta snapshots in 2 partitions, not 50 (speed only; same results)."""
-    key = "spark.databricks.delta.snapshotPartitions"
-    old = spark_session.conf.get(key, None)
-    spark_session.conf.set(key, "2")
-    yield
-    if old is None:
-        spark_session.conf.unset(key)
-    else:
-        spark_session.conf.set(key, old)
+pytestmark = pytest.mark.usefixtures("small_delta_snapshots")
 
 
 @pytest.fixture

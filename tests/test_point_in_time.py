@@ -34,17 +34,7 @@ WEATHER_SCHEMA = "c_id string, event_ts timestamp, temp double"
 ROWS_SCHEMA = "row_id int, r_id string, order_ts timestamp"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def small_delta_snapshots(spark_session):
-    """Tiny tables: rebuild Delta snapshots in 2 partitions, not 50 (speed only; same results)."""
-    key = "spark.databricks.delta.snapshotPartitions"
-    old = spark_session.conf.get(key, None)
-    spark_session.conf.set(key, "2")
-    yield
-    if old is None:
-        spark_session.conf.unset(key)
-    else:
-        spark_session.conf.set(key, old)
+pytestmark = pytest.mark.usefixtures("small_delta_snapshots")
 
 
 # -- the oracle ----------------------------------------------------------------------------------
