@@ -46,7 +46,7 @@ def check_stage(model, df, columns, tmp_path, exact=(), rel=1e-9, name="m"):
     scorer = load_scorer(path)
     spark_rows = {r["rid"]: r.asDict() for r in model.transform(df).collect()}
     inputs = [r.asDict() for r in df.collect()]
-    bad = []
+    bad, singles = [], []
     for row in inputs:
         expected = spark_rows.get(row["rid"])
         if expected is None:
@@ -54,13 +54,24 @@ def check_stage(model, df, columns, tmp_path, exact=(), rel=1e-9, name="m"):
                 scorer.scoreInstance(row)
             continue
         got = scorer.scoreInstance(row)
+        singles.append(got)
         for c in columns:
             if not close(expected[c], got[c], 0 if c in exact else rel):
                 bad.append((row, c, expected[c], got[c]))
     assert not bad, "\n".join(f"{c}: spark={e!r} python={g!r} row={r}" for r, c, e, g in bad[:10])
-    # scoreBatch leaves out exactly the rows Spark left out
-    assert len(scorer.scoreBatch(inputs)) == len(spark_rows)
+    check_batch(scorer, inputs, singles, columns)
     return len(inputs)
+
+
+def check_batch(scorer, inputs, singles, columns):
+    """``scoreBatch`` (of dicts and of a pandas DataFrame) leaves out exactly the rows
+    ``scoreInstance`` skipped and gives the very same numbers for the rest."""
+    import pandas as pd
+    for batch in (scorer.scoreBatch(inputs), scorer.scoreBatch(pd.DataFrame(inputs)).to_dict("records")):
+        assert [r["rid"] for r in batch] == [r["rid"] for r in singles]
+        bad = [(c, one[c], many[c]) for one, many in zip(singles, batch) for c in columns
+               if not close(one[c], many[c], 0)]
+        assert not bad, "scoreBatch differs from scoreInstance: " + "; ".join(map(repr, bad[:5]))
 
 
 def check_both_fail(model, df, tmp_path, name="m_err"):

@@ -64,3 +64,38 @@ def test_gbt_classifier(data, tmp_path):
 def test_gbt_regressor(data, tmp_path):
     model = GBTRegressor(labelCol="y", maxIter=5, maxDepth=2, seed=5).fit(data)
     assert check_stage(model, data, ["prediction"], tmp_path) == 60
+
+
+@pytest.fixture(scope="module")
+def continuous(spark_session):
+    """Continuous features only (the numpy tree walk), and rows to score that hold NaN
+    and infinities, which Spark sends right (NaN) or by comparison (±inf)."""
+    rng = np.random.default_rng(11)
+    train = []
+    for i in range(200):
+        x = rng.normal(size=4)
+        y = x[0] * 2 - x[1] + np.sin(x[2]) + rng.normal() * 0.2
+        train.append((i, Vectors.dense(x.tolist()), float(y), float(y > 0), float(min(2, max(0, int(y + 1))))))
+    df = spark_session.createDataFrame(train, ["rid", "features", "y", "label", "label3"]).cache()
+    specials = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e308]
+    score = [(1000 + i, Vectors.dense([specials[i % 6] if j == i % 4 else rng.normal() for j in range(4)]))
+             for i in range(24)]
+    score_df = spark_session.createDataFrame(score, ["rid", "features"])
+    return df, score_df.unionByName(df.select("rid", "features"))
+
+
+@pytest.mark.parametrize("make, cols", [
+    (lambda: DecisionTreeClassifier(labelCol="label3", maxDepth=5, seed=1), CLASSIFIER_COLS),
+    (lambda: RandomForestClassifier(labelCol="label3", numTrees=12, maxDepth=4, seed=2), CLASSIFIER_COLS),
+    (lambda: GBTClassifier(labelCol="label", maxIter=15, maxDepth=4, seed=3), CLASSIFIER_COLS),
+    (lambda: DecisionTreeRegressor(labelCol="y", maxDepth=6, seed=1), ["prediction"]),
+    (lambda: RandomForestRegressor(labelCol="y", numTrees=12, maxDepth=4, seed=2), ["prediction"]),
+    (lambda: GBTRegressor(labelCol="y", maxIter=15, maxDepth=4, seed=3), ["prediction"]),
+], ids=["dt_cls", "rf_cls", "gbt_cls", "dt_reg", "rf_reg", "gbt_reg"])
+def test_continuous_trees_walked_with_numpy(continuous, tmp_path, make, cols):
+    from palette.transformers import load_scorer
+    train, score = continuous
+    model = make().fit(train)
+    exact = ("prediction",) if cols == CLASSIFIER_COLS else ()    # a regressor's is a float sum
+    assert check_stage(model, score, cols, tmp_path, exact=exact) == 224
+    assert load_scorer(str(tmp_path / "m")).stages[0].forest is not None

@@ -13,6 +13,8 @@ from typing import Iterable
 
 from palette.dsl import parse, to_python
 
+from .batch import Batch, row_by_row
+
 
 class DSLRowScorer:
     """Scores one row: the row plus one output per lambda, all reading the input row."""
@@ -29,6 +31,10 @@ class DSLRowScorer:
 
     def scoreBatch(self, rows: Iterable[dict]) -> list[dict]:
         return [self.scoreInstance(r) for r in rows]
+
+    def score_batch(self, batch: Batch) -> Batch:
+        """The runtime's batch path: DSL lambdas are scored row by row."""
+        return row_by_row(self.scoreInstance, batch)
 
     @property
     def output_cols(self) -> list[str]:

@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from .dsl_row import DSLRowScorer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _PIPELINE_MODELS = {"pyspark.ml.pipeline.PipelineModel", "org.apache.spark.ml.PipelineModel"}
 
@@ -72,17 +75,18 @@ class PipelineScorer:
             row = stage.scoreInstance(row)
         return row
 
-    def scoreBatch(self, rows: Iterable[dict]) -> list[dict]:
-        """Score rows; rows a stage would drop (``RowSkipped``) are left out, as Spark's
-        transform leaves them out of its output."""
-        from .spark_stages._base import RowSkipped
-        out = []
-        for r in rows:
-            try:
-                out.append(self.scoreInstance(r))
-            except RowSkipped:
-                continue
-        return out
+    def scoreBatch(self, rows: "Iterable[dict] | pd.DataFrame") -> "list[dict] | pd.DataFrame":
+        """Score many rows at once: a list of dicts gives a list of dicts, a pandas
+        DataFrame gives a DataFrame. Each stage works on whole columns with numpy where
+        it can (see ``transformers/batch.py``), with the same numbers as
+        ``scoreInstance``. Rows a stage would drop (``RowSkipped``) are left out, as
+        Spark's transform leaves them out of its output."""
+        import pandas as pd
+        from .batch import Batch
+        batch = Batch.of(rows)
+        for stage in self.stages:
+            batch = stage.score_batch(batch)
+        return batch.frame() if isinstance(rows, pd.DataFrame) else batch.rows()
 
 
 def _stage_dirs(path: Path, uids: list[str]) -> list[Path]:

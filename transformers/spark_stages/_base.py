@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
 import pyarrow.parquet as pq
+
+from ..batch import Batch, row_by_row
 
 SCORERS: dict[str, type] = {}
 
@@ -26,7 +27,7 @@ def scorer(*class_names: str) -> Callable[[type], type]:
 
 class SparkStageScorer:
     """One saved Spark stage. Subclasses implement ``score_row`` and, where it pays,
-    a vectorized ``score_frame``."""
+    ``score_columns`` (numpy over a whole ``Batch``; see ``transformers/batch.py``)."""
 
     spark_classes: tuple[str, ...] = ()
 
@@ -52,11 +53,13 @@ class SparkStageScorer:
         out.update(self.score_row(row))
         return out
 
-    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Default: row by row; stages override with numpy over whole columns."""
-        rows = frame.to_dict("records")
-        outputs = [self.score_row(r) for r in rows]
-        out = frame.copy()
-        for key in (outputs[0] if outputs else {}):
-            out[key] = [o[key] for o in outputs]
-        return out
+    def score_columns(self, batch: Batch) -> dict | None:
+        """The output columns computed with numpy over the whole batch, or None when
+        this stage (or this batch's data) is scored row by row."""
+        return None
+
+    def score_batch(self, batch: Batch) -> Batch:
+        out = self.score_columns(batch) if batch.n else None
+        if out is None:
+            return row_by_row(self.scoreInstance, batch, RowSkipped)
+        return batch.with_columns(out)
