@@ -154,7 +154,7 @@ def row_by_row(score: Callable[[dict], dict], batch: Batch, skipped: type[Except
 def apply_each(fn: Callable[[float], float], values: np.ndarray) -> np.ndarray:
     """``fn`` (a ``math`` function) over each value: the very floats the single-row path
     computes, where numpy's own transcendental kernels may differ in the last bit."""
-    return np.fromiter(map(fn, values.tolist()), dtype=np.float64, count=values.size).reshape(values.shape)
+    return np.fromiter(map(fn, values.ravel().tolist()), dtype=np.float64, count=values.size).reshape(values.shape)
 
 
 def is_nan_free(a: np.ndarray) -> bool:

@@ -24,25 +24,33 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def rows() -> list[tuple[str, str, str, str]]:
-    """(saved class, scorer, supported, limitations) for every stage the runtime scores."""
+def _batch_mode(cls) -> str:
+    from ._base import SparkStageScorer
+    return "numpy" if cls.score_columns is not SparkStageScorer.score_columns else "row by row"
+
+
+def rows() -> list[tuple[str, str, str, str, str]]:
+    """(saved class, scorer, scoreBatch mode, supported, limitations) for every stage the
+    runtime scores."""
     from ..runtime import STAGE_SCORERS
     from . import load_all
     out = []
     for name in sorted(STAGE_SCORERS):
         sup, lim = _PALETTE.get(name, ("", ""))
-        out.append((name, "palette DSL row scorer", sup, lim))
-    out.append(("org.apache.spark.ml.PipelineModel", "PipelineScorer", *_PALETTE["org.apache.spark.ml.PipelineModel"]))
+        out.append((name, "palette DSL row scorer", "row by row", sup, lim))
+    out.append(("org.apache.spark.ml.PipelineModel", "PipelineScorer", "each stage's",
+                *_PALETTE["org.apache.spark.ml.PipelineModel"]))
     for name, cls in sorted(load_all().items()):
-        out.append((name, f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}",
+        out.append((name, f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}", _batch_mode(cls),
                     getattr(cls, "supports", ""), getattr(cls, "limitations", "")))
     return out
 
 
 def table() -> str:
-    lines = [BEGIN, "", "| Saved class | Scorer | Supported | Limitations |", "| --- | --- | --- | --- |"]
-    for name, scorer, sup, lim in rows():
-        lines.append(f"| `{name}` | `{scorer}` | {_cell(sup) or '—'} | {_cell(lim) or '—'} |")
+    lines = [BEGIN, "", "| Saved class | Scorer | scoreBatch | Supported | Limitations |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, scorer, mode, sup, lim in rows():
+        lines.append(f"| `{name}` | `{scorer}` | {mode} | {_cell(sup) or '—'} | {_cell(lim) or '—'} |")
     lines += ["", END]
     return "\n".join(lines)
 

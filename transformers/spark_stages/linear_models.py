@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..batch import apply_each
 from ..vectors import as_array, decode_matrix, decode_vector
 from ._base import SparkStageScorer, scorer
 from ._classification import argmax, output_cols, thresholded
@@ -39,6 +40,23 @@ def _dot(x: np.ndarray, w: np.ndarray) -> float:
     return s
 
 
+def _dot_rows(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``_dot`` of every row of ``X``, summed in the same order (so to the same bits)."""
+    s = np.zeros(X.shape[0])
+    for j, b in enumerate(w.tolist()):
+        s = s + X[:, j] * b
+    return s
+
+
+def _feature_matrix(self, batch) -> np.ndarray | None:
+    X = batch.matrix(self.param("featuresCol", "features"))
+    return None if X is None or X.shape[1] != self.num_features else X
+
+
+def _logistic(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v)) if -v < 709.78 else 0.0
+
+
 @scorer("org.apache.spark.ml.regression.LinearRegressionModel")
 class LinearRegressionScorer(SparkStageScorer):
     supports = 'prediction = dot + intercept'
@@ -54,6 +72,12 @@ class LinearRegressionScorer(SparkStageScorer):
     def score_row(self, row: dict) -> dict:
         x = _features(self, row)
         return {self.param("predictionCol", "prediction"): _dot(x, self.coefficients) + self.intercept}
+
+    def score_columns(self, batch) -> dict | None:
+        X = _feature_matrix(self, batch)
+        if X is None:
+            return None
+        return {self.param("predictionCol", "prediction"): _dot_rows(X, self.coefficients) + self.intercept}
 
 
 @scorer("org.apache.spark.ml.classification.LogisticRegressionModel")
@@ -85,7 +109,7 @@ class LogisticRegressionScorer(SparkStageScorer):
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         if not self.multinomial:
-            return np.array([1.0 / (1.0 + math.exp(-v)) if -v < 709.78 else 0.0 for v in raw.tolist()])
+            return np.array([_logistic(v) for v in raw.tolist()])
         i = int(np.argmax(raw))
         mx = float(raw[i])
         if mx == math.inf:
@@ -102,17 +126,39 @@ class LogisticRegressionScorer(SparkStageScorer):
             return argmax(raw) if self.thresholds is None else thresholded(prob, self.thresholds)
         if self.thresholds is not None:
             return 1.0 if prob[1] > self.threshold else 0.0
+        return 1.0 if raw[1] > self.raw_threshold() else 0.0
+
+    def raw_threshold(self) -> float:
         t = self.threshold
-        raw_t = -math.inf if t == 0.0 else math.inf if t == 1.0 else math.log(t / (1.0 - t))
-        return 1.0 if raw[1] > raw_t else 0.0
+        return -math.inf if t == 0.0 else math.inf if t == 1.0 else math.log(t / (1.0 - t))
 
     def score_row(self, row: dict) -> dict:
         x = _features(self, row)
         raw = self.raw(x)
         prob = self.probability(raw)
-        out = {self.pred_col: self.prediction(raw, prob)}
+        return self.outputs(raw, prob, self.prediction(raw, prob))
+
+    def outputs(self, raw, prob, pred) -> dict:
+        out = {self.pred_col: pred}
         if self.raw_col:
             out[self.raw_col] = raw
         if self.prob_col:
             out[self.prob_col] = prob
         return out
+
+    def score_columns(self, batch) -> dict | None:
+        """Margins with numpy; the multinomial softmax and thresholds row by row."""
+        X = _feature_matrix(self, batch)
+        if X is None:
+            return None
+        if not self.multinomial:
+            m = _dot_rows(X, self.coefficients[0]) + float(self.intercepts[0])
+            raw = np.stack([-m, m], axis=1)
+            prob = apply_each(_logistic, raw)
+            pred = prob[:, 1] > self.threshold if self.thresholds is not None else raw[:, 1] > self.raw_threshold()
+            return self.outputs(raw, prob, pred.astype(np.float64))
+        raw = np.stack([float(self.intercepts[k]) + _dot_rows(X, self.coefficients[k])
+                        for k in range(self.num_classes)], axis=1)
+        prob = np.array([self.probability(r) for r in raw])
+        pred = np.array([self.prediction(r, p) for r, p in zip(raw, prob)])
+        return self.outputs(raw, prob, pred)

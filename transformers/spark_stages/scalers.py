@@ -50,6 +50,13 @@ class MinMaxScalerScorer(SparkStageScorer):
                     x[i] = self.constant
         return {self.output: x}
 
+    def score_columns(self, batch) -> dict | None:
+        X = batch.matrix(self.input)
+        if X is None or X.shape[1] != self.scale.size:
+            return None
+        scaled = np.where(self.scale != 0, (X - self.orig_min) * self.scale + self.min, self.constant)
+        return {self.output: np.where(np.isnan(X), X, scaled)}
+
 
 @scorer("org.apache.spark.ml.feature.MaxAbsScalerModel")
 class MaxAbsScalerScorer(SparkStageScorer):
@@ -71,3 +78,7 @@ class MaxAbsScalerScorer(SparkStageScorer):
         if x.size != self.scale.size:
             raise ValueError(f"MaxAbsScalerModel {self.uid}: vector of size {x.size}, expected {self.scale.size}")
         return {self.output: x * self.scale}
+
+    def score_columns(self, batch) -> dict | None:
+        X = batch.matrix(self.input)
+        return None if X is None or X.shape[1] != self.scale.size else {self.output: X * self.scale}

@@ -37,3 +37,13 @@ class StandardScalerScorer(SparkStageScorer):
         if self.with_std:
             x = x * self.scale
         return {self.output: x}
+
+    def score_columns(self, batch) -> dict | None:
+        X = batch.matrix(self.input)
+        if X is None or X.shape[1] != self.scale.size:
+            return None
+        if self.with_mean:
+            X = X - self.shift
+        if self.with_std:
+            X = X * self.scale
+        return {self.output: X}

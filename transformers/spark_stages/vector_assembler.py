@@ -1,9 +1,10 @@
 """VectorAssembler: numeric, boolean and vector columns into one vector.
 
-handleInvalid (null or NaN in an input): ``error`` raises, ``skip`` drops the row
-(``scoreInstance`` raises ``RowSkipped``), ``keep`` puts NaN in its place — for a vector
-column, as many NaN as the vector's size, which Spark takes from the column's metadata
-(so a missing vector of unknown size is an error there as here).
+handleInvalid (a null or NaN number, or a null vector, in an input): ``error`` raises,
+``skip`` drops the row (``scoreInstance`` raises ``RowSkipped``), ``keep`` puts NaN in its
+place — for a vector column, as many NaN as the vector's size, which Spark takes from the
+column's metadata (so a missing vector of unknown size is an error there as here). NaN
+inside a vector is not invalid: Spark passes it through in every mode, and so does this.
 """
 from __future__ import annotations
 
@@ -45,11 +46,26 @@ class VectorAssemblerScorer(SparkStageScorer):
             if isinstance(v, (bool, int, float, np.number)):
                 parts.append(np.array([float(v)]))
             else:
-                arr = as_array(v, f"column {col!r}")
-                if self.handle == "skip" and np.isnan(arr).any():
-                    raise RowSkipped(f"VectorAssembler {self.uid} skips rows with NaN in {col!r}")
-                if self.handle == "error" and np.isnan(arr).any():
-                    raise ValueError(f"VectorAssembler {self.uid}: {col!r} holds NaN and handleInvalid is 'error'")
+                arr = as_array(v, f"column {col!r}")      # NaN inside a vector is kept, as in Spark
                 self.sizes[col] = arr.size
                 parts.append(arr)
         return {self.output: np.concatenate(parts) if parts else np.zeros(0)}
+
+    def score_columns(self, batch) -> dict | None:
+        """Numbers without null or NaN and vectors without null (then every handleInvalid
+        mode agrees); anything else goes row by row."""
+        parts = []
+        for col in self.inputs:
+            batch.column(col, f"VectorAssembler {self.uid}")
+            x = batch.floats(col)
+            if x is not None:
+                if np.isnan(x).any():
+                    return None
+                parts.append(x[:, None])
+            else:
+                x = batch.matrix(col)
+                if x is None:
+                    return None
+                self.sizes[col] = x.shape[1]
+                parts.append(x)
+        return {self.output: np.hstack(parts) if parts else np.zeros((batch.n, 0))}

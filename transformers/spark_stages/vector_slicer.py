@@ -1,0 +1,73 @@
+"""VectorSlicer by ``indices``: the selected entries, in the order given.
+
+A dense vector gives a dense vector (an index past its end is an error, as Spark's
+``DenseVector.apply``); a sparse vector gives a sparse vector of the same selection
+(Spark's ``SparseVector.slice``: an index past its end just selects nothing, since the
+JVM-free runtime has no ML attribute metadata telling the vector's size). A null vector
+is an error, as in Spark.
+
+Selecting by ``names`` needs the input column's ML attribute metadata, which lives in
+the DataFrame schema at transform time and is not saved with the stage, so such a
+VectorSlicer is refused at load time.
+"""
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from ..vectors import SparseVector
+from ._base import SparkStageScorer, scorer
+
+
+@scorer("org.apache.spark.ml.feature.VectorSlicer")
+class VectorSlicerScorer(SparkStageScorer):
+    supports = 'indices (dense and sparse vectors)'
+    limitations = ('names are refused at load time (they need the input column\'s ML attribute metadata, '
+                   'which is not saved); an index past the end of a sparse vector selects nothing, as in Spark '
+                   'without attribute metadata')
+
+    def __init__(self, path, metadata):
+        super().__init__(path, metadata)
+        from ..runtime import UnsupportedStageError
+        names = list(self.param("names", []) or [])
+        self.indices = [int(i) for i in (self.param("indices", []) or [])]
+        if names:
+            raise UnsupportedStageError(
+                f"VectorSlicer {self.uid} selects features by names ({', '.join(names)}); resolving names needs "
+                "the input column's ML attribute metadata, which the saved stage does not hold. "
+                "Select by indices to serve it without Spark.")
+        if not self.indices:
+            raise ValueError(f"VectorSlicer {self.uid}: no indices and no names selected")
+        self.input, self.output = self.param("inputCol"), self.param("outputCol")
+
+    def score_row(self, row: dict) -> dict:
+        v = row[self.input]
+        if v is None:
+            raise ValueError(f"VectorSlicer {self.uid}: the input column {self.input!r} is null")
+        if hasattr(v, "indices") and hasattr(v, "values") and not isinstance(v, np.ndarray):
+            idx, vals = [int(i) for i in v.indices], [float(x) for x in v.values]
+            out_idx, out_vals = [], []
+            for k, i in enumerate(self.indices):
+                pos = bisect.bisect_left(idx, i)
+                if pos < len(idx) and idx[pos] == i:
+                    out_idx.append(k)
+                    out_vals.append(vals[pos])
+            return {self.output: SparseVector(len(self.indices), tuple(out_idx), tuple(out_vals))}
+        x = np.asarray(v.toArray() if hasattr(v, "toArray") else v, dtype=np.float64)
+        if x.ndim != 1:
+            raise ValueError(f"VectorSlicer {self.uid}: column {self.input!r} is not a vector")
+        bad = [i for i in self.indices if i >= x.size]
+        if bad:
+            raise ValueError(f"VectorSlicer {self.uid}: index {bad[0]} out of bounds for a vector of size {x.size}")
+        return {self.output: x[self.indices]}
+
+    def score_columns(self, batch) -> dict | None:
+        """Dense vectors only (sparse ones stay sparse, row by row)."""
+        col = batch.columns.get(self.input)
+        if isinstance(col, list) and any(hasattr(v, "indices") and not isinstance(v, np.ndarray) for v in col):
+            return None
+        X = batch.matrix(self.input)
+        if X is None or max(self.indices) >= X.shape[1]:
+            return None
+        return {self.output: X[:, self.indices]}
