@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def in_out_cols(params: dict, single_in: str = "inputCol", single_out: str = "outputCol",
                 multi_in: str = "inputCols", multi_out: str = "outputCols") -> tuple[list[str], list[str]]:
@@ -45,3 +47,37 @@ def spark_string(v) -> str | None:
             mant += "0"
         return f"{mant}E{int(exp)}"
     return str(v)
+
+
+def dot(x: np.ndarray, w: np.ndarray) -> float:
+    """A dot product summed left to right."""
+    s = 0.0
+    for a, b in zip(x.tolist(), w.tolist()):
+        s += a * b
+    return s
+
+
+def dot_rows(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``dot`` of every row of ``X``, summed in the same order (so to the same bits)."""
+    s = np.zeros(X.shape[0])
+    for j, b in enumerate(w.tolist()):
+        s = s + X[:, j] * b
+    return s
+
+
+def java_exp(v: float) -> float:
+    """Java's ``Math.exp``: overflow gives +inf."""
+    try:
+        return math.exp(v)
+    except OverflowError:
+        return math.inf
+
+
+def java_div(a: float, b: float) -> float:
+    """Java's double division: x / 0 is +-inf (NaN for 0 / 0)."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0.0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)

@@ -25,47 +25,14 @@ from __future__ import annotations
 import math
 import sys
 
-import numpy as np
-
 from ..batch import apply_each
 from ..vectors import as_array, decode_vector
 from ._base import SparkStageScorer, scorer
+from ._util import dot, dot_rows, java_div, java_exp
 
 EPSILON = 1e-16
 MAX = sys.float_info.max
 SQRT2 = math.sqrt(2.0)
-
-
-def _dot(x: np.ndarray, w: np.ndarray) -> float:
-    s = 0.0
-    for a, b in zip(x.tolist(), w.tolist()):
-        s += a * b
-    return s
-
-
-def _dot_rows(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``_dot`` of every row of ``X``, summed in the same order (so to the same bits)."""
-    s = np.zeros(X.shape[0])
-    for j, b in enumerate(w.tolist()):
-        s = s + X[:, j] * b
-    return s
-
-
-def _div(a: float, b: float) -> float:
-    """Java's double division: x / 0 is +-inf (or NaN for 0 / 0)."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0.0 or math.isnan(a):
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
-
-
-def jexp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
 
 
 def _odd_integer(b: float) -> bool:
@@ -99,11 +66,11 @@ def _identity(eta):
 
 
 def _log(eta):
-    return jexp(eta)
+    return java_exp(eta)
 
 
 def _inverse(eta):
-    return _div(1.0, eta)
+    return java_div(1.0, eta)
 
 
 def _sqrt(eta):
@@ -111,7 +78,7 @@ def _sqrt(eta):
 
 
 def _logit(eta):
-    return 1.0 / (1.0 + jexp(-1.0 * eta))
+    return 1.0 / (1.0 + java_exp(-1.0 * eta))
 
 
 def _probit(eta):
@@ -120,14 +87,14 @@ def _probit(eta):
 
 
 def _cloglog(eta):
-    return 1.0 - jexp(-1.0 * jexp(eta))
+    return 1.0 - java_exp(-1.0 * java_exp(eta))
 
 
 def _power(link_power: float):
     def unlink(eta):
         if link_power == 0.0:
-            return jexp(eta)
-        return jpow(eta, _div(1.0, link_power))
+            return java_exp(eta)
+        return jpow(eta, java_div(1.0, link_power))
     return unlink
 
 
@@ -233,7 +200,7 @@ class GeneralizedLinearRegressionScorer(SparkStageScorer):
         x = as_array(v, f"column {self.features_col!r}")
         if x.size != self.num_features:
             raise ValueError(f"{self.uid}: features of size {x.size}, the model expects {self.num_features}")
-        return _dot(x, self.coefficients) + self.intercept + offset
+        return dot(x, self.coefficients) + self.intercept + offset
 
     def score_row(self, row: dict) -> dict:
         eta = self.link_prediction(row)
@@ -254,7 +221,7 @@ class GeneralizedLinearRegressionScorer(SparkStageScorer):
             offset = batch.floats(self.offset_col)
             if offset is None:
                 return None
-        eta = _dot_rows(X, self.coefficients) + self.intercept + offset
+        eta = dot_rows(X, self.coefficients) + self.intercept + offset
         out = {}
         if self.link_col:
             out[self.link_col] = eta

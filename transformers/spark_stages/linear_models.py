@@ -20,6 +20,7 @@ from ..batch import apply_each
 from ..vectors import as_array, decode_matrix, decode_vector
 from ._base import SparkStageScorer, scorer
 from ._classification import argmax, output_cols, thresholded
+from ._util import dot, dot_rows
 
 
 def _features(self, row):
@@ -31,21 +32,6 @@ def _features(self, row):
     if x.size != self.num_features:
         raise ValueError(f"{self.uid}: features of size {x.size}, the model expects {self.num_features}")
     return x
-
-
-def _dot(x: np.ndarray, w: np.ndarray) -> float:
-    s = 0.0
-    for a, b in zip(x.tolist(), w.tolist()):
-        s += a * b
-    return s
-
-
-def _dot_rows(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``_dot`` of every row of ``X``, summed in the same order (so to the same bits)."""
-    s = np.zeros(X.shape[0])
-    for j, b in enumerate(w.tolist()):
-        s = s + X[:, j] * b
-    return s
 
 
 def _feature_matrix(self, batch) -> np.ndarray | None:
@@ -71,13 +57,13 @@ class LinearRegressionScorer(SparkStageScorer):
 
     def score_row(self, row: dict) -> dict:
         x = _features(self, row)
-        return {self.param("predictionCol", "prediction"): _dot(x, self.coefficients) + self.intercept}
+        return {self.param("predictionCol", "prediction"): dot(x, self.coefficients) + self.intercept}
 
     def score_columns(self, batch) -> dict | None:
         X = _feature_matrix(self, batch)
         if X is None:
             return None
-        return {self.param("predictionCol", "prediction"): _dot_rows(X, self.coefficients) + self.intercept}
+        return {self.param("predictionCol", "prediction"): dot_rows(X, self.coefficients) + self.intercept}
 
 
 @scorer("org.apache.spark.ml.classification.LogisticRegressionModel")
@@ -103,9 +89,9 @@ class LogisticRegressionScorer(SparkStageScorer):
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         if not self.multinomial:
-            m = _dot(x, self.coefficients[0]) + float(self.intercepts[0])
+            m = dot(x, self.coefficients[0]) + float(self.intercepts[0])
             return np.array([-m, m])
-        return np.array([float(self.intercepts[k]) + _dot(x, self.coefficients[k]) for k in range(self.num_classes)])
+        return np.array([float(self.intercepts[k]) + dot(x, self.coefficients[k]) for k in range(self.num_classes)])
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         if not self.multinomial:
@@ -152,12 +138,12 @@ class LogisticRegressionScorer(SparkStageScorer):
         if X is None:
             return None
         if not self.multinomial:
-            m = _dot_rows(X, self.coefficients[0]) + float(self.intercepts[0])
+            m = dot_rows(X, self.coefficients[0]) + float(self.intercepts[0])
             raw = np.stack([-m, m], axis=1)
             prob = apply_each(_logistic, raw)
             pred = prob[:, 1] > self.threshold if self.thresholds is not None else raw[:, 1] > self.raw_threshold()
             return self.outputs(raw, prob, pred.astype(np.float64))
-        raw = np.stack([float(self.intercepts[k]) + _dot_rows(X, self.coefficients[k])
+        raw = np.stack([float(self.intercepts[k]) + dot_rows(X, self.coefficients[k])
                         for k in range(self.num_classes)], axis=1)
         prob = np.array([self.probability(r) for r in raw])
         pred = np.array([self.prediction(r, p) for r, p in zip(raw, prob)])

@@ -30,6 +30,8 @@ import numpy as np
 
 from ..vectors import decode_matrix, decode_vector
 from ._base import SparkStageScorer, scorer
+from ._classification import thresholded
+from ._util import java_div, java_exp
 
 MAX = sys.float_info.max
 
@@ -48,22 +50,6 @@ def _jlog1p(v: float) -> float:
     if v < -1.0 or math.isnan(v):
         return math.nan
     return math.log1p(v)
-
-
-def _jexp(v: float) -> float:
-    try:
-        return math.exp(v)
-    except OverflowError:
-        return math.inf
-
-
-def _jdiv(a: float, b: float) -> float:
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0.0 or math.isnan(a):
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _total_order(v: float) -> tuple:
@@ -106,21 +92,11 @@ def spark_softmax(raw: list[float]) -> list[float]:
             mx = v
     out, total = [], 0.0
     for v in raw:
-        e = _jexp(v - mx)
+        e = java_exp(v - mx)
         out.append(e)
         total += e
-    scale = _jdiv(1.0, total)
+    scale = java_div(1.0, total)
     return [e * scale for e in out]
-
-
-def thresholded(probability: list[float], thresholds: list[float]) -> float:
-    """``probability2prediction`` with thresholds: the first largest probability / threshold."""
-    best, best_i = -math.inf, 0
-    for i, (p, t) in enumerate(zip(probability, thresholds)):
-        scaled = _jdiv(p, float(t))
-        if scaled > best:
-            best, best_i = scaled, i
-    return float(best_i)
 
 
 @scorer("org.apache.spark.ml.classification.NaiveBayesModel")
@@ -141,7 +117,7 @@ class NaiveBayesScorer(SparkStageScorer):
         self.num_classes, self.num_features = len(self.pi), theta.shape[1]
         self.theta = theta.tolist()
         if self.model_type == "bernoulli":
-            neg = [[_jlog1p(-_jexp(t)) for t in row] for row in self.theta]
+            neg = [[_jlog1p(-java_exp(t)) for t in row] for row in self.theta]
             self.weights = [[t - n for t, n in zip(trow, nrow)] for trow, nrow in zip(self.theta, neg)]
             self.base = []
             for p, nrow in zip(self.pi, neg):
@@ -199,7 +175,7 @@ class NaiveBayesScorer(SparkStageScorer):
             mx = max(probs, key=_total_order)              # Scala's Array.max: NaN largest, -0.0 < 0.0
             total = 0.0
             for v in probs:
-                total += _jexp(v - mx)
+                total += java_exp(v - mx)
             lse = _jlog(total) + mx
             return [v - lse for v in probs]
         if t == "bernoulli":
@@ -215,7 +191,7 @@ class NaiveBayesScorer(SparkStageScorer):
             th, sg = self.theta[i], self.sigma[i]
             for j in range(self.num_features):
                 d = x[j] - th[j]
-                s += _jdiv(d * d, sg[j])
+                s += java_div(d * d, sg[j])
             out.append(self.pi[i] - (s + self.log_var_sum[i]) / 2)
         return out
 
