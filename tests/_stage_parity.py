@@ -67,7 +67,8 @@ def check_batch(scorer, inputs, singles, columns):
     """``scoreBatch`` (of dicts and of a pandas DataFrame) leaves out exactly the rows
     ``scoreInstance`` skipped and gives the very same numbers for the rest."""
     import pandas as pd
-    for batch in (scorer.scoreBatch(inputs), scorer.scoreBatch(pd.DataFrame(inputs)).to_dict("records")):
+    frame = pd.DataFrame(inputs, dtype=object)          # object columns keep None apart from NaN
+    for batch in (scorer.scoreBatch(inputs), scorer.scoreBatch(frame).to_dict("records")):
         assert [r["rid"] for r in batch] == [r["rid"] for r in singles]
         bad = [(c, one[c], many[c]) for one, many in zip(singles, batch) for c in columns
                if not close(one[c], many[c], 0)]

@@ -7,6 +7,10 @@ per row, all of one size, no nulls). Stages that vectorize ask for ``floats(name
 ragged vector), and the stage then scores that batch row by row, so a vectorized
 stage and its ``scoreInstance`` always agree.
 
+From a pandas DataFrame, ``pd.NA`` is null. A float64 column cannot tell null from NaN
+(pandas writes None into it as NaN), and Spark's stages treat the two differently: give
+columns that hold nulls an object or nullable dtype (``Float64``) to keep them null.
+
 >>> b = Batch.of([{"x": 1.0, "v": [1.0, 2.0]}, {"x": 3.0, "v": [3.0, 4.0]}])
 >>> b.matrix("v").shape, b.floats("x").tolist()
 ((2, 2), [1.0, 3.0])
@@ -21,6 +25,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from .vectors import as_array
+
 
 class Batch:
     def __init__(self, columns: dict[str, Any], n: int):
@@ -31,18 +37,18 @@ class Batch:
     @classmethod
     def of(cls, rows: "Iterable[dict] | pd.DataFrame") -> "Batch":
         if isinstance(rows, pd.DataFrame):
-            return cls({c: rows[c].tolist() for c in rows.columns}, len(rows))
+            return cls({c: [None if v is pd.NA else v for v in rows[c].tolist()] for c in rows.columns}, len(rows))
         rows = list(rows)
-        names: dict[str, None] = {}
         for r in rows:
             if not isinstance(r, dict):
                 raise TypeError(f"scoreBatch takes dicts or a pandas DataFrame, got a {type(r).__name__}")
-            names.update(dict.fromkeys(r))
-        return cls({c: [r.get(c, _MISSING) for r in rows] for c in names}, len(rows))
+        return cls.from_rows(rows)
 
     @classmethod
-    def from_rows(cls, rows: list[dict], like: "Batch") -> "Batch":
-        names = dict.fromkeys(like.columns)
+    def from_rows(cls, rows: list[dict], like: "Batch | None" = None) -> "Batch":
+        """Rows as columns: ``like``'s columns first (so a batch keeps its column order
+        through a row-by-row stage), then any new ones."""
+        names = dict.fromkeys(like.columns if like is not None else ())
         for r in rows:
             names.update(dict.fromkeys(r))
         return cls({c: [r.get(c, _MISSING) for r in rows] for c in names}, len(rows))
@@ -58,10 +64,12 @@ class Batch:
         return out
 
     def frame(self) -> pd.DataFrame:
+        """As a DataFrame; a column holding nulls is of object dtype, so they stay None
+        (and apart from NaN)."""
         data = {}
         for k, v in self.columns.items():
-            values = _as_list(v)
-            data[k] = [None if x is _MISSING else x for x in values]
+            values = [None if x is _MISSING else x for x in _as_list(v)]
+            data[k] = pd.Series(values, dtype=object) if any(x is None for x in values) else values
         return pd.DataFrame(data, index=range(self.n), columns=list(self.columns))
 
     # -- columns --------------------------------------------------------------------
@@ -102,13 +110,6 @@ class Batch:
     def with_columns(self, new: dict[str, Any]) -> "Batch":
         return Batch({**self.columns, **new}, self.n)
 
-    def keep(self, mask: np.ndarray) -> "Batch":
-        """Only the rows where ``mask`` is true."""
-        if mask.all():
-            return self
-        idx = np.flatnonzero(mask)
-        cols = {k: (v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx]) for k, v in self.columns.items()}
-        return Batch(cols, len(idx))
 
 
 class _Missing:
@@ -128,26 +129,23 @@ def _as_list(col) -> list:
 def _vector(v) -> np.ndarray | None:
     if v is None or v is _MISSING or isinstance(v, (str, bytes, bool, Real)):
         return None
-    if isinstance(v, np.ndarray):
-        return v.astype(np.float64, copy=False) if v.ndim == 1 else None
-    if hasattr(v, "toArray"):
-        return np.asarray(v.toArray(), dtype=np.float64)
-    if isinstance(v, (list, tuple)):
-        return np.asarray(v, dtype=np.float64)
-    return None
+    try:
+        arr = as_array(v)
+    except TypeError:
+        return None
+    return arr if arr.ndim == 1 else None
 
 
-def row_by_row(score: Callable[[dict], dict], batch: Batch, skipped: type[Exception] | None = None) -> Batch:
+def row_by_row(score: Callable[[dict], dict], batch: Batch,
+               skipped: type[Exception] | tuple = ()) -> Batch:
     """Score a batch with a stage's single-row ``score(row) -> full row``; rows that raise
     ``skipped`` are left out."""
     out = []
     for row in batch.rows():
         try:
             out.append(score(row))
-        except Exception as e:  # noqa: BLE001 - only ``skipped`` is swallowed
-            if skipped is not None and isinstance(e, skipped):
-                continue
-            raise
+        except skipped:
+            continue
     return Batch.from_rows(out, batch)
 
 
@@ -157,8 +155,4 @@ def apply_each(fn: Callable[[float], float], values: np.ndarray) -> np.ndarray:
     return np.fromiter(map(fn, values.ravel().tolist()), dtype=np.float64, count=values.size).reshape(values.shape)
 
 
-def is_nan_free(a: np.ndarray) -> bool:
-    return not np.isnan(a).any()
-
-
-__all__ = ["Batch", "row_by_row", "apply_each", "is_nan_free"]
+__all__ = ["Batch", "row_by_row", "apply_each"]
