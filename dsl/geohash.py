@@ -46,6 +46,35 @@ def bit_source(precision: int, g: int) -> tuple[str, int]:
     return "lat", lat_bits - 1 - g // 2
 
 
+def char_tables(precision: int) -> list[tuple[int, int, int, int, str]]:
+    """Per character of the hash, how to read it straight off the two cell indices:
+    ``(lng_shift, lng_width, lat_shift, lat_width, alphabet)`` such that the character is
+    ``alphabet[((lng_k >> lng_shift) & (2**lng_width - 1)) << lat_width
+    | ((lat_k >> lat_shift) & (2**lat_width - 1))]``. The alphabet is BASE32 permuted so
+    that looking a character up also interleaves its bits (what the Spark backend does:
+    a few integer operations and one ``substr`` per character).
+
+    >>> lng_shift, lng_width, lat_shift, lat_width, alphabet = char_tables(1)[0]
+    >>> (lng_shift, lng_width, lat_shift, lat_width), alphabet[0b111 << 2 | 0b11]
+    ((0, 3, 0, 2), 'z')
+    """
+    tables = []
+    for j in range(precision):
+        sources = [bit_source(precision, 5 * j + i) for i in range(5)]
+        lng = [bit for axis, bit in sources if axis == "lng"]
+        lat = [bit for axis, bit in sources if axis == "lat"]
+        alphabet = []
+        for index in range(32):
+            a, b = index >> len(lat), index & ((1 << len(lat)) - 1)
+            code = 0
+            for i, (axis, bit) in enumerate(sources):
+                value = a >> (bit - min(lng)) if axis == "lng" else b >> (bit - min(lat))
+                code |= (value & 1) << (4 - i)
+            alphabet.append(BASE32[code])
+        tables.append((min(lng), len(lng), min(lat), len(lat), "".join(alphabet)))
+    return tables
+
+
 def _spread(x: int) -> int:
     """Put a zero bit between the bits of x (x < 2**32)."""
     x = (x | (x << 16)) & 0x0000FFFF0000FFFF

@@ -2,7 +2,8 @@
 
 Only built-in Spark expressions, no Python UDFs. The DSL's semantics (DSL.md) hold
 with ``spark.sql.ansi.enabled`` on and off: division and modulo use ``try_divide`` /
-``try_mod``; every result that may overflow goes through ``_finite``.
+``try_mod``; every result that may overflow goes through ``_finite`` (float reads
+through the cheaper ``_finite_read``).
 
 A subexpression is never copied into the tree twice unless it is a plain read or a
 literal: Catalyst walks expression trees as trees, so copies nest exponentially
@@ -52,28 +53,41 @@ def _finite(c: Column) -> Column:
     return F.nanvl(c % F.lit(_INF), _null("num"))
 
 
+def _finite_read(c: Column) -> Column:
+    """A float column read, or null where it is NaN or ±inf. A column reference may be
+    repeated; a comparison is several times cheaper than the remainder in ``_finite``.
+    (Spark orders NaN above +inf, so NaN fails the test like ±inf.)"""
+    return F.when(F.abs(c) < F.lit(_INF), c)
+
+
 def _col(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-class LambdaBinder:
-    """Binds a value to a lambda variable: one Column, evaluated by Spark's interpreter."""
+# How costly a value is to copy into the tree more than once, as binders see it.
+LITERAL, READ, COMPUTED = "literal", "read", "computed"
 
-    def let(self, c: Column, simple: bool, body: Callable[[Column], Column]) -> Column:
-        if simple:
+
+class LambdaBinder:
+    """Binds a value to a lambda variable: one Column, evaluated by Spark's interpreter.
+    Reads are copied instead: a lambda costs more than reading a column again."""
+
+    def let(self, c: Column, cost: str, body: Callable[[Column], Column]) -> Column:
+        if cost != COMPUTED:
             return body(c)
         return F.element_at(F.transform(F.array(c), body), 1)
 
 
 class ProjectionBinder:
-    """Binds a value to an intermediate column, computed in a projection before the outputs."""
+    """Binds a value to an intermediate column, computed in a projection before the outputs.
+    Reads are bound too (a float read carries its finite guard); literals are copied."""
 
     def __init__(self, taken: set[str]):
         self.taken = taken
         self.bindings: list[tuple[str, Column]] = []
 
-    def let(self, c: Column, simple: bool, body: Callable[[Column], Column]) -> Column:
-        if simple:
+    def let(self, c: Column, cost: str, body: Callable[[Column], Column]) -> Column:
+        if cost == LITERAL:
             return body(c)
         name = f"__palette_let_{len(self.bindings)}"
         while name in self.taken:
@@ -101,9 +115,10 @@ class _Compiler:
             raise TypeError(f"the Spark backend has no rule for {type(node).__name__}")
         return rule(self, node)
 
-    def arg(self, node: Call, i: int) -> tuple[Column, bool]:
+    def arg(self, node: Call, i: int) -> tuple[Column, str]:
+        """Argument i compiled, and its cost to copy (LITERAL, READ or COMPUTED)."""
         a = node.args[i]
-        return self.compile(a), isinstance(a, (Read, Literal))
+        return self.compile(a), LITERAL if isinstance(a, Literal) else READ if isinstance(a, Read) else COMPUTED
 
     def read(self, node: Read) -> Column:
         name = self.field_of(node)
@@ -124,7 +139,7 @@ class _Compiler:
             col = col.cast("double")
             # Integers and decimals cannot be NaN or infinite; floats can.
             if source_type is None or isinstance(source_type, (T.FloatType, T.DoubleType)):
-                col = _finite(col)
+                col = _finite_read(col)
             return col
         return col.cast(SPARK_TYPES[node.type])
 
@@ -186,33 +201,31 @@ def _clip(x, lo, hi):
         F.least(F.greatest(x, lo), hi))
 
 
-def _cell(v: Column, axis, bits: int) -> Column:
+def _cell(let, v: Column, axis, bits: int) -> Column:
     """geohash.cell_index in Spark: an estimate, clamped, then one exact correction each way."""
     lo, span = axis
     size = 1 << bits
-    est = F.least(F.greatest((v - lo) / span * size, F.lit(0.0)), F.lit(float(size - 1)))
-    k = est.cast("long")
-    return (F.when((k > 0) & (F.lit(lo) + F.lit(span) * k / size > v), k - 1)
-             .when((k < size - 1) & (F.lit(lo) + F.lit(span) * (k + 1) / size <= v), k + 1)
-             .otherwise(k))
+    est = F.least(F.greatest((v - lo) / span * size, F.lit(0.0)), F.lit(float(size - 1))).cast("long")
+    return let(est, COMPUTED, lambda k: F.when((k > 0) & (F.lit(lo) + F.lit(span) * k / size > v), k - 1)
+               .when((k < size - 1) & (F.lit(lo) + F.lit(span) * (k + 1) / size <= v), k + 1)
+               .otherwise(k))
 
 
 def _geohash(let, lat: Column, lng: Column, precision: int) -> Column:
     lng_bits, lat_bits = geohash.bits_per_axis(precision)
-    return let(_cell(lng, geohash.LNG, lng_bits), False, lambda k_lng: let(
-        _cell(lat, geohash.LAT, lat_bits), False, lambda k_lat: _geohash_chars(
-            lat, lng, {"lng": k_lng, "lat": k_lat}, precision)))
+    return let(_cell(let, lng, geohash.LNG, lng_bits), COMPUTED, lambda k_lng: let(
+        _cell(let, lat, geohash.LAT, lat_bits), COMPUTED, lambda k_lat: _geohash_chars(
+            lat, lng, k_lng, k_lat, precision)))
 
 
-def _geohash_chars(lat: Column, lng: Column, k: dict, precision: int) -> Column:
+def _geohash_chars(lat: Column, lng: Column, k_lng: Column, k_lat: Column, precision: int) -> Column:
+    """One ``substr`` per character, of an alphabet permuted to interleave its bits."""
     chars = []
-    for j in range(precision):
-        code = None
-        for i in range(5):
-            axis, bit = geohash.bit_source(precision, 5 * j + i)
-            term = F.shiftleft(F.shiftright(k[axis], bit).bitwiseAND(1), 4 - i)
-            code = term if code is None else code.bitwiseOR(term)
-        chars.append(F.substr(F.lit(geohash.BASE32), code.cast("int") + 1, F.lit(1)))
+    for lng_shift, lng_width, lat_shift, lat_width, alphabet in geohash.char_tables(precision):
+        a = F.shiftright(k_lng, lng_shift).bitwiseAND((1 << lng_width) - 1)
+        b = F.shiftright(k_lat, lat_shift).bitwiseAND((1 << lat_width) - 1)
+        index = F.shiftleft(a, lat_width).bitwiseOR(b).cast("int")
+        chars.append(F.substr(F.lit(alphabet), index + 1, F.lit(1)))
     valid = lat.between(-90.0, 90.0) & lng.between(-180.0, 180.0)
     return F.when(valid, F.concat(*chars))
 
@@ -244,8 +257,8 @@ def _let_args(cp, node, body):
     def bind(i, bound):
         if i == len(compiled):
             return body(*bound)
-        c, simple = compiled[i]
-        return cp.let(c, simple, lambda v: bind(i + 1, bound + [v]))
+        c, cost = compiled[i]
+        return cp.let(c, cost, lambda v: bind(i + 1, bound + [v]))
     return bind(0, [])
 
 
@@ -257,16 +270,16 @@ def _bucket(cp, node):
         for i, c in enumerate(cuts):
             case = case.when(x < c, F.lit(float(i)))
         return case.otherwise(F.lit(float(len(cuts))))
-    x, simple = cp.arg(node, 0)
-    return cp.let(x, simple, body)
+    x, cost = cp.arg(node, 0)
+    return cp.let(x, cost, body)
 
 
 def _region(cp, node):
     precision = int(node.args[2].value) if len(node.args) > 2 else 6
-    lat, lat_simple = cp.arg(node, 0)
-    lng, lng_simple = cp.arg(node, 1)
-    return cp.let(lat, lat_simple, lambda la: cp.let(
-        lng, lng_simple, lambda ln: _geohash(cp.let, la, ln, precision)))
+    lat, lat_cost = cp.arg(node, 0)
+    lng, lng_cost = cp.arg(node, 1)
+    return cp.let(lat, lat_cost, lambda la: cp.let(
+        lng, lng_cost, lambda ln: _geohash(cp.let, la, ln, precision)))
 
 
 def _case(fn):
@@ -275,8 +288,8 @@ def _case(fn):
     is wrong for "Straße" (upper "STRASSE", lower "strasse"); a one-part concat, which
     Catalyst leaves alone, keeps a computed argument out of reach of that rule."""
     def rule(cp, node):
-        s, simple = cp.arg(node, 0)
-        return fn(s if simple else F.concat(s))
+        s, cost = cp.arg(node, 0)
+        return fn(s if cost != COMPUTED else F.concat(s))
     return rule
 
 
@@ -288,8 +301,8 @@ def _round(cp, node):
     # through) is not always the shortest form, so round x / 10**-d and scale back, as the
     # Python backend does; x itself from 2**53 * 10**-d on.
     scale = float(10 ** -d)
-    x, simple = cp.arg(node, 0)
-    return cp.let(x, simple, lambda v: F.when(F.abs(v) < _WHOLE_16, F.round(v, d))
+    x, cost = cp.arg(node, 0)
+    return cp.let(x, cost, lambda v: F.when(F.abs(v) < _WHOLE_16, F.round(v, d))
                   .when(F.abs(v) < _WHOLE_16 * scale, F.round(v / scale, 0) * scale)
                   .otherwise(v) + F.lit(0.0))
 
