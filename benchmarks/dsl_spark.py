@@ -12,7 +12,7 @@ generation is not timed. Three ways, in one run:
 
 Each run forces every output column without collecting:
 ``df.select(outputs).write.format("noop").mode("overwrite").save()``. One warm-up of
-each way, then 3 rounds of (a, b, c) interleaved, so that noise on a shared machine
+each way, then 5 rounds of (a, b, c) interleaved, so that noise on a shared machine
 hits all three alike; the figure is the median per way. Ratios are what to read:
 DSL / hand-written (goal <= 1.15) and UDF / DSL (goal >= 5). As a cross-check against
 drift, DSL / hand-written is also given per round (the two ran back to back) and as
@@ -33,7 +33,7 @@ from _common import OUTPUTS, goal_text, heading, imputation_stage, median, spark
 
 DEFAULT_ROWS = 5_000_000
 SAMPLE_ROWS = 20_000
-ROUNDS = 3
+ROUNDS = 5
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 
 # figure -> (op, target), for run.py's summary

@@ -2,8 +2,8 @@
 
 Only built-in Spark expressions, no Python UDFs. The DSL's semantics (DSL.md) hold
 with ``spark.sql.ansi.enabled`` on and off: division and modulo use ``try_divide`` /
-``try_mod``; every result that may overflow goes through ``_finite`` (float reads
-through the cheaper ``_finite_read``).
+``try_mod``; every result that may overflow goes through the binder's finite guard,
+float reads through ``_finite_ref``.
 
 A subexpression is never copied into the tree twice unless it is a plain read or a
 literal: Catalyst walks expression trees as trees, so copies nest exponentially
@@ -23,6 +23,7 @@ method limit in code generation. Where a function needs a value more than once, 
 """
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from pyspark.sql import Column
@@ -47,16 +48,16 @@ def _null(dsl_type: str) -> Column:
     return F.lit(None).cast(SPARK_TYPES[dsl_type])
 
 
-def _finite(c: Column) -> Column:
+def _finite_once(c: Column) -> Column:
     """c, or null where c is NaN or ±inf, referencing c once: x % inf is x for finite x
     and NaN for ±inf (Java's remainder), and nanvl maps NaN to null."""
     return F.nanvl(c % F.lit(_INF), _null("num"))
 
 
-def _finite_read(c: Column) -> Column:
-    """A float column read, or null where it is NaN or ±inf. A column reference may be
-    repeated; a comparison is several times cheaper than the remainder in ``_finite``.
-    (Spark orders NaN above +inf, so NaN fails the test like ±inf.)"""
+def _finite_ref(c: Column) -> Column:
+    """c, or null where c is NaN or ±inf, for a c that is a column reference (which may be
+    repeated): a comparison is several times cheaper than the remainder of ``_finite_once``.
+    Spark orders NaN above +inf, so NaN fails the test like ±inf."""
     return F.when(F.abs(c) < F.lit(_INF), c)
 
 
@@ -68,23 +69,58 @@ def _col(name: str) -> Column:
 LITERAL, READ, COMPUTED = "literal", "read", "computed"
 
 
+# Spark's subexpression elimination walks the first input of a coalesce or nanvl twice, so
+# a chain of them nested in that position costs 2**depth walks when a plan is compiled
+# (nFill(x + 1, 1) nested 14 deep took 5 minutes). Binders break such chains.
+
+
 class LambdaBinder:
     """Binds a value to a lambda variable: one Column, evaluated by Spark's interpreter.
-    Reads are copied instead: a lambda costs more than reading a column again."""
+    Reads are copied instead: a lambda costs more than reading a column again.
+
+    Chains of coalesce/nanvl are broken by a lambda every ``CHAIN`` links (counted in
+    the order nodes are compiled, children first, so no path goes longer unbroken);
+    subexpression elimination does not look inside a higher-order function."""
+
+    CHAIN = 6
+
+    def __init__(self):
+        self.unbroken = 0
 
     def let(self, c: Column, cost: str, body: Callable[[Column], Column]) -> Column:
         if cost != COMPUTED:
             return body(c)
         return F.element_at(F.transform(F.array(c), body), 1)
 
+    def _link(self, c: Column, cost: str, body: Callable[[Column], Column]) -> Column:
+        self.unbroken += 1
+        if self.unbroken < self.CHAIN or cost != COMPUTED:
+            return body(c)
+        self.unbroken = 0
+        return self.let(c, cost, body)
+
+    def finite(self, c: Column) -> Column:
+        return self._link(c, COMPUTED, _finite_once)
+
+    def coalesce(self, first: Column, cost: str, rest: list[Column]) -> Column:
+        return self._link(first, cost, lambda v: F.coalesce(v, *rest)) if rest else first
+
 
 class ProjectionBinder:
     """Binds a value to an intermediate column, computed in a projection before the outputs.
-    Reads are bound too (a float read carries its finite guard); literals are copied."""
+    Reads are bound too (a float read carries its finite guard); literals are copied.
+
+    A guard or a coalesce reads its bound input twice, so Catalyst keeps the input's
+    projection apart (CollapseProject inlines a value used once): nested, they stay one
+    column deep and the plan stays fully code-generated. Bindings that do not depend on
+    each other share a projection (``levels``): Spark generates code for a chain of
+    projections recursively, and a few hundred of them overflow the driver's stack."""
 
     def __init__(self, taken: set[str]):
         self.taken = taken
-        self.bindings: list[tuple[str, Column]] = []
+        self.bindings: list[tuple[str, Column, int]] = []
+        self._level: dict[str, int] = {}
+        self._chain_free: dict[int, Column] = {}   # guard results: no coalesce below them
 
     def let(self, c: Column, cost: str, body: Callable[[Column], Column]) -> Column:
         if cost == LITERAL:
@@ -93,8 +129,32 @@ class ProjectionBinder:
         while name in self.taken:
             name += "_"
         self.taken.add(name)
-        self.bindings.append((name, c))
+        level = 1 + max((self._level.get(n, 0) for n in _BOUND.findall(str(c))), default=0)
+        self._level[name] = level
+        self.bindings.append((name, c, level))
         return body(_col(name))
+
+    def levels(self) -> list[dict[str, Column]]:
+        """The bindings as projections, in order: each reads only the ones before it."""
+        out: list[dict[str, Column]] = [{} for _ in range(max(self._level.values(), default=0))]
+        for name, c, level in self.bindings:
+            out[level - 1][name] = c
+        return out
+
+    def finite(self, c: Column) -> Column:
+        guarded = self.let(c, COMPUTED, _finite_ref)
+        self._chain_free[id(guarded)] = guarded
+        return guarded
+
+    def coalesce(self, first: Column, cost: str, rest: list[Column]) -> Column:
+        if not rest:
+            return first
+        if cost != COMPUTED or self._chain_free.get(id(first)) is first:   # starts no chain
+            return F.coalesce(first, *rest)
+        return self.let(first, cost, lambda v: F.when(v.isNotNull(), v).otherwise(F.coalesce(*rest)))
+
+
+_BOUND = re.compile(r"__palette_let_\d+_*")
 
 
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
@@ -107,7 +167,7 @@ class _Compiler:
     def __init__(self, schema: T.StructType | None, field_of: Callable[[Read], str], binder):
         self.schema = schema
         self.field_of = field_of
-        self.let = binder.let
+        self.let, self.finite, self.coalesce = binder.let, binder.finite, binder.coalesce
 
     def compile(self, node: Node) -> Column:
         rule = next((r for cls, r in NODE_RULES.items() if isinstance(node, cls)), None)
@@ -139,7 +199,7 @@ class _Compiler:
             col = col.cast("double")
             # Integers and decimals cannot be NaN or infinite; floats can.
             if source_type is None or isinstance(source_type, (T.FloatType, T.DoubleType)):
-                col = _finite_read(col)
+                col = _finite_ref(col)
             return col
         return col.cast(SPARK_TYPES[node.type])
 
@@ -154,10 +214,6 @@ def _unary(cp: _Compiler, node: Unary) -> Column:
 
 
 _ARITH = {
-    "+": lambda a, b: _finite(a + b),
-    "-": lambda a, b: _finite(a - b),
-    "*": lambda a, b: _finite(a * b),
-    "/": lambda a, b: _finite(F.try_divide(a, b)),
     "%": lambda a, b: F.try_mod(a, b),
     "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
@@ -167,7 +223,7 @@ _ARITH = {
 
 def _binary(cp: _Compiler, node: Binary) -> Column:
     if node.op in _UNCHECKED:
-        return _finite(_unchecked(cp, node))
+        return cp.finite(_unchecked(cp, node))
     return _ARITH[node.op](cp.compile(node.left), cp.compile(node.right))
 
 
@@ -262,6 +318,11 @@ def _let_args(cp, node, body):
     return bind(0, [])
 
 
+def _coalesce(cp, node):
+    first, cost = cp.arg(node, 0)
+    return cp.coalesce(first, cost, [cp.compile(a) for a in node.args[1:]])
+
+
 def _bucket(cp, node):
     cuts = [a.value for a in node.args[1:]]
 
@@ -310,16 +371,16 @@ def _round(cp, node):
 _CALL_RULES = {
     "if": lambda cp, node: F.when(cp.compile(node.args[0]), cp.compile(node.args[1]))
                              .otherwise(cp.compile(node.args[2])),
-    "coalesce": lambda cp, node: F.coalesce(*_args(cp, node)),
-    "nFill": lambda cp, node: F.coalesce(*_args(cp, node)),
-    "sFill": lambda cp, node: F.coalesce(*_args(cp, node)),
+    "coalesce": _coalesce,
+    "nFill": _coalesce,
+    "sFill": _coalesce,
     "isNull": _one(lambda a: a.isNull()),
     "log": _one(lambda x: F.log(x)),
     "log1p": _one(F.log1p),
-    "sqrt": _one(lambda x: _finite(F.sqrt(x))),
-    "exp": _one(lambda x: _finite(F.exp(x))),
+    "sqrt": lambda cp, node: cp.finite(F.sqrt(cp.compile(node.args[0]))),
+    "exp": lambda cp, node: cp.finite(F.exp(cp.compile(node.args[0]))),
     "abs": _one(F.abs),
-    "pow": _two(lambda x, y: _finite(F.pow(x, y))),
+    "pow": lambda cp, node: cp.finite(F.pow(cp.compile(node.args[0]), cp.compile(node.args[1]))),
     "sign": _one(F.signum),
     "min": lambda cp, node: (lambda a: a[0] if len(a) == 1 else F.least(*a))(_args(cp, node)),
     "max": lambda cp, node: (lambda a: a[0] if len(a) == 1 else F.greatest(*a))(_args(cp, node)),
@@ -372,7 +433,7 @@ def with_dsl_columns(df, lambdas: dict, field_of: Callable[[Read], str] = defaul
     binder = ProjectionBinder(set(df.columns) | set(lambdas))
     compiler = _Compiler(df.schema, field_of, binder)
     outputs = {name: compiler.compile(_checked(e)) for name, e in lambdas.items()}
-    for name, c in binder.bindings:
-        df = df.withColumn(name, c)
+    for projection in binder.levels():
+        df = df.withColumns(projection)
     df = df.withColumns(outputs)
-    return df.drop(*[name for name, _ in binder.bindings]) if binder.bindings else df
+    return df.drop(*[name for name, _, _ in binder.bindings]) if binder.bindings else df
