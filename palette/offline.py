@@ -97,10 +97,10 @@ def ensure_table(spark: SparkSession, path: str, schema: T.StructType, retries: 
             time.sleep(wait)
 
 
-def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> DataFrame:
-    """Check a DataFrame against the group and return it in the table's column order and
-    types. Raises IngestError naming every problem; runs Spark jobs only for the null and
-    duplicate checks."""
+def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> tuple[DataFrame, int]:
+    """Check a DataFrame against the group; return it in the table's column order and
+    types, and its number of rows. Raises IngestError naming every problem; runs Spark
+    jobs only for the null (and row count) and duplicate checks."""
     schema = table_schema(entity, group)
     want = {f.name: f.dataType for f in schema.fields}
     have = {f.name: f.dataType for f in df.schema.fields}
@@ -119,7 +119,8 @@ def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> DataFrame:
     if problems:
         raise IngestError(f"cannot ingest into {group.id}: " + ". ".join(problems) + ". Nothing was written.")
     required = list(entity.join_keys) + [group.timestamp_col]
-    nulls = df.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in required]).first()
+    nulls = df.agg(F.count(F.lit(1)).alias("__rows"),
+                   *[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in required]).first()
     bad = [f"{nulls[c]:,} rows with a null {c}" for c in required if nulls[c]]
     if bad:
         raise IngestError(f"cannot ingest into {group.id}: {', '.join(bad)}. Nothing was written.")
@@ -129,22 +130,42 @@ def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> DataFrame:
         shown = "; ".join(", ".join(f"{c}={r[c]}" for c in required) for r in example)
         raise IngestError(f"cannot ingest into {group.id}: several rows share one ({', '.join(required)}), "
                           f"e.g. {shown}. Keep one row per key and timestamp. Nothing was written.")
-    return df.select([F.col(c).cast(t).alias(c) for c, t in want.items()])
+    return df.select([F.col(c).cast(t).alias(c) for c, t in want.items()]), nulls["__rows"]
+
+
+def changed_rows(source: DataFrame, target: DataFrame, keys: list[str], ts_col: str,
+                 features: list[str]) -> DataFrame:
+    """The rows of ``source`` that are new to ``target`` or differ from the row they match
+    on (keys, ts): what a MERGE has to write. Rows identical to the table are dropped, so a
+    rerun leaves Delta nothing to do (a MERGE whose source is empty commits nothing,
+    while an identical matched row would still make it rewrite the row's whole file)."""
+    on = [*keys, ts_col]
+    t = target.select(*[F.col(f"`{c}`").alias(f"__t_{c}") for c in [*on, *features]])
+    cond = [source[f"`{c}`"] == t[f"`__t_{c}`"] for c in on]
+    differs = F.lit(False)
+    for f in features:
+        differs = differs | ~source[f"`{f}`"].eqNullSafe(t[f"`__t_{f}`"])
+    return (source.join(t, cond, "left").where(t[f"`__t_{ts_col}`"].isNull() | differs)
+            .select(*[source[f"`{c}`"] for c in source.columns]))
 
 
 def merge(spark: SparkSession, path: str, source: DataFrame, keys: list[str], ts_col: str,
-          features: list[str], retries: int = 8) -> dict:
+          features: list[str], source_rows: int, retries: int = 8) -> dict:
     """MERGE ``source`` into the table on (keys, ts): insert new rows, update rows whose values
-    changed, leave identical rows alone. Retries on concurrent-modification conflicts."""
+    changed, leave identical rows alone — a rerun commits nothing. Retries on
+    concurrent-modification conflicts."""
     from delta.tables import DeltaTable
 
     on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in [*keys, ts_col])
     changed = " OR ".join(f"NOT (t.`{f}` <=> s.`{f}`)" for f in features)
     for attempt in range(retries + 1):
         try:
-            (DeltaTable.forPath(spark, path).alias("t").merge(source.alias("s"), on)
-                .whenMatchedUpdate(condition=changed, set={f: f"s.`{f}`" for f in features})
-                .whenNotMatchedInsertAll().execute())
+            table = DeltaTable.forPath(spark, path)
+            before = table.history(1).first()["version"]
+            todo = changed_rows(source, table.toDF(), keys, ts_col, features)
+            counts = (table.alias("t").merge(todo.alias("s"), on)
+                      .whenMatchedUpdate(condition=changed, set={f: f"s.`{f}`" for f in features})
+                      .whenNotMatchedInsertAll().execute()).first()
             break
         except Exception as e:   # Delta's conflicts arrive as Py4J/pyspark errors; match by name
             if not _is_conflict(e) or attempt == retries:
@@ -152,10 +173,9 @@ def merge(spark: SparkSession, path: str, source: DataFrame, keys: list[str], ts
             wait = 0.2 * 2 ** attempt
             log.warning("concurrent write to %s, retrying MERGE in %.1fs (attempt %d)", path, wait, attempt + 1)
             time.sleep(wait)
-    last = DeltaTable.forPath(spark, path).history(1).first()
-    m = last["operationMetrics"] or {}
-    return {"version": last["version"], "inserted": int(m.get("numTargetRowsInserted", 0)),
-            "updated": int(m.get("numTargetRowsUpdated", 0)), "source_rows": int(m.get("numSourceRows", 0))}
+    inserted, updated = int(counts["num_inserted_rows"]), int(counts["num_updated_rows"])
+    version = DeltaTable.forPath(spark, path).history(1).first()["version"] if inserted or updated else before
+    return {"version": version, "inserted": inserted, "updated": updated, "source_rows": source_rows}
 
 
 def read_table(spark: SparkSession, path: str, version: int | None = None, timestamp: str | None = None) -> DataFrame:

@@ -133,19 +133,20 @@ class FeatureStore:
     def ingest(self, df, group_id: str) -> dict:
         """Validate ``df`` against the group and MERGE it into the group's Delta table.
 
-        Returns ``{"version", "inserted", "updated", "source_rows"}``. Reruns insert nothing;
-        a row with an existing (key, event time) replaces it when its values differ.
+        Returns ``{"version", "inserted", "updated", "source_rows"}``. A row with an existing
+        (key, event time) replaces it when its values differ; rows identical to the table are
+        left alone, so a rerun commits nothing and ``version`` stays the table's current one.
         """
         from . import offline
 
         group = self.group(group_id)
         entity = self.entity(group.entity)
-        source = offline.conform(df, entity, group)
+        source, rows = offline.conform(df, entity, group)
         spark = df.sparkSession
         path = self.table_path(group_id)
         offline.ensure_table(spark, path, offline.table_schema(entity, group))
         return offline.merge(spark, path, source, list(entity.join_keys), group.timestamp_col,
-                             [f.name for f in group.features])
+                             [f.name for f in group.features], rows)
 
     def read(self, group_id: str, spark=None, version: int | None = None, timestamp: str | None = None):
         """The group's Delta table, optionally as of a version or timestamp (time travel)."""

@@ -140,10 +140,26 @@ def test_ingest_reports_stores_and_reruns_idempotently(spark_session, store):
     assert contents(store, G) == sorted(FEATURES_V1)
     assert store.version(G) == 1
     assert store.table_path(G) == str(Path(store.root) / "tables" / "restaurant" / "batch_fg")
-    # A rerun inserts and updates nothing, and leaves the rows as they were.
+    # A rerun inserts and updates nothing, leaves the rows as they were and commits nothing.
     again = store.ingest(spark_session.createDataFrame(FEATURES_V1, FG_SCHEMA), G)
-    assert (again["inserted"], again["updated"], again["source_rows"]) == (0, 0, 3)
+    assert again == {"version": 1, "inserted": 0, "updated": 0, "source_rows": 3}
     assert contents(store, G) == sorted(FEATURES_V1)
+    assert store.version(G) == 1
+
+
+def test_merge_writes_only_what_changed(spark_session, store):
+    """Rows identical to the table never reach the MERGE, so Delta copies no unchanged row
+    into a rewritten file (a matched row, even left alone, makes it rewrite the row's file)."""
+    from delta.tables import DeltaTable
+
+    store.ingest(spark_session.createDataFrame(FEATURES_V1, FG_SCHEMA), G)
+    batch = [*FEATURES_V1[1:], ("r9", day(5), 1.0, "new")]          # two identical rows, one new
+    result = store.ingest(spark_session.createDataFrame(batch, FG_SCHEMA), G)
+    assert (result["version"], result["inserted"], result["updated"], result["source_rows"]) == (2, 1, 0, 3)
+    metrics = DeltaTable.forPath(spark_session, store.table_path(G)).history(1).first()["operationMetrics"]
+    assert (metrics["numTargetRowsCopied"], metrics["numTargetFilesRemoved"], metrics["numSourceRows"]) == \
+        ("0", "0", "1")
+    assert contents(store, G) == sorted([*FEATURES_V1, ("r9", day(5), 1.0, "new")])
 
 
 def test_late_correction_replaces_the_row_it_corrects_and_time_travel_keeps_old_versions(spark_session, store):
@@ -183,7 +199,8 @@ def test_integer_num_columns_are_stored_as_double(spark_session, store):
     entity, group = store.entity("restaurant"), store.group(G)
     for t in ["tinyint", "smallint", "bigint", "float", "decimal(10,2)"]:
         typed = df.selectExpr("r_id", "event_ts", f"cast(prep_time as {t}) as prep_time", "cuisine")
-        conformed = conform(typed, entity, group)
+        conformed, rows = conform(typed, entity, group)
+        assert rows == 2
         assert conformed.schema["prep_time"].dataType == T.DoubleType(), t
         assert sorted(r["prep_time"] for r in conformed.collect()) == [-3.0, 7.0], t
 
