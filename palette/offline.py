@@ -8,15 +8,17 @@ losing or duplicating rows.
 
 Point-in-time lookup (``as_of_join``): each input row gets, per feature group, the
 latest feature row with ``event_ts <= row_ts`` (and within the group's max age). It is
-computed as one sort, not a join: the input rows and the feature rows are unioned,
-partitioned by key, ordered by time, and every input row takes the last feature row
-before it (``last(..., ignorenulls)`` over a running window). Nothing is multiplied by
-the length of a key's history, and every input row comes out exactly once.
+computed as one sort, not a join, for every group looked up by the same key: the input
+rows and the feature rows are unioned, partitioned by key, ordered by time, and every
+input row takes the last feature row before it (``last(..., ignorenulls)`` over a
+running window). Nothing is multiplied by the length of a key's history, and every
+input row comes out exactly once.
 """
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -194,21 +196,34 @@ def current_version(spark: SparkSession, path: str) -> int:
 
 # -- lookups ----------------------------------------------------------------------------
 
-_K, _T, _SIDE, _F, _FT = "__palette_key", "__palette_ts", "__palette_side", "__palette_feat", "__palette_fts"
+_T, _SIDE, _FT = "__palette_ts", "__palette_side", "__palette_fts"
 
 
-def key_column(df: DataFrame, join_key: str, entity: Entity, group: FeatureGroup) -> Column:
-    """The input's join key, cast to the entity key's type; errors name both columns and types."""
-    (table_key, key_type), = entity.join_keys.items()
-    field = next((f for f in df.schema.fields if f.name == join_key), None)
-    if field is None:
-        raise LookupError_(f"join key column {join_key!r} for {group.id} is not in the input; columns: "
-                           f"{', '.join(df.columns)}")
-    want = KEY_SPARK_TYPES[key_type]
-    if not _type_ok(field.dataType, want):
-        raise LookupError_(f"join key column {join_key!r} is {field.dataType.simpleString()}, but entity "
-                           f"{entity.name!r} key {table_key!r} is {want.simpleString()}: cast it first")
-    return F.col(f"`{join_key}`").cast(want)
+@dataclass
+class Side:
+    """One feature group read by a lookup pass: its table (at the version read) and the
+    features wanted from it, ``{output column: feature}``."""
+    entity: Entity
+    group: FeatureGroup
+    table: DataFrame
+    outputs: dict[str, str]
+
+
+def key_columns(df: DataFrame, join_keys: tuple[str, ...], entity: Entity, group: FeatureGroup) -> list[Column]:
+    """The input's join key columns, cast to the entity key types (in the entity's key order);
+    errors name both columns and types."""
+    out = []
+    for join_key, (table_key, key_type) in zip(join_keys, entity.join_keys.items()):
+        field = next((f for f in df.schema.fields if f.name == join_key), None)
+        if field is None:
+            raise LookupError_(f"join key column {join_key!r} for {group.id} is not in the input; columns: "
+                               f"{', '.join(df.columns)}")
+        want = KEY_SPARK_TYPES[key_type]
+        if not _type_ok(field.dataType, want):
+            raise LookupError_(f"join key column {join_key!r} is {field.dataType.simpleString()}, but entity "
+                               f"{entity.name!r} key {table_key!r} is {want.simpleString()}: cast it first")
+        out.append(F.col(f"`{join_key}`").cast(want))
+    return out
 
 
 def _within(feature_ts: Column, row_ts: Column, max_age: timedelta | None) -> Column:
@@ -218,42 +233,64 @@ def _within(feature_ts: Column, row_ts: Column, max_age: timedelta | None) -> Co
     return F.unix_micros(row_ts) - F.unix_micros(feature_ts) <= micros
 
 
-def as_of_join(df: DataFrame, table: DataFrame, key: Column, ts_col: str | None, entity: Entity,
-               group: FeatureGroup, outputs: dict[str, str]) -> DataFrame:
-    """``df`` plus ``outputs`` ({output column: feature}) looked up point in time.
+def _packed(side: Side) -> Column:
+    """The group's event time and wanted features as one struct; ordering by it breaks
+    ties between rows of one key and time (the greatest values win)."""
+    feats = sorted(set(side.outputs.values()))
+    return F.struct(F.col(side.group.timestamp_col).alias(_FT), *[F.col(f"`{f}`") for f in feats])
 
-    With ``ts_col`` None, each row gets the latest value per key (and max age is not applied:
-    there is no row time to measure it against).
+
+def _feature_rows(side: Side, keys: list[str]) -> DataFrame:
+    """The table's rows with a key and a time (ingest guarantees both; a table written
+    otherwise may lack them, and such rows match nothing)."""
+    table_keys = list(side.entity.join_keys)
+    t = side.table
+    present = F.col(side.group.timestamp_col).isNotNull()
+    for k in table_keys:
+        present = present & F.col(f"`{k}`").isNotNull()
+    return t.where(present).select(*[F.col(f"`{tk}`").alias(k) for tk, k in zip(table_keys, keys)],
+                                   F.col(side.group.timestamp_col).alias(_T), _packed(side).alias("__palette_f"))
+
+
+def as_of_join(df: DataFrame, keys: list[Column], ts_col: str | None, sides: list[Side]) -> DataFrame:
+    """``df`` plus every side's outputs, looked up by the join key columns ``keys``: point in
+    time as of ``ts_col`` (within each group's max age), or, with ``ts_col`` None, the latest
+    value per key (max age not applied: there is no row time to measure it against).
+
+    Point in time is one sort for all the sides: the input rows and every side's feature
+    rows are unioned, partitioned by key and ordered by time (feature rows first at equal
+    times), and each input row takes, per side, the last feature row before it
+    (``last(..., ignorenulls)`` over a running window). Nothing is multiplied by the
+    length of a key's history, and every input row comes out exactly once.
     """
-    (table_key, _), = entity.join_keys.items()
-    feats = sorted(set(outputs.values()))
-    packed = F.struct(F.col(group.timestamp_col).alias(_FT), *[F.col(f) for f in feats])
+    k = [f"__palette_key{i}" for i in range(len(keys))]
+    f = [f"__palette_f{i}" for i in range(len(sides))]
     if ts_col is None:
-        latest = (table.groupBy(F.col(table_key).alias(_K))
-                  .agg(F.max_by(packed, F.col(group.timestamp_col)).alias(_F)))
-        out = df.withColumn(_K, key).join(latest, on=_K, how="left")
+        out = df.withColumns(dict(zip(k, keys)))
+        for name, side in zip(f, sides):
+            latest = _feature_rows(side, k).groupBy(*k).agg(F.max("__palette_f").alias(name))
+            out = out.join(latest, on=k, how="left")
     else:
-        left = df.withColumn(_K, key).withColumn(_T, F.col(f"`{ts_col}`").cast("timestamp")) \
-                 .withColumn(_SIDE, F.lit(1))
-        right = table.select(F.col(table_key).alias(_K), F.col(group.timestamp_col).alias(_T),
-                             F.lit(0).alias(_SIDE), packed.alias(_F))
-        # Feature rows sort before input rows at the same instant: event_ts <= row_ts is included.
-        w = (Window.partitionBy(_K).orderBy(F.col(_T).asc_nulls_first(), F.col(_SIDE))
+        out = df.withColumns({**dict(zip(k, keys)), _T: F.col(f"`{ts_col}`").cast("timestamp"), _SIDE: F.lit(1)})
+        for name, side in zip(f, sides):
+            rows = _feature_rows(side, k).withColumnRenamed("__palette_f", name).withColumn(_SIDE, F.lit(0))
+            out = out.unionByName(rows, allowMissingColumns=True)
+        w = (Window.partitionBy(*k).orderBy(F.col(_T).asc_nulls_first(), F.col(_SIDE), *f)
              .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-        out = (left.unionByName(right, allowMissingColumns=True)
-               .withColumn(_F, F.last(_F, ignorenulls=True).over(w))
-               .where(F.col(_SIDE) == 1))
-        out = out.withColumn(_F, F.when(_within(F.col(f"{_F}.{_FT}"), F.col(_T), group.max_age), F.col(_F)))
-    columns = {name: F.col(f"{_F}.`{feat}`") for name, feat in outputs.items()}
-    out = out.withColumns(columns)
-    return out.drop(_K, _T, _SIDE, _F).select(*[c for c in df.columns if c not in outputs], *outputs)
+        out = out.withColumns({name: F.last(name, ignorenulls=True).over(w) for name in f}).where(F.col(_SIDE) == 1)
+        out = out.withColumns({name: F.when(_within(F.col(f"{name}.{_FT}"), F.col(_T), side.group.max_age),
+                                            F.col(name)) for name, side in zip(f, sides)})
+    outputs = {o: F.col(f"{name}.`{feat}`") for name, side in zip(f, sides) for o, feat in side.outputs.items()}
+    out = out.withColumns(outputs)
+    return out.select(*[c for c in df.columns if c not in outputs], *outputs)
 
 
 def lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: str | None = None,
            versions: dict[str, int] | None = None) -> DataFrame:
     """``df`` plus one column per ``{output column: palette ref}``.
 
-    Refs of one feature group and join key are fetched in one pass. Each output column
+    All groups looked up by the same join key column(s) are fetched in one pass (one
+    sort); each group's features come from one read of its table. Each output column
     carries metadata ``{"palette": {"ref": ..., "version": ...}}``: the Delta version read,
     so a training set can be rebuilt exactly (pin it with ``versions``).
     """
@@ -263,27 +300,27 @@ def lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: str | None = N
     spark = df.sparkSession
     if ts_col is not None and ts_col not in df.columns:
         raise LookupError_(f"timestamp column {ts_col!r} is not in the input; columns: {', '.join(df.columns)}")
-    batches: dict[tuple[str, str], dict[str, str]] = {}
-    resolved = {}
+    passes: dict[tuple, dict[str, Side]] = {}     # (join columns, key types) -> group id -> side
+    meta = {}
     for out, ref in outputs.items():
         entity, group, r = store.resolve(ref)
-        resolved[out] = (entity, group, r)
-        batches.setdefault((group.id, r.join_key), {})[out] = r.feature
-    for (group_id, join_key), feats in batches.items():
-        entity, group, _ = resolved[next(iter(feats))]
-        path = store.table_path(group_id)
-        if not DeltaTable.isDeltaTable(spark, path):
-            raise LookupError_(f"feature group {group_id} has no data yet ({path} is not a Delta table): "
-                               "ingest into it first")
-        version = versions.get(group_id)
-        if version is None:
-            version = current_version(spark, path)
-        table = read_table(spark, path, version=version)
-        key = key_column(df, join_key, entity, group)
-        df = as_of_join(df, table, key, ts_col, entity, group, feats)
-        df = df.withColumns({out: F.col(f"`{out}`").alias(out, metadata={"palette": {
-            "ref": str(resolved[out][2]), "version": version}}) for out in feats})
-    return df
+        sides = passes.setdefault((r.join_keys, tuple(entity.join_keys.values())), {})
+        if group.id not in sides:
+            path = store.table_path(group.id)
+            if not DeltaTable.isDeltaTable(spark, path):
+                raise LookupError_(f"feature group {group.id} has no data yet ({path} is not a Delta table): "
+                                   "ingest into it first")
+            version = versions.get(group.id)
+            if version is None:
+                version = current_version(spark, path)
+            sides[group.id] = Side(entity, group, read_table(spark, path, version=version), {})
+            meta[group.id] = version
+        sides[group.id].outputs[out] = r.feature
+        meta[out] = {"palette": {"ref": str(r), "version": meta[group.id]}}
+    for (join_keys, _), sides in passes.items():
+        keys = [key_columns(df, join_keys, s.entity, s.group) for s in sides.values()][0]
+        df = as_of_join(df, keys, ts_col, list(sides.values()))
+    return df.withColumns({out: F.col(f"`{out}`").alias(out, metadata=meta[out]) for out in outputs})
 
 
 def provided_refs(schema: T.StructType) -> dict[str, str]:

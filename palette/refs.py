@@ -2,6 +2,8 @@
 
 - ``@palette:entity:feature_group:feature:join_key`` (the ``@palette:`` prefix optional):
   a feature of the feature store, looked up by the entity key held in column ``join_key``;
+  for an entity with a composite key, ``join_key`` lists one column per entity key, in
+  the entity's key order, separated by commas (``…:qty:order_id,item_id``);
 - ``@basis:name`` or ``basis:name``: a field of the input row (the request, at serving);
 - ``name``: a column produced earlier in the pipeline.
 
@@ -9,6 +11,8 @@
 'prep_time'
 >>> str(parse_ref("@basis:order_size"))
 'basis:order_size'
+>>> parse_ref("order_item:fg:qty:order_id,item_id").join_keys
+('order_id', 'item_id')
 """
 from __future__ import annotations
 
@@ -31,6 +35,11 @@ class Ref:
         return self.name
 
     @property
+    def join_keys(self) -> tuple[str, ...]:
+        """The input columns holding the entity key, one per key column of the entity."""
+        return tuple(self.join_key.split(",")) if self.join_key else ()
+
+    @property
     def group_ref(self) -> str:
         """``entity:feature_group`` of a palette reference."""
         return f"{self.entity}:{self.group}"
@@ -49,14 +58,15 @@ def parse_ref(text: str) -> Ref:
         raise ValueError(f"a reference must be a string, got {type(text).__name__}")
     body = text[len("@palette:"):] if text.startswith("@palette:") else text
     parts = body.split(":")
-    if len(parts) == 4 and all(_NAME.match(p) for p in parts):
+    if len(parts) == 4 and all(_NAME.match(p) for p in parts[:3]) and \
+            all(_NAME.match(k.strip()) for k in parts[3].split(",")):
         entity, group, feature, key = parts
-        return Ref("palette", feature, entity, group, key)
+        return Ref("palette", feature, entity, group, ",".join(k.strip() for k in key.split(",")))
     if len(parts) == 2 and parts[0] in ("basis", "@basis") and _NAME.match(parts[1]):
         return Ref("basis", parts[1])
     if len(parts) == 1 and not text.startswith("@") and _NAME.match(text):
         return Ref("column", text)
     raise ValueError(
-        f"malformed reference {text!r}: expected '@palette:entity:feature_group:feature:join_key', "
-        "'@basis:name' or a column name"
+        f"malformed reference {text!r}: expected '@palette:entity:feature_group:feature:join_key' "
+        "(join_key: one column, or key1,key2 for a composite key), '@basis:name' or a column name"
     )

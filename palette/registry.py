@@ -85,24 +85,29 @@ class Feature:
 
 @dataclass(frozen=True)
 class Entity:
-    """Something features describe, identified by its join key column(s)."""
+    """Something features describe, identified by its join key column(s), in order: a
+    lookup by a composite key names one input column per key, in this order."""
     name: str
     join_keys: dict[str, str]
     description: str = ""
 
     def __post_init__(self):
         _check_name("entity", self.name)
-        if not self.join_keys:
+        keys = dict(self.join_keys) if self.join_keys else {}   # a dict, or [name, type] pairs (JSON)
+        if not keys:
             raise RegistryError(f"entity {self.name!r} needs at least one join key, e.g. {{'id': 'str'}}")
-        for col, t in self.join_keys.items():
+        for col, t in keys.items():
             _check_name("join key", col)
             if t not in KEY_TYPES:
                 raise RegistryError(f"join key {col!r} of entity {self.name!r} has type {t!r}; "
                                     f"use one of {KEY_TYPES}")
-        object.__setattr__(self, "join_keys", dict(self.join_keys))
+        object.__setattr__(self, "join_keys", keys)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        # Pairs, not an object: the registry file is written with sorted keys, and the
+        # order of a composite key matters.
+        return {"name": self.name, "join_keys": [[k, t] for k, t in self.join_keys.items()],
+                "description": self.description}
 
 
 @dataclass(frozen=True)
@@ -220,15 +225,16 @@ class Registry:
             for obj in sorted(objects, key=lambda o: isinstance(o, FeatureGroup)):
                 if isinstance(obj, Entity):
                     old = data["entities"].get(obj.name)
-                    if old is not None and old["join_keys"] != obj.join_keys:
+                    old_keys = Entity(**old).join_keys if old is not None else None
+                    if old_keys is not None and list(old_keys.items()) != list(obj.join_keys.items()):
                         raise RegistryError(f"entity {obj.name!r} is registered with join keys "
-                                            f"{old['join_keys']}; refusing to change them to {obj.join_keys}")
+                                            f"{old_keys}; refusing to change them to {obj.join_keys}")
                     data["entities"][obj.name] = obj.to_json()
                 elif isinstance(obj, FeatureGroup):
                     if obj.entity not in data["entities"]:
                         raise NotRegistered(f"feature group {obj.id} names entity {obj.entity!r}, which "
                                             "is not registered" + _suggest(obj.entity, data["entities"]))
-                    keys = data["entities"][obj.entity]["join_keys"]
+                    keys = Entity(**data["entities"][obj.entity]).join_keys
                     clash = [f.name for f in obj.features if f.name in keys or f.name == obj.timestamp_col]
                     if clash or obj.timestamp_col in keys:
                         raise RegistryError(f"feature group {obj.id}: {', '.join(clash or [obj.timestamp_col])} "

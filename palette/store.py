@@ -83,9 +83,11 @@ class FeatureStore:
         entity = self.entity(r.entity)
         group = self.group(r.group_ref)
         group.feature(r.feature)
-        if len(entity.join_keys) != 1:
-            raise NotRegistered(f"entity {entity.name!r} has a composite key {list(entity.join_keys)}; "
-                                "lookups by a composite key are not supported yet")
+        if len(r.join_keys) != len(entity.join_keys):
+            keys = ",".join(entity.join_keys)
+            raise ValueError(f"{ref!r} names {len(r.join_keys)} join key column(s) ({r.join_key}), but entity "
+                             f"{entity.name!r} is keyed by {len(entity.join_keys)} ({keys}): name one input "
+                             f"column per key, in that order, e.g. '{r.entity}:{r.group}:{r.feature}:{keys}'")
         return entity, group, r
 
     def search(self, text: str | None = None, *, entity: str | None = None, type: str | None = None,

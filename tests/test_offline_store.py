@@ -10,7 +10,7 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import types as T
 
-from palette import Entity, FeatureGroup, FeatureStore, NotRegistered
+from palette import DSLTransformer, Entity, FeatureGroup, FeatureStore, NotRegistered, nFill, nVal
 from palette.offline import IngestError, LookupError_, conform
 from palette.transformers.palette_stage import PaletteTransformer
 
@@ -391,6 +391,63 @@ def test_join_key_of_wrong_type(spark_session, loaded):
         PaletteTransformer({"prep": PREP}, timestampCol="order_ts", storeRoot=loaded.root).transform(df)
     msg = str(err.value)
     assert "'r_id' is double" in msg and "'restaurant'" in msg and "is string" in msg
+
+
+# -- composite keys, ties ---------------------------------------------------------------------
+
+ITEMS = [(1, "a", day(1), 2.0), (1, "a", day(3), 3.0), (1, "b", day(1), 7.0), (2, "a", day(2), 5.0)]
+
+
+@pytest.fixture
+def items(spark_session, store):
+    """Entity order_item keyed by (order_id int, item_id str), in that order; one group."""
+    store.register(Entity("order_item", {"order_id": "int", "item_id": "str"}),
+                   FeatureGroup("order_item", "qty_fg", {"qty": "num"}))
+    store.ingest(spark_session.createDataFrame(ITEMS, "order_id long, item_id string, event_ts timestamp, "
+                                               "qty double"), "order_item:qty_fg")
+    return store
+
+
+def test_lookup_by_a_composite_key(spark_session, items):
+    rows = spark_session.createDataFrame(
+        [(10, 1, "a", day(2)), (11, 1, "a", day(4)), (12, 1, "b", day(4)), (13, 2, "b", day(4)),
+         (14, 2, "a", day(1)), (15, None, "a", day(4)), (16, 1, None, day(4))],
+        "order_id int, oid int, iid string, order_ts timestamp")
+    ref = "@palette:order_item:qty_fg:qty:oid,iid"                 # input columns in the entity's key order
+    pit = PaletteTransformer({"qty": ref}, timestampCol="order_ts", storeRoot=items.root).transform(rows)
+    assert by_id(pit, "qty") == {10: (2.0,), 11: (3.0,), 12: (7.0,), 13: (None,), 14: (None,), 15: (None,),
+                                 16: (None,)}
+    latest = PaletteTransformer({"qty": ref}, storeRoot=items.root).transform(rows)
+    assert by_id(latest, "qty") == {10: (3.0,), 11: (3.0,), 12: (7.0,), 13: (None,), 14: (5.0,), 15: (None,),
+                                    16: (None,)}
+    # The same through a DSL stage that does its own lookup.
+    dsl = DSLTransformer(lambdas={"q": nFill(nVal(ref), -1)}, timestampCol="order_ts", storeRoot=items.root)
+    assert by_id(dsl.transform(rows), "q") == {10: (2.0,), 11: (3.0,), 12: (7.0,), 13: (-1.0,), 14: (-1.0,),
+                                               15: (-1.0,), 16: (-1.0,)}
+    # Columns swapped: the types say so, naming both.
+    with pytest.raises(LookupError_, match="'iid' is string, but entity 'order_item' key 'order_id' is bigint"):
+        PaletteTransformer({"qty": "@palette:order_item:qty_fg:qty:iid,oid"}, timestampCol="order_ts",
+                           storeRoot=items.root).transform(rows)
+    with pytest.raises(ValueError, match="keyed by 2 .order_id,item_id."):
+        PaletteTransformer({"qty": "@palette:order_item:qty_fg:qty:oid"}, storeRoot=items.root)
+
+
+def test_rows_sharing_key_and_time_resolve_to_the_greatest_values(spark_session, store, orders):
+    """Ingest keeps (key, event time) unique; a table written otherwise may not. Then the
+    row with the greatest values (compared in the group's feature order, nulls first:
+    cuisine before prep_time) wins, in whatever order the table holds the rows; no input
+    row is duplicated."""
+    winner, losers = ("r2", day(2), None, "zulu"), [("r2", day(2), 25.0, "thai"), ("r2", day(2), 99.0, None)]
+    for i, rows in enumerate(([winner, *losers], [*losers, winner])):
+        group = FeatureGroup("restaurant", f"dup_fg{i}", {"prep_time": "num", "cuisine": "str"})
+        store.register(group)
+        store.ingest(spark_session.createDataFrame(FEATURES_V1[:2], FG_SCHEMA), group.id)
+        spark_session.createDataFrame(rows, FG_SCHEMA).coalesce(1).write.format("delta").mode("append") \
+            .save(store.table_path(group.id))
+        refs = {"prep": f"@palette:restaurant:dup_fg{i}:prep_time:r_id", "c": f"@palette:restaurant:dup_fg{i}:cuisine:r_id"}
+        for ts in ("order_ts", None):
+            out = PaletteTransformer(refs, timestampCol=ts, storeRoot=store.root).transform(orders)
+            assert by_id(out, "prep", "c")[4] == (None, "zulu"), (rows, ts)
 
 
 def test_group_without_data(store, orders):

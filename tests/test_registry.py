@@ -181,12 +181,25 @@ def test_resolve_known_ref(store):
     assert store.resolve("restaurant:batch_fg:prep_time:r_id")[2].feature == "prep_time"
 
 
-def test_resolve_refuses_non_palette_ref_and_composite_keys(store):
+def test_resolve_refuses_non_palette_ref_and_a_wrong_number_of_key_columns(store):
     with pytest.raises(ValueError, match="not a palette reference"):
         store.resolve("@basis:prep_time")
-    store.register(Entity("pair", {"a": "str", "b": "int"}), FeatureGroup("pair", "pg", {"x": "num"}))
-    with pytest.raises(NotRegistered, match="composite key"):
+    store.register(Entity("pair", {"b": "int", "a": "str"}), FeatureGroup("pair", "pg", {"x": "num"}))
+    with pytest.raises(ValueError) as err:
         store.resolve("@palette:pair:pg:x:a")
+    assert str(err.value) == (
+        "'@palette:pair:pg:x:a' names 1 join key column(s) (a), but entity 'pair' is keyed by 2 (b,a): name "
+        "one input column per key, in that order, e.g. 'pair:pg:x:b,a'")
+    entity, group, ref = store.resolve("@palette:pair:pg:x:col_b, col_a")
+    assert ref.join_keys == ("col_b", "col_a") and str(ref) == "pair:pg:x:col_b,col_a"
+
+
+def test_composite_key_order_survives_the_registry_file(store, tmp_path):
+    """The file is written with sorted keys; a composite key keeps its declared order."""
+    store.register(Entity("pair", {"z_id": "str", "a_id": "int"}))
+    assert list(FeatureStore(store.root).entity("pair").join_keys.items()) == [("z_id", "str"), ("a_id", "int")]
+    with pytest.raises(RegistryError, match="refusing to change"):
+        store.register(Entity("pair", {"a_id": "int", "z_id": "str"}))
 
 
 # -- max_age ---------------------------------------------------------------------------------
@@ -232,10 +245,21 @@ def test_registry_file_is_sorted_indented_json(tmp_path):
     assert list(data["feature_groups"]) == ["restaurant:batch_fg", "zebra:stripes"]
     # One line per value: readable and diffable.
     assert '\n  "entities": {\n' in text
-    assert data["entities"]["restaurant"]["join_keys"] == {"r_id": "str"}
+    assert data["entities"]["restaurant"]["join_keys"] == [["r_id", "str"]]     # pairs: a key's order matters
     # Features keep their declared order (a list), each with name and type.
     assert [(f["name"], f["type"]) for f in data["feature_groups"]["zebra:stripes"]["features"]] == \
         [("n", "num"), ("color", "str")]
+
+
+def test_registry_files_with_join_keys_as_an_object_still_load(tmp_path):
+    """Files written before join keys became [name, type] pairs hold an object there."""
+    (tmp_path / "registry.json").write_text(json.dumps({"format": 1, "usage": {}, "feature_groups": {},
+        "entities": {"restaurant": {"name": "restaurant", "join_keys": {"r_id": "str"}, "description": ""}}}))
+    s = FeatureStore(tmp_path)
+    assert s.entity("restaurant").join_keys == {"r_id": "str"}
+    s.register(restaurant(), batch_fg())            # the same definition: accepted
+    assert json.loads((tmp_path / "registry.json").read_text())["entities"]["restaurant"]["join_keys"] == \
+        [["r_id", "str"]]
 
 
 def test_registry_reads_without_spark(store):
