@@ -25,6 +25,7 @@ test: install jars
 
 demo: install jars
 	$(BIN)/python notebooks/01_dsl_quickstart.py
+	$(BIN)/python notebooks/02_feature_store_eta.py
 
 bench: install jars
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
