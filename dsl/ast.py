@@ -11,7 +11,7 @@ build comparisons whose truth value is structural equality (as in SQLAlchemy), s
 >>> from palette.dsl.ast import Read, Literal
 >>> e = Read("nVal", "basis:order_size") * 2 + 1
 >>> str(e)
-'nVal("basis:order_size") * 2.0 + 1.0'
+'nVal("basis:order_size") * 2 + 1'
 >>> e.type
 'num'
 """

@@ -3,7 +3,7 @@
 >>> from palette.dsl.builders import nVal, nFill, if_, regionId
 >>> e = if_(nVal("basis:order_size") > 3, nFill(nVal("basis:tip"), 0) * 2, 0)
 >>> str(e)
-'if(nVal("basis:order_size") > 3.0, nFill(nVal("basis:tip"), 0.0) * 2.0, 0.0)'
+'if(nVal("basis:order_size") > 3, nFill(nVal("basis:tip"), 0) * 2, 0)'
 >>> from palette.dsl import parse
 >>> assert parse(str(e)) == e
 """

@@ -3,7 +3,7 @@
 >>> from palette.dsl import parse
 >>> e = parse('nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1)')
 >>> e.type, str(e)
-('num', 'nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1.0)')
+('num', 'nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1)')
 """
 from __future__ import annotations
 

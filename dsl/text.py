@@ -5,6 +5,7 @@ Parentheses appear only where precedence needs them.
 from __future__ import annotations
 
 import json
+import math
 
 from .ast import Binary, Call, Literal, Node, Read, Unary
 
@@ -15,7 +16,12 @@ _UNARY_MINUS, _ATOM = 7, 8
 
 
 def format_number(v: float) -> str:
-    return repr(float(v))
+    """Whole numbers below 2**53 without a fraction (``-1``, ``2``), the rest as Python's
+    shortest round-tripping repr (``0.5``, ``1e+300``, ``-0.0``)."""
+    v = float(v)
+    if v.is_integer() and abs(v) < 2.0 ** 53 and not (v == 0 and math.copysign(1.0, v) < 0):
+        return str(int(v))
+    return repr(v)
 
 
 def _prec(node: Node) -> int:

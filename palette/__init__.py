@@ -5,7 +5,7 @@ The DSL builders are plain Python; the Spark stages load pyspark only when used.
 
 >>> from palette import nVal, nFill, regionId
 >>> str(nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1))
-'nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1.0)'
+'nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1)'
 """
 from palette.dsl.builders import *  # noqa: F401,F403
 from palette.dsl.builders import __all__ as _builders

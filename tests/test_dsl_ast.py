@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -201,13 +202,22 @@ def test_negative_literals_and_unary_minus(text, node):
 
 
 def test_a_negated_literal_keeps_its_parentheses():
-    assert str(Unary("-", Literal(1.0))) == "-(1.0)"
-    assert str(Literal(-1.0)) == "-1.0"
-    assert str(Unary("-", Literal(-1.0))) == "-(-1.0)"
+    assert str(Unary("-", Literal(1.0))) == "-(1)"
+    assert str(Literal(-1.0)) == "-1"
+    assert str(Unary("-", Literal(-1.0))) == "-(-1)"
     assert str(Literal(-0.0)) == "-0.0"
-    assert str(-B.lit(2)) == "-(2.0)"
+    assert str(-B.lit(2)) == "-(2)"
     assert evaluate(-B.lit(2), {}) == -2.0
-    assert str(2 - B.lit(-1)) == "2.0 - -1.0"
+    assert str(2 - B.lit(-1)) == "2 - -1"
+
+
+@pytest.mark.parametrize("value, text", [(-1.0, "-1"), (2.0, "2"), (0.0, "0"), (-0.0, "-0.0"), (0.5, "0.5"),
+                                         (2.0 ** 53 - 1, "9007199254740991"), (2.0 ** 53, "9007199254740992.0"),
+                                         (1e300, "1e+300"), (5e-324, "5e-324")])
+def test_numbers_print_whole_when_whole_and_always_read_back(value, text):
+    assert str(Literal(value)) == text
+    back = parse(text)
+    assert back.value == value and math.copysign(1.0, back.value) == math.copysign(1.0, value)
 
 
 @pytest.mark.parametrize("built, text", [
@@ -231,7 +241,7 @@ def test_a_negated_literal_keeps_its_parentheses():
     ((x > y) & (y >= z), 'nVal("x") > nVal("y") and nVal("y") >= nVal("z")'),
     (Binary("!=", x > y, B.lit(True)), '(nVal("x") > nVal("y")) != true'),
     (Binary("==", B.lit(True), x < y), 'true == (nVal("x") < nVal("y"))'),
-    ((x + 1) > (y * 2), 'nVal("x") + 1.0 > nVal("y") * 2.0'),
+    ((x + 1) > (y * 2), 'nVal("x") + 1 > nVal("y") * 2'),
 ])
 def test_precedence_and_parentheses(built, text):
     assert str(built) == text

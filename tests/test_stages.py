@@ -41,9 +41,9 @@ def assert_parity(model, df, scorer=None):
 def test_transformer_params_and_parity(df):
     t = DSLTransformer(lambdas={"region_id": regionId(nVal("lat"), nVal("lng")),
                                 "prep2": 'nFill(nVal("basis:prep"), -1) * 2'})
-    assert t.getLambdas()["prep2"] == 'nFill(nVal("basis:prep"), -1.0) * 2.0'
+    assert t.getLambdas()["prep2"] == 'nFill(nVal("basis:prep"), -1) * 2'
     assert "lambdas" in t.explainParams()
-    assert t.setLambdas({"a": "1 + 1"}) is t and t.getLambdas() == {"a": "1.0 + 1.0"}
+    assert t.setLambdas({"a": "1 + 1"}) is t and t.getLambdas() == {"a": "1 + 1"}
     t.setParams(lambdas={"region_id": regionId(nVal("lat"), nVal("lng"))})
     copy = t.copy()
     assert copy.uid == t.uid and copy.getLambdas() == t.getLambdas()
@@ -62,14 +62,14 @@ def test_estimator_learns_numbers_from_training_data(df):
     labels = [r[4] for r in ROWS]
     mean = sum(values) / len(values)
     assert model.getLambdas()["prep"] == f'nFill(nVal("prep"), {mean!r})'
-    assert model.getLambdas()["prep_mode"] == 'nFill(nVal("prep"), 4.0)'
-    assert model.getLambdas()["prep_median"] == 'nFill(nVal("prep"), 4.0)'
+    assert model.getLambdas()["prep_mode"] == 'nFill(nVal("prep"), 4)'
+    assert model.getLambdas()["prep_median"] == 'nFill(nVal("prep"), 4)'
     lmean = sum(labels) / len(labels)
     lstd = math.sqrt(sum((x - lmean) ** 2 for x in labels) / len(labels))
     z = {r["label"]: r["z"] for r in _rows(model.transform(df))}
     for x, got in z.items():
         assert got == pytest.approx((x - lmean) / lstd, rel=1e-12)
-    assert model.getLambdas()["mm"] == '(nVal("size") - 1.0) / 4.0'
+    assert model.getLambdas()["mm"] == '(nVal("size") - 1) / 4'
     assert model.getLambdas()["b"].startswith('bucket(nVal("label"), ')
     assert_parity(model, df)
 
@@ -85,7 +85,7 @@ def test_nested_learned_functions_fit_inside_out(spark_session):
     df = spark_session.createDataFrame([(1.0,), (None,), (3.0,)], "x double")
     model = DSLEstimator(lambdas={"z": standardize(impute(nVal("x")))}).fit(df)
     # impute -> 2.0, so the column is 1, 2, 3: mean 2, population std sqrt(2/3)
-    assert model.getLambdas()["z"] == f'(nFill(nVal("x"), 2.0) - 2.0) / {math.sqrt(2 / 3)!r}'
+    assert model.getLambdas()["z"] == f'(nFill(nVal("x"), 2) - 2) / {math.sqrt(2 / 3)!r}'
 
 
 def test_learning_from_all_null_column_is_a_clear_error(spark_session):
@@ -199,7 +199,7 @@ def test_grid_search_over_lambdas(df):
     grid = ParamGridBuilder().addGrid(est.lambdas, [{"f": nFill(nVal("prep"), 0)},
                                                    {"f": impute(nVal("prep"))}]).build()
     models = dict(est.fitMultiple(df, grid))
-    assert models[0].getLambdas() == {"f": 'nFill(nVal("prep"), 0.0)'}
+    assert models[0].getLambdas() == {"f": 'nFill(nVal("prep"), 0)'}
     assert models[1].getLambdas()["f"].startswith('nFill(nVal("prep"), 3.6')
 
 

@@ -136,7 +136,7 @@ class DSLTransformer(Transformer, _DSLParams, PaletteReadable, PaletteWritable):
     >>> t.scoreInstance({"tip": 1.5})
     {'tip': 1.5, 'tip2': 3.0}
     >>> t.getLambdas()
-    {'tip2': 'nFill(nVal("basis:tip"), 0.0) * 2.0'}
+    {'tip2': 'nFill(nVal("basis:tip"), 0) * 2'}
     """
 
     def _check_lambdas(self, lambdas):
