@@ -27,7 +27,11 @@ demo: install jars
 	$(BIN)/python notebooks/01_dsl_quickstart.py
 	$(BIN)/python notebooks/02_feature_store_eta.py
 
-bench: install jars
+$(VENV)/.palette-bench-installed: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,bench]"
+	touch $@
+
+bench: install jars $(VENV)/.palette-bench-installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
