@@ -55,6 +55,11 @@ def decode_matrix(m: dict) -> np.ndarray:
     return dense
 
 
+def is_sparse(v) -> bool:
+    """A sparse vector (ours, pyspark's): its stored entries are what some stages visit."""
+    return hasattr(v, "indices") and hasattr(v, "values") and not isinstance(v, np.ndarray)
+
+
 def as_array(v, what: str = "vector") -> np.ndarray:
     """A row's vector value as a float64 array; raises naming what was expected."""
     if isinstance(v, np.ndarray):
