@@ -37,3 +37,22 @@ def test_bucketizer_bounded_and_error(df, tmp_path):
     check_both_fail(b, df.where("rid = 5"), tmp_path, name="nan")                         # NaN with error
     keep = Bucketizer(splits=[-1.0, 0.0, 1.0], inputCol="a", outputCol="a_b", handleInvalid="keep")
     check_both_fail(keep, df.where("rid = 7"), tmp_path, name="out_of_bounds")           # out of splits
+    check_both_fail(keep, df, tmp_path, name="out_of_bounds_batch")                      # ... among valid rows
+    strict = Bucketizer(splitsArray=[SPLITS_A, SPLITS_B], inputCols=["a", "b"], outputCols=["a_b", "b_b"])
+    check_both_fail(strict, df, tmp_path, name="nan_batch")                              # NaN among valid rows
+
+
+def test_unknown_mode_fails_at_load(tmp_path):
+    """A handleInvalid mode the runtime does not know (say, one a later Spark adds) fails
+    at load time, naming the stage, the param and the modes it supports."""
+    import json
+    from pathlib import Path
+    from palette.transformers import UnsupportedStageError, load_scorer
+    b = Bucketizer(splits=SPLITS_A, inputCol="a", outputCol="a_b", handleInvalid="keep")
+    b.write().save(str(tmp_path / "b"))
+    part = next(Path(tmp_path / "b" / "metadata").glob("part-*"))
+    meta = json.loads(part.read_text())
+    meta["paramMap"]["handleInvalid"] = "nearest"
+    part.write_text(json.dumps(meta))
+    with pytest.raises(UnsupportedStageError, match=r"Bucketizer.*handleInvalid='nearest'.*'error', 'skip', 'keep'"):
+        load_scorer(str(tmp_path / "b"))

@@ -6,8 +6,6 @@ from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.ml.regression import GeneralizedLinearRegression
 from pyspark.sql.types import DoubleType, LongType, StructField, StructType
 
-from palette.transformers import load_scorer
-
 from _stage_parity import check_both_fail, check_stage
 
 REL = 1e-12
@@ -117,16 +115,11 @@ def test_glr_errors(spark_session, base, tmp_path):
 
 
 def test_glr_null_offset(spark_session, base, tmp_path):
-    """A null offset gives null outputs (Spark's UDF on a primitive double). Compared
-    through scoreInstance only: a pandas frame would hold the null as NaN."""
-    model, _ = base
+    """A null offset gives null outputs (Spark's UDF on a primitive double), also where the
+    features are null; mixed among valid rows, scored with numpy."""
+    model, score = base
     model = _variant(model, family="poisson", linkPredictionCol="eta")
-    df = spark_session.createDataFrame([(0, Vectors.dense([0.1, 0.2, 0.3]), 1.0, None),
-                                        (1, Vectors.dense([0.1, 0.2, 0.3]), 1.0, 0.5)], SCHEMA)
-    model.write().save(str(tmp_path / "m"))
-    scorer = load_scorer(str(tmp_path / "m"))
-    for expected, row in zip(model.transform(df).orderBy("rid").collect(), df.orderBy("rid").collect()):
-        got = scorer.scoreInstance(row.asDict())
-        for c in ("eta", "prediction"):
-            assert (got[c] is None) == (expected[c] is None)
-            assert got[c] is None or abs(got[c] - expected[c]) <= REL * abs(expected[c])
+    rows = [(r["rid"], r["features"], r["y"], None if r["rid"] % 4 == 1 else r["off"]) for r in score.collect()]
+    rows.append((500, None, 1.0, None))
+    df = spark_session.createDataFrame(rows, SCHEMA)
+    assert check_stage(model, df, ["prediction", "eta"], tmp_path, rel=REL) == N_SCORE + 3

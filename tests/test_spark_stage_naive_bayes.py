@@ -96,3 +96,31 @@ def test_naive_bayes_many_features(spark_session, tmp_path, model_type):
     df = spark_session.createDataFrame(rows, SCHEMA)
     model = NaiveBayes(modelType=model_type).fit(df)
     assert check_stage(model, df, COLS, tmp_path, exact=("prediction",), rel=1e-11) == 60
+
+
+@pytest.mark.parametrize("model_type", ["multinomial", "bernoulli"])
+def test_naive_bayes_smoothing_zero(spark_session, tmp_path, model_type):
+    """smoothing 0: a feature a class never shows has log-probability -inf. A sparse
+    vector's unstored entries are not multiplied in (0 * -inf would be NaN); a batch
+    mixing sparse and dense vectors is scored with numpy all the same."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(30):
+        label = i % 3
+        x = (rng.random(4) < 0.6).astype(float) if model_type == "bernoulli" else rng.poisson(2.0, 4).astype(float)
+        x[label] = 0.0                                   # class `label` never shows feature `label`
+        rows.append((i, _vec(x, i % 2 == 0), float(label)))
+    train = spark_session.createDataFrame(rows, SCHEMA)
+    model = NaiveBayes(modelType=model_type, smoothing=0.0).fit(train)
+    assert np.isinf(model.theta.toArray()).any()
+    extra = [(100 + k, _vec(x, k % 2 == 0), 0.0) for k, x in enumerate([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0],
+                                                                        [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])]
+    score = spark_session.createDataFrame(rows + extra, SCHEMA)
+    assert check_stage(model, score, COLS, tmp_path, exact=("prediction",), rel=REL) == 34
+
+
+def test_naive_bayes_errors_in_a_batch(spark_session, tmp_path):
+    """A batch with a negative feature among valid rows fails with the row path's error."""
+    train, score, _ = _frames(spark_session, "multinomial", seed=3)
+    bad = spark_session.createDataFrame([(900, _vec([1.0, -2.0, 0.0, 1.0], False), 0.0)], SCHEMA)
+    check_both_fail(NaiveBayes().fit(train), score.union(bad), tmp_path)

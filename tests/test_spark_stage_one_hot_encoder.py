@@ -20,6 +20,9 @@ def test_one_hot_encoder(spark_session, tmp_path, drop_last, handle):
     if handle == "error":
         bad = spark_session.createDataFrame([(5, 3.0, 1.0)], "rid long, a double, b double")
         check_both_fail(model, bad, tmp_path, name="unseen")
+        mixed = spark_session.createDataFrame(FIT + [(5, 1.0, -1.0), (6, None, 1.0), (7, 3.0, 0.0)],
+                                              "rid long, a double, b double")
+        check_both_fail(model, mixed, tmp_path, name="mixed")          # negative, null, unseen among valid rows
 
 
 def test_one_hot_encoder_single(spark_session, tmp_path):

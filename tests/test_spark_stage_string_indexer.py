@@ -26,6 +26,7 @@ def test_string_indexer_single_and_error(spark_session, tmp_path):
     score = spark_session.createDataFrame(SCORE, "rid long, s string, n int")
     check_both_fail(model, score.where("rid = 8"), tmp_path, name="unseen")
     check_both_fail(model, score.where("rid = 9"), tmp_path, name="null")
+    check_both_fail(model, score.where("rid != 6"), tmp_path, name="batch")         # unseen, then null, among valid rows
 
 
 def test_string_indexer_double_input(spark_session, tmp_path):

@@ -8,7 +8,9 @@ from pyspark.ml.feature import VectorIndexer
 from pyspark.ml.linalg import Vectors
 from pyspark.ml.regression import DecisionTreeRegressor, GBTRegressor, RandomForestRegressor
 
-from _stage_parity import check_stage
+from palette.transformers import load_scorer
+
+from _stage_parity import check_both_fail, check_stage
 
 CLASSIFIER_COLS = ["rawPrediction", "probability", "prediction"]
 
@@ -92,10 +94,77 @@ def continuous(spark_session):
     (lambda: RandomForestRegressor(labelCol="y", numTrees=12, maxDepth=4, seed=2), ["prediction"]),
     (lambda: GBTRegressor(labelCol="y", maxIter=15, maxDepth=4, seed=3), ["prediction"]),
 ], ids=["dt_cls", "rf_cls", "gbt_cls", "dt_reg", "rf_reg", "gbt_reg"])
-def test_continuous_trees_walked_with_numpy(continuous, tmp_path, make, cols):
-    from palette.transformers import load_scorer
+def test_continuous_trees(continuous, tmp_path, make, cols):
     train, score = continuous
     model = make().fit(train)
     exact = ("prediction",) if cols == CLASSIFIER_COLS else ()    # a regressor's is a float sum
     assert check_stage(model, score, cols, tmp_path, exact=exact) == 224
-    assert load_scorer(str(tmp_path / "m")).stages[0].forest is not None
+
+
+@pytest.mark.parametrize("make", [
+    lambda: DecisionTreeClassifier(labelCol="label3", maxDepth=4, seed=1, leafCol="leaf"),
+    lambda: RandomForestClassifier(labelCol="label3", numTrees=4, maxDepth=3, seed=3, leafCol="leaf"),
+    lambda: GBTClassifier(labelCol="label", maxIter=4, maxDepth=3, seed=5, leafCol="leaf"),
+    lambda: DecisionTreeRegressor(labelCol="y", maxDepth=5, seed=1, leafCol="leaf", varianceCol="variance"),
+    lambda: RandomForestRegressor(labelCol="y", numTrees=4, maxDepth=3, seed=3, leafCol="leaf"),
+    lambda: GBTRegressor(labelCol="y", maxIter=4, maxDepth=3, seed=5, leafCol="leaf"),
+], ids=["dt_cls", "rf_cls", "gbt_cls", "dt_reg", "rf_reg", "gbt_reg"])
+def test_leaf_and_variance_columns(data, tmp_path, make):
+    """leafCol (the leaf's pre-order index: a double for one tree, a vector for an
+    ensemble) and varianceCol, with categorical and continuous splits."""
+    model = make().fit(data)
+    cols = ["leaf", "prediction"] + (["variance"] if model.hasParam("varianceCol") else [])
+    assert check_stage(model, data, cols, tmp_path, exact=("leaf",)) == 60
+    leaves = {tuple(np.atleast_1d(_plain_leaf(r["leaf"]))) for r in model.transform(data).collect()}
+    assert len(leaves) > 2                   # several leaves reached, so the indices are really compared
+
+
+def _plain_leaf(v):
+    return v.toArray() if hasattr(v, "toArray") else v
+
+
+@pytest.mark.parametrize("raw, prob", [("", "probability"), ("", ""), ("rawPrediction", "")])
+@pytest.mark.parametrize("thresholds", [None, [0.3, 0.6, 0.2]])
+@pytest.mark.parametrize("family", ["dt", "rf"])
+def test_classifier_output_columns(data, tmp_path, raw, prob, thresholds, family):
+    """Spark predicts from the raw prediction when its column is set, else from the
+    probability, else with the model's own predict (a decision tree's leaf prediction,
+    thresholds or not); an empty column is not written."""
+    est = (DecisionTreeClassifier(labelCol="label3", maxDepth=4, seed=1) if family == "dt"
+           else RandomForestClassifier(labelCol="label3", numTrees=4, maxDepth=3, seed=3))
+    model = est.fit(data).setRawPredictionCol(raw).setProbabilityCol(prob)
+    if thresholds:
+        model.setThresholds(thresholds)
+    cols = [c for c in (raw, prob, "prediction") if c]
+    assert check_stage(model, data, cols, tmp_path, exact=("prediction",)) == 60
+    got = load_scorer(str(tmp_path / "m")).scoreInstance(data.head().asDict())
+    assert "" not in got and ("rawPrediction" in got) == bool(raw) and ("probability" in got) == bool(prob)
+
+
+@pytest.mark.parametrize("raw, prob", [("", "probability"), ("", "")])
+@pytest.mark.parametrize("thresholds", [None, [0.4, 0.6]])
+def test_gbt_classifier_output_columns(continuous, tmp_path, raw, prob, thresholds):
+    train, score = continuous
+    model = GBTClassifier(labelCol="label", maxIter=5, maxDepth=3, seed=3).fit(train)
+    model.setRawPredictionCol(raw).setProbabilityCol(prob)
+    if thresholds:
+        model.setThresholds(thresholds)
+    cols = [c for c in (raw, prob, "prediction") if c]
+    assert check_stage(model, score, cols, tmp_path, exact=("prediction",)) == 224
+
+
+def test_regressor_without_prediction_column(data, tmp_path):
+    model = DecisionTreeRegressor(labelCol="y", maxDepth=3, seed=1, varianceCol="variance").fit(data)
+    model.setPredictionCol("")
+    assert check_stage(model, data, ["variance"], tmp_path) == 60
+    assert "" not in load_scorer(str(tmp_path / "m")).scoreInstance(data.head().asDict())
+
+
+def test_null_features_fail_like_spark(spark_session, data, tmp_path):
+    model = RandomForestRegressor(labelCol="y", numTrees=3, maxDepth=3, seed=3).fit(data)
+    rows = [(i, Vectors.dense([1.0, 0.5, float(i)]) if i != 3 else None) for i in range(6)]
+    from pyspark.ml.linalg import VectorUDT
+    from pyspark.sql.types import LongType, StructField, StructType
+    df = spark_session.createDataFrame(rows, StructType([StructField("rid", LongType()),
+                                                         StructField("features", VectorUDT())]))
+    check_both_fail(model, df, tmp_path)

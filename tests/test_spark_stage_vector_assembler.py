@@ -1,5 +1,6 @@
-"""VectorAssembler (every handleInvalid mode) and StandardScalerModel against Spark; the
-batch path is exercised both with clean data (numpy) and with nulls and NaN (row by row)."""
+"""VectorAssembler (every handleInvalid mode), VectorSizeHint and StandardScalerModel
+against Spark; batches mix nulls, NaN and null vectors among valid rows, and every one
+is scored with numpy (``check_stage`` fails on a row-by-row fallback)."""
 import numpy as np
 import pytest
 from pyspark.ml import Pipeline
@@ -23,6 +24,8 @@ def _frame(spark, n=30, seed=0, dirty=True):
             a = float("nan")
         if dirty and i % 9 == 4:
             v = Vectors.dense([1.0, float("nan"), 2.0])
+        if dirty and i % 10 == 7:
+            v = None
         rows.append((i, a, b, c, v))
     from pyspark.ml.linalg import VectorUDT
     from pyspark.sql.types import BooleanType, DoubleType, IntegerType, LongType, StructField, StructType
@@ -63,6 +66,8 @@ def test_vector_assembler_clean_numbers_and_vectors(spark_session, tmp_path, han
 def test_vector_assembler_error_mode_fails_like_spark(spark_session, tmp_path):
     df = _frame(spark_session, seed=2)
     check_both_fail(VectorAssembler(inputCols=["a", "v"], outputCol="features"), df, tmp_path)
+    vector_first = df.where("rid > 1 and rid % 6 != 2")           # the first invalid value: rid 7's null vector
+    check_both_fail(VectorAssembler(inputCols=["v", "a"], outputCol="features"), vector_first, tmp_path, name="v")
 
 
 @pytest.mark.parametrize("with_mean, with_std", [(False, True), (True, True), (True, False)])

@@ -26,7 +26,9 @@ def _cell(text: str) -> str:
 
 def _batch_mode(cls) -> str:
     from ._base import SparkStageScorer
-    return "numpy" if cls.score_columns is not SparkStageScorer.score_columns else "row by row"
+    if cls.score_columns is SparkStageScorer.score_columns:
+        return "row by row"
+    return f"numpy; row by row {cls.batch_fallback}" if cls.batch_fallback else "numpy"
 
 
 def rows() -> list[tuple[str, str, str, str, str]]:

@@ -15,10 +15,6 @@ def in_out_cols(params: dict, single_in: str = "inputCol", single_out: str = "ou
     return [params[single_in]], [params[single_out]]
 
 
-def is_nan(v) -> bool:
-    return isinstance(v, float) and math.isnan(v)
-
-
 def spark_string(v) -> str | None:
     """A value as Spark's ``cast(StringType)`` writes it, for the common cases: strings,
     booleans, integers, and doubles (Java's ``Double.toString`` form for moderate

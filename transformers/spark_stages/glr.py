@@ -25,10 +25,12 @@ from __future__ import annotations
 import math
 import sys
 
-from ..batch import apply_each
-from ..vectors import as_array, decode_vector
-from ._base import SparkStageScorer, scorer
-from ._util import dot, dot_rows, java_div, java_exp
+import numpy as np
+
+from ..batch import apply_each, with_nulls
+from ._base import scorer
+from ._util import java_div, java_exp
+from .linear_models import LinearPredictor
 
 EPSILON = 1e-16
 MAX = sys.float_info.max
@@ -163,7 +165,7 @@ def family_and_link(params: dict, explicit: dict):
 
 
 @scorer("org.apache.spark.ml.regression.GeneralizedLinearRegressionModel")
-class GeneralizedLinearRegressionScorer(SparkStageScorer):
+class GeneralizedLinearRegressionScorer(LinearPredictor):
     supports = ('families gaussian, binomial, poisson, gamma, tweedie (variancePower, linkPower); '
                 'links identity, log, inverse, logit, probit, cloglog, sqrt, power; offsetCol, linkPredictionCol')
     limitations = ("exp/pow/erf from Python's math, not Java's: predictions within ~1 ulp, probit within "
@@ -171,14 +173,11 @@ class GeneralizedLinearRegressionScorer(SparkStageScorer):
 
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
-        data = self.read_parquet()[0]
-        self.coefficients = decode_vector(data["coefficients"])
-        self.intercept = float(data["intercept"])
-        self.num_features = self.coefficients.size
         explicit = metadata.get("paramMap", {})
+        families = ("gaussian", "binomial", "poisson", "gamma", "tweedie")
+        if str(self.param("family", "gaussian")).lower() not in families:
+            self.unsupported(f"family={self.param('family')!r}", f"family in {', '.join(families)}")
         self.family, self.project, self.link, self.unlink = family_and_link(self.params, explicit)
-        self.features_col = self.param("featuresCol", "features")
-        self.pred_col = self.param("predictionCol", "prediction")
         self.link_col = self.param("linkPredictionCol") or None
         off = explicit.get("offsetCol")
         self.offset_col = off if off else None
@@ -194,13 +193,7 @@ class GeneralizedLinearRegressionScorer(SparkStageScorer):
             if o is None:                   # Spark's UDF on a primitive double: null in, null out
                 return None
             offset = float(o)
-        v = row[self.features_col]
-        if v is None:
-            raise ValueError(f"{self.uid}: the features column {self.features_col!r} is null")
-        x = as_array(v, f"column {self.features_col!r}")
-        if x.size != self.num_features:
-            raise ValueError(f"{self.uid}: features of size {x.size}, the model expects {self.num_features}")
-        return dot(x, self.coefficients) + self.intercept + offset
+        return self.margin(row) + offset
 
     def score_row(self, row: dict) -> dict:
         eta = self.link_prediction(row)
@@ -212,19 +205,34 @@ class GeneralizedLinearRegressionScorer(SparkStageScorer):
         return out
 
     def score_columns(self, batch) -> dict | None:
-        X = batch.matrix(self.features_col)
-        if X is None or X.shape[1] != self.num_features:
-            return None
-        if self.offset_col is None:
-            offset = 0.0
-        else:
-            offset = batch.floats(self.offset_col)
-            if offset is None:
+        """A null offset gives null outputs, and its row's features are not read (as in
+        the row path); a null features vector elsewhere raises the row path's error."""
+        null = np.zeros(batch.n, dtype=bool)
+        offset = 0.0
+        if self.offset_col is not None:
+            got = batch.nullable_floats(self.offset_col, bools=True)
+            if got is None:
                 return None
-        eta = dot_rows(X, self.coefficients) + self.intercept + offset
+            offset, null = got
+        if null.all():
+            margins = np.full(batch.n, np.nan)
+        else:
+            margins = self.margins(batch.where(~null) if null.any() else batch)
+            if margins is None:
+                return None
+            if null.any():
+                margins = _spread(margins, null)
+        eta = margins + offset
         out = {}
         if self.link_col:
-            out[self.link_col] = eta
+            out[self.link_col] = with_nulls(eta, null)
         if self.pred_col:
-            out[self.pred_col] = apply_each(self.fitted, eta)
+            out[self.pred_col] = with_nulls(apply_each(self.fitted, eta), null)
         return out
+
+
+def _spread(values: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """``values`` (of the rows not null) back in place among all rows, NaN at the null ones."""
+    full = np.full(null.size, np.nan)
+    full[~null] = values
+    return full

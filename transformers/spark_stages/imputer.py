@@ -15,9 +15,15 @@ where Spark would give the truncated integer.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
+import numpy as np
+
+from ..batch import Masked, with_nulls
 from ._base import SparkStageScorer, scorer
 from ._util import in_out_cols
+
+_INT, _FLOAT, _OTHER, _NULL = 1, 0, 2, 3      # what a value tells of its column: integral, not, nothing
 
 
 @scorer("org.apache.spark.ml.feature.ImputerModel")
@@ -57,4 +63,55 @@ class ImputerScorer(SparkStageScorer):
                 out[dst] = int(math.trunc(x)) if math.isfinite(x) else None
             else:
                 out[dst] = x
+        return out
+
+    # -- the batch ------------------------------------------------------------------------
+    @staticmethod
+    def _kinds(col) -> np.ndarray | None:
+        """Per value: an int, a float, another number (counted as neither) or null, as
+        the row path tells them apart; None when some value is not a number."""
+        if isinstance(col, (np.ndarray, Masked)):
+            values = col if isinstance(col, np.ndarray) else col.values
+            if values.ndim != 1:
+                return None
+            return np.where(col.null, _NULL, _FLOAT) if isinstance(col, Masked) else np.full(values.size, _FLOAT)
+        kinds = []
+        for v in col:
+            if v is None:
+                kinds.append(_NULL)
+            elif isinstance(v, bool) or not isinstance(v, Real):
+                return None
+            else:
+                kinds.append(_INT if isinstance(v, int) else _FLOAT if isinstance(v, float) else _OTHER)
+        return np.array(kinds)
+
+    def _integral(self, col: str, kinds: np.ndarray) -> np.ndarray:
+        """Per row, whether the row path takes the column as integral there: the last
+        int or float at or before the row says, else what this scorer knew before."""
+        told = (kinds == _INT) | (kinds == _FLOAT)
+        last = np.maximum.accumulate(np.where(told, np.arange(kinds.size), -1))
+        integral = np.where(last >= 0, kinds[np.maximum(last, 0)] == _INT, col in self.int_columns)
+        if told.any():
+            (self.int_columns.add if kinds[last[-1]] == _INT else self.int_columns.discard)(col)
+        return integral
+
+    def score_columns(self, batch) -> dict | None:
+        """Integral rows come out as Python ints (None for a non-finite surrogate), as
+        from the row path."""
+        got = [(self._kinds(batch.column(c, f"ImputerModel {self.uid}")), batch.nullable_floats(c))
+               for c in self.inputs]
+        if any(k is None or f is None for k, f in got):
+            return None
+        out = {}
+        for col, dst, s, (kinds, (x, null)) in zip(self.inputs, self.outputs, self.surrogates, got):
+            missing = null | (np.isnan(x) if math.isnan(self.missing) else x == self.missing)
+            x = np.where(missing, np.nan if s is None else s, x)
+            none = missing & (s is None)
+            integral = self._integral(col, kinds)
+            if not integral.any():
+                out[dst] = with_nulls(x, none)
+                continue
+            values = x.tolist()
+            out[dst] = [None if n else (int(v) if math.isfinite(v) else None) if i else v
+                        for v, n, i in zip(values, none.tolist(), integral.tolist())]
         return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..vectors import SparseVector
+from ..vectors import SparseVector, is_sparse
 from ._base import SparkStageScorer, scorer
 
 
@@ -36,7 +36,7 @@ def _active(v, col: str, uid: str) -> tuple[int, list[tuple[int, float]]]:
                          "boolean columns (its attribute decoding requires a numeric column)")
     if isinstance(v, (int, float, np.integer, np.floating)):
         return 1, [(0, float(v))]
-    if hasattr(v, "indices") and hasattr(v, "values") and not isinstance(v, np.ndarray):
+    if is_sparse(v):
         return int(v.size), [(int(i), float(x)) for i, x in zip(v.indices, v.values)]
     if hasattr(v, "toArray"):
         arr = np.asarray(v.toArray(), dtype=np.float64)
@@ -89,3 +89,44 @@ class InteractionScorer(SparkStageScorer):
                     new_v.append(pv * a)
             indices, values, size = new_i, new_v, size * field_size
         return {self.output: compressed(size, indices, values)}
+
+    def _field(self, batch, col: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(values, visited) as (n, size) arrays: a number column is one visited entry, a
+        dense vector all of its entries, a sparse vector its stored ones. A null raises
+        the row path's error; None when the column holds something else or ragged vectors."""
+        got = batch.nullable_floats(col)
+        if got is not None:
+            x, null = got
+            self.raise_row_error(batch, null)
+            return x[:, None], np.ones((batch.n, 1), dtype=bool)
+        got = batch.nullable_matrix(col)
+        if got is None:
+            return None
+        X, null = got
+        self.raise_row_error(batch, null)
+        stored = batch.stored(col, X.shape[1])
+        return X, (np.ones(X.shape, dtype=bool) if stored is None else stored[1])
+
+    def score_columns(self, batch) -> dict | None:
+        """Products for every row at once; a row whose result Spark compresses to a
+        sparse vector becomes a ``SparseVector`` (a per-row object), dense rows stay rows
+        of one matrix."""
+        fields = [self._field(batch, c) for c in self.inputs]
+        if any(f is None for f in fields):
+            return None
+        n = batch.n
+        values, visited = np.ones((n, 1)), np.ones((n, 1), dtype=bool)
+        for X, seen in reversed(fields):
+            values = (values[:, None, :] * X[:, :, None]).reshape(n, -1)
+            visited = (visited[:, None, :] & seen[:, :, None]).reshape(n, -1)
+        size = values.shape[1]
+        nonzero = visited & (values != 0.0)
+        dense = np.where(visited, values, 0.0)
+        sparse_rows = 1.5 * (nonzero.sum(axis=1) + 1.0) < size
+        if not sparse_rows.any():
+            return {self.output: dense}
+        out = list(dense)
+        for r in np.flatnonzero(sparse_rows).tolist():
+            idx = np.flatnonzero(nonzero[r])
+            out[r] = SparseVector(size, tuple(idx.tolist()), tuple(values[r, idx].tolist()))
+        return {self.output: out}

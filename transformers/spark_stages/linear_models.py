@@ -2,12 +2,12 @@
 
 Linear: ``prediction = dot(features, coefficients) + intercept``.
 Logistic, binary: margin ``m = dot + intercept``, rawPrediction ``[-m, m]``, probability
-``1 / (1 + exp(-r))`` of each raw value, prediction ``probability[1] > threshold`` when
-``thresholds`` is set, else ``rawPrediction[1] > log(t / (1 - t))`` (``-inf``/``+inf`` for
-t = 0/1) — Spark's ``raw2prediction``.
-Multinomial: raw margins ``intercept + coefficients @ x``; probability by softmax,
-subtracting the largest margin only when it is positive, scaled by ``1 / sum``; a
-``+inf`` margin gives probability 1 for it; prediction argmax (or by ``thresholds``).
+``1 / (1 + exp(-r))`` of each raw value; prediction ``rawPrediction[1] > log(t / (1 - t))``
+(``-inf``/``+inf`` for t = 0/1) from the raw prediction, ``probability[1] > t`` from the
+probability (``t`` the threshold, or ``1 / (1 + t0 / t1)`` from ``thresholds``) — Spark's
+``raw2prediction`` / ``probability2prediction``.
+Multinomial: raw margins ``intercept + coefficients @ x``; probability Spark's
+``Utils.softmax``; prediction argmax (or by ``thresholds``).
 Spark's BLAS may sum in another order, so floats agree to ~1e-15 relative, not to the bit.
 """
 from __future__ import annotations
@@ -17,36 +17,19 @@ import math
 import numpy as np
 
 from ..batch import apply_each
-from ..vectors import as_array, decode_matrix, decode_vector
+from ..vectors import decode_matrix, decode_vector
 from ._base import SparkStageScorer, scorer
-from ._classification import argmax, output_cols, thresholded
-from ._util import dot, dot_rows
-
-
-def _features(self, row):
-    col = self.param("featuresCol", "features")
-    v = row[col]
-    if v is None:
-        raise ValueError(f"{self.uid}: the features column {col!r} is null")
-    x = as_array(v, f"column {col!r}")
-    if x.size != self.num_features:
-        raise ValueError(f"{self.uid}: features of size {x.size}, the model expects {self.num_features}")
-    return x
-
-
-def _feature_matrix(self, batch) -> np.ndarray | None:
-    X = batch.matrix(self.param("featuresCol", "features"))
-    return None if X is None or X.shape[1] != self.num_features else X
+from ._classification import ProbabilisticOutputs, first_row, softmax
+from ._util import dot, dot_rows, java_exp
 
 
 def _logistic(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-v)) if -v < 709.78 else 0.0
+    return 1.0 / (1.0 + java_exp(-v))
 
 
-@scorer("org.apache.spark.ml.regression.LinearRegressionModel")
-class LinearRegressionScorer(SparkStageScorer):
-    supports = 'prediction = dot + intercept'
-    limitations = "summation order may differ from Spark's BLAS by ~1 ulp"
+class LinearPredictor(SparkStageScorer):
+    """A model saved as ``coefficients`` and ``intercept`` (linear and generalized linear
+    regression): ``dot(features, coefficients) + intercept`` of a row or a batch."""
 
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
@@ -54,20 +37,32 @@ class LinearRegressionScorer(SparkStageScorer):
         self.coefficients = decode_vector(data["coefficients"])
         self.intercept = float(data["intercept"])
         self.num_features = self.coefficients.size
+        self.features_col = self.param("featuresCol", "features")
+        self.pred_col = self.param("predictionCol", "prediction")
+
+    def margin(self, row: dict) -> float:
+        return dot(self.features_of(row, self.features_col, self.num_features), self.coefficients) + self.intercept
+
+    def margins(self, batch) -> np.ndarray | None:
+        X = self.feature_matrix(batch, self.features_col, self.num_features)
+        return None if X is None else dot_rows(X, self.coefficients) + self.intercept
+
+
+@scorer("org.apache.spark.ml.regression.LinearRegressionModel")
+class LinearRegressionScorer(LinearPredictor):
+    supports = 'prediction = dot + intercept'
+    limitations = "summation order may differ from Spark's BLAS by ~1 ulp"
 
     def score_row(self, row: dict) -> dict:
-        x = _features(self, row)
-        return {self.param("predictionCol", "prediction"): dot(x, self.coefficients) + self.intercept}
+        return {self.pred_col: self.margin(row)} if self.pred_col else {}
 
     def score_columns(self, batch) -> dict | None:
-        X = _feature_matrix(self, batch)
-        if X is None:
-            return None
-        return {self.param("predictionCol", "prediction"): dot_rows(X, self.coefficients) + self.intercept}
+        m = self.margins(batch)
+        return None if m is None else {self.pred_col: m} if self.pred_col else {}
 
 
 @scorer("org.apache.spark.ml.classification.LogisticRegressionModel")
-class LogisticRegressionScorer(SparkStageScorer):
+class LogisticRegressionScorer(ProbabilisticOutputs, SparkStageScorer):
     supports = 'binary and multinomial; rawPrediction, probability, prediction; threshold / thresholds'
     limitations = 'floats within ~1e-15 relative of Spark (BLAS order)'
 
@@ -79,72 +74,51 @@ class LogisticRegressionScorer(SparkStageScorer):
         self.multinomial = bool(data["isMultinomial"])
         self.coefficients = decode_matrix(data["coefficientMatrix"])
         self.intercepts = decode_vector(data["interceptVector"])
-        self.thresholds = self.metadata.get("paramMap", {}).get("thresholds")
+        self.features_col = self.param("featuresCol", "features")
+        self.init_outputs(self.num_classes)
         t = self.params.get("threshold", 0.5)
         if self.thresholds is not None and not self.multinomial:
             t0, t1 = self.thresholds
             t = 1.0 / (1.0 + t0 / t1)
-        self.threshold = float(t)
-        self.raw_col, self.prob_col, self.pred_col = output_cols(self)
+        t = self.threshold = float(t)
+        self.raw_threshold = -math.inf if t == 0.0 else math.inf if t == 1.0 else math.log(t / (1.0 - t))
 
-    def raw(self, x: np.ndarray) -> np.ndarray:
+    def raw_row(self, x: np.ndarray) -> np.ndarray:
         if not self.multinomial:
             m = dot(x, self.coefficients[0]) + float(self.intercepts[0])
-            return np.array([-m, m])
-        return np.array([float(self.intercepts[k]) + dot(x, self.coefficients[k]) for k in range(self.num_classes)])
+            return np.array([[-m, m]])
+        return np.array([[float(self.intercepts[k]) + dot(x, self.coefficients[k]) for k in range(self.num_classes)]])
 
-    def probability(self, raw: np.ndarray) -> np.ndarray:
-        if not self.multinomial:
-            return np.array([_logistic(v) for v in raw.tolist()])
-        i = int(np.argmax(raw))
-        mx = float(raw[i])
-        if mx == math.inf:
-            return np.array([1.0 if k == i else 0.0 for k in range(raw.size)])
-        vals = [math.exp(v - mx) if mx > 0 else math.exp(v) for v in raw.tolist()]
-        total = 0.0
-        for v in vals:
-            total += v
-        scale = 1.0 / total
-        return np.array([v * scale for v in vals])
-
-    def prediction(self, raw: np.ndarray, prob: np.ndarray) -> float:
-        if self.multinomial:
-            return argmax(raw) if self.thresholds is None else thresholded(prob, self.thresholds)
-        if self.thresholds is not None:
-            return 1.0 if prob[1] > self.threshold else 0.0
-        return 1.0 if raw[1] > self.raw_threshold() else 0.0
-
-    def raw_threshold(self) -> float:
-        t = self.threshold
-        return -math.inf if t == 0.0 else math.inf if t == 1.0 else math.log(t / (1.0 - t))
-
-    def score_row(self, row: dict) -> dict:
-        x = _features(self, row)
-        raw = self.raw(x)
-        prob = self.probability(raw)
-        return self.outputs(raw, prob, self.prediction(raw, prob))
-
-    def outputs(self, raw, prob, pred) -> dict:
-        out = {self.pred_col: pred}
-        if self.raw_col:
-            out[self.raw_col] = raw
-        if self.prob_col:
-            out[self.prob_col] = prob
-        return out
-
-    def score_columns(self, batch) -> dict | None:
-        """Margins with numpy; the multinomial softmax and thresholds row by row."""
-        X = _feature_matrix(self, batch)
-        if X is None:
-            return None
+    def raw_rows(self, X: np.ndarray) -> np.ndarray:
         if not self.multinomial:
             m = dot_rows(X, self.coefficients[0]) + float(self.intercepts[0])
-            raw = np.stack([-m, m], axis=1)
-            prob = apply_each(_logistic, raw)
-            pred = prob[:, 1] > self.threshold if self.thresholds is not None else raw[:, 1] > self.raw_threshold()
-            return self.outputs(raw, prob, pred.astype(np.float64))
-        raw = np.stack([float(self.intercepts[k]) + dot_rows(X, self.coefficients[k])
-                        for k in range(self.num_classes)], axis=1)
-        prob = np.array([self.probability(r) for r in raw])
-        pred = np.array([self.prediction(r, p) for r, p in zip(raw, prob)])
-        return self.outputs(raw, prob, pred)
+            return np.stack([-m, m], axis=1)
+        return np.stack([float(self.intercepts[k]) + dot_rows(X, self.coefficients[k])
+                         for k in range(self.num_classes)], axis=1)
+
+    def raw2probability(self, raw):
+        return softmax(raw) if self.multinomial else apply_each(_logistic, raw)
+
+    def raw2prediction(self, raw, prob):
+        if self.multinomial:
+            return super().raw2prediction(raw, prob)
+        return (raw[:, 1] > self.raw_threshold).astype(np.float64)
+
+    def probability2prediction(self, prob):
+        if self.multinomial:
+            return super().probability2prediction(prob)
+        return (prob[:, 1] > self.threshold).astype(np.float64)
+
+    def predict(self, raw, context):
+        """Binary: Spark's ``predict`` is ``score > threshold``, ``score`` the probability of 1."""
+        if self.multinomial:
+            return super().predict(raw, context)
+        return self.probability2prediction(self.raw2probability(raw))
+
+    def score_row(self, row: dict) -> dict:
+        x = self.features_of(row, self.features_col, self.num_features)
+        return first_row(self.outputs(self.raw_row(x)))
+
+    def score_columns(self, batch) -> dict | None:
+        X = self.feature_matrix(batch, self.features_col, self.num_features)
+        return None if X is None else self.outputs(self.raw_rows(X))

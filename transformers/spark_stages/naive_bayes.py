@@ -28,9 +28,10 @@ import sys
 
 import numpy as np
 
-from ..vectors import decode_matrix, decode_vector
+from ..batch import apply_each
+from ..vectors import decode_matrix, decode_vector, is_sparse
 from ._base import SparkStageScorer, scorer
-from ._classification import thresholded
+from ._classification import ProbabilisticOutputs, first_row, sequential_sum, softmax
 from ._util import java_div, java_exp
 
 MAX = sys.float_info.max
@@ -61,7 +62,7 @@ def _entries(v, uid: str, size: int) -> tuple[list[int], list[float]]:
     entry of a dense one."""
     if v is None:
         raise ValueError(f"NaiveBayesModel {uid}: the features vector is null")
-    if hasattr(v, "indices") and hasattr(v, "values") and hasattr(v, "size") and not isinstance(v, np.ndarray):
+    if is_sparse(v):
         n, idx, vals = int(v.size), [int(i) for i in v.indices], [float(x) for x in v.values]
     else:
         arr = np.asarray(v.toArray() if hasattr(v, "toArray") else v, dtype=np.float64)
@@ -71,36 +72,8 @@ def _entries(v, uid: str, size: int) -> tuple[list[int], list[float]]:
     return idx, vals
 
 
-def spark_argmax(values) -> float:
-    """``Vector.argmax``: the first largest value; NaN never wins over values[0]."""
-    best_i, best = 0, values[0]
-    for i in range(1, len(values)):
-        if values[i] > best:
-            best_i, best = i, values[i]
-    return float(best_i)
-
-
-def spark_softmax(raw: list[float]) -> list[float]:
-    """``org.apache.spark.ml.impl.Utils.softmax``."""
-    mx = -MAX
-    for i, v in enumerate(raw):
-        if v == math.inf:
-            out = [0.0 * x for x in raw]        # BLAS dscal by 0 (NaN stays NaN, inf gives NaN)
-            out[i] = 1.0
-            return out
-        if v > mx:
-            mx = v
-    out, total = [], 0.0
-    for v in raw:
-        e = java_exp(v - mx)
-        out.append(e)
-        total += e
-    scale = java_div(1.0, total)
-    return [e * scale for e in out]
-
-
 @scorer("org.apache.spark.ml.classification.NaiveBayesModel")
-class NaiveBayesScorer(SparkStageScorer):
+class NaiveBayesScorer(ProbabilisticOutputs, SparkStageScorer):
     supports = 'multinomial, complement, bernoulli, gaussian; rawPrediction, probability, prediction; thresholds'
     limitations = ("sums run left to right where Spark's BLAS vectorizes: with many features rawPrediction and "
                    "probability agree to ~1e-12 relative, not to the bit; feature checks (non-negative, 0/1) "
@@ -109,9 +82,8 @@ class NaiveBayesScorer(SparkStageScorer):
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
         data = self.read_parquet()[0]
-        self.model_type = self.param("modelType", "multinomial")
-        if self.model_type not in ("multinomial", "complement", "bernoulli", "gaussian"):
-            raise ValueError(f"NaiveBayesModel {self.uid}: unsupported modelType {self.model_type!r}")
+        self.model_type = self.param_in("modelType", ("multinomial", "complement", "bernoulli", "gaussian"),
+                                        "multinomial")
         self.pi = decode_vector(data["pi"]).tolist()
         theta = decode_matrix(data["theta"])
         self.num_classes, self.num_features = len(self.pi), theta.shape[1]
@@ -133,14 +105,14 @@ class NaiveBayesScorer(SparkStageScorer):
                 for v in row:
                     s += _jlog(v)
                 self.log_var_sum.append(s)
-        self.thresholds = self.metadata.get("paramMap", {}).get("thresholds")
-        if self.thresholds is not None and len(self.thresholds) != self.num_classes:
-            raise ValueError(f"NaiveBayesModel {self.uid}: thresholds has length {len(self.thresholds)}, "
-                             f"the model has {self.num_classes} classes")
-        self.raw_col = self.param("rawPredictionCol", "rawPrediction")
-        self.prob_col = self.param("probabilityCol", "probability")
-        self.pred_col = self.param("predictionCol", "prediction")
+        self.init_outputs(self.num_classes)
         self.features_col = self.param("featuresCol", "features")
+        self.theta_a = np.array(self.theta)
+        if self.model_type == "bernoulli":
+            self.weights_a, self.base_a = np.array(self.weights), np.array(self.base)
+        if self.model_type == "gaussian":
+            self.sigma_a, self.log_var_sum_a = np.array(self.sigma), np.array(self.log_var_sum)
+        self.pi_a = np.array(self.pi)
 
     # -- predictRaw ---------------------------------------------------------------------
     def _check_nonnegative(self, vals):
@@ -195,18 +167,52 @@ class NaiveBayesScorer(SparkStageScorer):
             out.append(self.pi[i] - (s + self.log_var_sum[i]) / 2)
         return out
 
+    def raw2probability(self, raw):
+        return softmax(raw)
+
     def score_row(self, row: dict) -> dict:
-        raw = self.raw(row[self.features_col])
-        prob = spark_softmax(raw)
-        out = {}
-        if self.raw_col:
-            out[self.raw_col] = np.array(raw)
-        if self.prob_col:
-            out[self.prob_col] = np.array(prob)
-        if self.pred_col:
-            if self.thresholds is None:
-                pred = spark_argmax(prob) if (not self.raw_col and self.prob_col) else spark_argmax(raw)
-            else:
-                pred = thresholded(prob, self.thresholds)
-            out[self.pred_col] = pred
-        return out
+        return first_row(self.outputs(np.array([self.raw(row[self.features_col])])))
+
+    # -- the batch: the same operations, one class per column ---------------------------
+    @staticmethod
+    def _dots_rows(matrix: np.ndarray, X: np.ndarray, stored: np.ndarray | None) -> np.ndarray:
+        """``_dots`` of every row: over a sparse vector's stored entries only (an unstored
+        0 would add ``0 * -inf`` = NaN where a log-probability is -inf, smoothing 0)."""
+        s = np.zeros((X.shape[0], matrix.shape[0]))
+        for j in range(X.shape[1]):
+            term = matrix[:, j] * X[:, j, None]
+            s = s + (term if stored is None else np.where(stored[:, j, None], term, 0.0))
+        return s
+
+    def invalid(self, X: np.ndarray) -> np.ndarray:
+        """Rows ``requireNonnegativeValues`` (``requireZeroOneBernoulliValues``) fails on."""
+        if self.model_type in ("multinomial", "complement"):
+            return ((X != 0.0) & ~(X > 0.0)).any(axis=1)
+        if self.model_type == "bernoulli":
+            return ((X != 0.0) & (X != 1.0)).any(axis=1)
+        return np.zeros(X.shape[0], dtype=bool)
+
+    def raw_rows(self, X: np.ndarray, stored: np.ndarray | None) -> np.ndarray:
+        t = self.model_type
+        if t in ("multinomial", "complement"):
+            s = self._dots_rows(self.theta_a, X, stored)
+            if t == "multinomial":
+                return self.pi_a + 1.0 * s
+            probs = 0.0 + s
+            mx = probs.max(axis=1, keepdims=True)          # NaN largest, as Scala's Array.max
+            total = sequential_sum(apply_each(java_exp, probs - mx))
+            return probs - (apply_each(_jlog, total)[:, None] + mx)
+        if t == "bernoulli":
+            return self.base_a + 1.0 * self._dots_rows(self.weights_a, X, stored)
+        s = np.zeros((X.shape[0], self.num_classes))
+        for j in range(self.num_features):
+            d = X[:, j, None] - self.theta_a[:, j]
+            s = s + (d * d) / self.sigma_a[:, j]
+        return self.pi_a - (s + self.log_var_sum_a) / 2
+
+    def score_columns(self, batch) -> dict | None:
+        X = self.feature_matrix(batch, self.features_col, self.num_features, self.invalid)
+        if X is None:
+            return None
+        stored = batch.stored(self.features_col, X.shape[1])
+        return self.outputs(self.raw_rows(X, None if stored is None else stored[1]))

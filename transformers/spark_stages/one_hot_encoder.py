@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..batch import with_nulls
 from ._base import SparkStageScorer, scorer
 from ._util import in_out_cols
 
@@ -25,7 +26,7 @@ class OneHotEncoderScorer(SparkStageScorer):
         super().__init__(path, metadata)
         self.inputs, self.outputs = in_out_cols(self.params)
         self.category_sizes = [int(n) for n in self.read_parquet()[0]["categorySizes"]]
-        self.keep = self.param("handleInvalid", "error") == "keep"
+        self.keep = self.param_in("handleInvalid", ("error", "keep"), "error") == "keep"
         drop_last = self.param("dropLast", True)
         if not drop_last and self.keep:
             self.sizes = [n + 1 for n in self.category_sizes]
@@ -56,4 +57,21 @@ class OneHotEncoderScorer(SparkStageScorer):
             if idx < size:
                 vec[int(math.trunc(idx))] = 1.0
             out[dst] = vec
+        return out
+
+    def score_columns(self, batch) -> dict | None:
+        got = [batch.nullable_floats(c, bools=True) for c in self.inputs]
+        if any(g is None for g in got):
+            return None
+        out, bad = {}, np.zeros(batch.n, dtype=bool)
+        for (x, null), dst, n, size in zip(got, self.outputs, self.category_sizes, self.sizes):
+            valid = (x >= 0) & (x < n)
+            bad |= ~valid & ~null
+            index = np.where(valid, x, float(n))
+            hot = ~null & (index < size)
+            vectors = np.zeros((batch.n, size))
+            vectors[np.flatnonzero(hot), np.trunc(index[hot]).astype(np.intp)] = 1.0
+            out[dst] = with_nulls(vectors, null)
+        if not self.keep:
+            self.raise_row_error(batch, bad)
         return out

@@ -5,14 +5,17 @@ precomputed, then ``(x - originalMin) * scale + min``; a constant feature (range
 maps to ``(min + max) / 2``; NaN stays NaN.
 MaxAbsScaler: ``x * (1 / maxAbs)`` with a precomputed reciprocal (1.0 where maxAbs is 0,
 so such a feature passes through unchanged).
-A null input vector gives a null output.
+A null input vector is an error, as in Spark. MinMaxScaler requires the model's size;
+MaxAbsScaler, like Spark, scales a shorter vector over its own length and fails on an
+entry past the model's size (a sparse vector's stored entries only).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..vectors import as_array, decode_vector
+from ..vectors import decode_vector
 from ._base import SparkStageScorer, scorer
+from .standard_scaler import scale_prefix, vector_in
 
 
 @scorer("org.apache.spark.ml.feature.MinMaxScalerModel")
@@ -35,14 +38,8 @@ class MinMaxScalerScorer(SparkStageScorer):
         self.input, self.output = self.param("inputCol"), self.param("outputCol")
 
     def score_row(self, row: dict) -> dict:
-        v = row[self.input]
-        if v is None:
-            return {self.output: None}
-        x = as_array(v, f"column {self.input!r}").copy()
-        n = self.scale.size
-        if x.size < n:
-            raise ValueError(f"MinMaxScalerModel {self.uid}: vector of size {x.size}, expected {n}")
-        for i in range(n):
+        x = self.features_of(row, self.input, self.scale.size).copy()
+        for i in range(self.scale.size):
             if not np.isnan(x[i]):
                 if self.scale[i] != 0:
                     x[i] = (x[i] - self.orig_min[i]) * self.scale[i] + self.min
@@ -51,8 +48,8 @@ class MinMaxScalerScorer(SparkStageScorer):
         return {self.output: x}
 
     def score_columns(self, batch) -> dict | None:
-        X = batch.matrix(self.input)
-        if X is None or X.shape[1] != self.scale.size:
+        X = self.feature_matrix(batch, self.input, self.scale.size)
+        if X is None:
             return None
         scaled = np.where(self.scale != 0, (X - self.orig_min) * self.scale + self.min, self.constant)
         return {self.output: np.where(np.isnan(X), X, scaled)}
@@ -61,7 +58,8 @@ class MinMaxScalerScorer(SparkStageScorer):
 @scorer("org.apache.spark.ml.feature.MaxAbsScalerModel")
 class MaxAbsScalerScorer(SparkStageScorer):
     supports = 'x * (1/maxAbs); maxAbs 0 leaves the feature unchanged'
-    limitations = '—'
+    limitations = 'output is a dense numpy array, also for a sparse input'
+    batch_fallback = "for vectors of another size than the model's (Spark scales a shorter one)"
 
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
@@ -71,14 +69,10 @@ class MaxAbsScalerScorer(SparkStageScorer):
         self.input, self.output = self.param("inputCol"), self.param("outputCol")
 
     def score_row(self, row: dict) -> dict:
-        v = row[self.input]
-        if v is None:
-            return {self.output: None}
-        x = as_array(v, f"column {self.input!r}")
-        if x.size != self.scale.size:
-            raise ValueError(f"MaxAbsScalerModel {self.uid}: vector of size {x.size}, expected {self.scale.size}")
-        return {self.output: x * self.scale}
+        x = vector_in(self, row, self.input, self.scale.size, dense=False)
+        return {self.output: scale_prefix(x, self.scale)}
 
     def score_columns(self, batch) -> dict | None:
-        X = batch.matrix(self.input)
+        """Vectors of the model's size; other sizes row by row."""
+        X = self.feature_matrix(batch, self.input, None)
         return None if X is None or X.shape[1] != self.scale.size else {self.output: X * self.scale}

@@ -8,6 +8,9 @@ handleInvalid: ``error`` raises on an unseen label or a null; ``keep`` maps both
 """
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from ._base import RowSkipped, SparkStageScorer, scorer
 from ._util import in_out_cols, spark_string
 
@@ -24,7 +27,8 @@ class StringIndexerScorer(SparkStageScorer):
         labels = data["labelsArray"] if "labelsArray" in data else [data["labels"]]
         self.labels = [list(ls) for ls in labels]
         self.index = [{lab: float(i) for i, lab in enumerate(ls)} for ls in self.labels]
-        self.handle = self.param("handleInvalid", "error")
+        self.handle = self.param_in("handleInvalid", ("error", "skip", "keep"), "error")
+        self.lookup = [pd.Index(ls, dtype=object) for ls in self.labels]
 
     def score_row(self, row: dict) -> dict:
         values = [spark_string(row[c]) for c in self.inputs]
@@ -47,3 +51,34 @@ class StringIndexerScorer(SparkStageScorer):
                 raise ValueError(f"StringIndexerModel {self.uid}: unseen label {v!r} in {col!r}. To handle "
                                  "unseen labels, set Param handleInvalid to keep.")
         return out
+
+    # -- the batch ------------------------------------------------------------------------
+    def _positions(self, batch) -> list[np.ndarray] | None:
+        """Per input, each row's label index; -1 unseen, -2 null (a hash lookup over the
+        column, after Spark's cast to string)."""
+        out = []
+        for col, lookup in zip(self.inputs, self.lookup):
+            if not batch.in_every_row(col):
+                return None
+            values = batch.values(col)
+            if not all(v is None or type(v) is str for v in values):
+                values = [spark_string(v) for v in values]
+            pos = lookup.get_indexer(np.array(values, dtype=object))
+            pos[np.fromiter((v is None for v in values), dtype=bool, count=len(values))] = -2
+            out.append(pos)
+        return out
+
+    def skipped_rows(self, batch):
+        if self.handle != "skip":
+            return False
+        got = self._positions(batch)
+        return None if got is None else np.logical_or.reduce([p < 0 for p in got])
+
+    def score_columns(self, batch) -> dict | None:
+        got = self._positions(batch)
+        if got is None:
+            return None
+        if self.handle == "error":
+            self.raise_row_error(batch, np.logical_or.reduce([p < 0 for p in got]))
+        return {dst: np.where(p >= 0, p, len(labels)).astype(np.float64)
+                for dst, p, labels in zip(self.outputs, got, self.labels)}

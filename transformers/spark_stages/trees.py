@@ -6,12 +6,18 @@ with a ``treeID``; weights in ``treesMetadata/``). A continuous split goes left 
 ``leftCategories``.
 
 * DecisionTreeClassifier: rawPrediction = the leaf's impurityStats (class weights),
-  probability = raw / sum(raw), prediction = argmax(raw) (or by ``thresholds``).
+  probability = raw / sum(raw), prediction = argmax(raw) (or by ``thresholds``; with
+  neither raw nor probability column, the leaf's own prediction, as Spark's ``predict``).
 * RandomForestClassifier: rawPrediction = sum over trees of the leaf's class counts
   each normalized by its total (trees with total 0 add nothing); probability normalized.
 * GBTClassifier: margin ``m = sum(weight_i * tree_i)``, rawPrediction ``[-m, m]``,
   probability ``p0 = 1 / (1 + exp(2m))`` (log loss), ``p1 = 1 - p0``.
-* Regressors: the leaf's prediction; RandomForest ``sum / numTrees``; GBT ``sum(weight_i * tree_i)``.
+* Regressors: the leaf's prediction; RandomForest ``sum / numTrees``; GBT ``sum(weight_i * tree_i)``;
+  DecisionTreeRegressor's ``varianceCol``: the leaf's ``(sumSq - sum * sum / count) / count``
+  (0 for count 0), Spark's ``Variance.calculate``.
+* ``leafCol``: the leaf's index among its tree's leaves in pre-order (left subtree
+  first), Spark's ``predictLeaf``: a double for one tree, a vector (one per tree) for
+  an ensemble.
 Spark sums the GBT margin with BLAS ``ddot``, so floats agree to ~1e-15 relative.
 """
 from __future__ import annotations
@@ -22,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..batch import apply_each
-from ..vectors import as_array
 from ._base import SparkStageScorer, scorer
-from ._classification import argmax, normalize, output_cols, thresholded
+from ._classification import ProbabilisticOutputs, first_row, normalize, sequential_sum
+from ._util import java_exp
 
 
 @dataclass
@@ -36,92 +42,110 @@ class _Node:
     feature: int
     threshold: float | None
     categories: frozenset | None
+    num_categories: int
 
 
-class _Tree:
-    def __init__(self, rows: list[dict]):
-        self.nodes: dict[int, _Node] = {}
-        for r in rows:
-            split = r.get("split") or {}
-            cats = split.get("leftCategoriesOrThreshold") or []
-            continuous = split.get("numCategories", -1) == -1
-            self.nodes[r["id"]] = _Node(
-                prediction=float(r["prediction"]), stats=list(r["impurityStats"] or []),
-                left=r["leftChild"], right=r["rightChild"], feature=split.get("featureIndex", -1),
-                threshold=float(cats[0]) if continuous and cats else None,
-                categories=None if continuous else frozenset(float(c) for c in cats))
-        self.root = 0 if 0 in self.nodes else min(self.nodes)
+def _nodes(rows: list[dict]) -> tuple[dict[int, _Node], int]:
+    """One tree's nodes by id, and its root's id."""
+    nodes = {}
+    for r in rows:
+        split = r.get("split") or {}
+        cats = split.get("leftCategoriesOrThreshold") or []
+        num_cats = split.get("numCategories", -1)
+        continuous = num_cats == -1
+        nodes[r["id"]] = _Node(
+            prediction=float(r["prediction"]), stats=list(r["impurityStats"] or []),
+            left=r["leftChild"], right=r["rightChild"], feature=split.get("featureIndex", -1),
+            threshold=float(cats[0]) if continuous and cats else None,
+            categories=None if continuous else frozenset(float(c) for c in cats), num_categories=num_cats)
+    return nodes, (0 if 0 in nodes else min(nodes))
 
-    def leaf(self, x: np.ndarray) -> _Node:
-        node = self.nodes[self.root]
-        while node.left != -1:
-            v = x[node.feature]
-            go_left = (v <= node.threshold) if node.categories is None else (float(v) in node.categories)
-            node = self.nodes[node.left if go_left else node.right]
-        return node
+
+def _leaf_order(nodes: dict[int, _Node], root: int) -> dict[int, int]:
+    """Leaf id -> its index among the leaves in pre-order, left subtree first."""
+    order, stack = {}, [root]
+    while stack:
+        node_id = stack.pop()
+        node = nodes[node_id]
+        if node.left == -1:
+            order[node_id] = len(order)
+        else:
+            stack += [node.right, node.left]
+    return order
 
 
 class _Forest:
-    """Every tree of an ensemble as flat arrays, walked with numpy for all trees (and,
-    in a batch, all rows) at once. Nodes are renumbered so a node's right child follows
-    its left child: one step is ``node = child[node] + (x[feature[node]] > threshold[node])``.
+    """Every tree of an ensemble as flat arrays, walked with numpy for all trees and all
+    rows at once (a single row is a batch of one). Nodes are renumbered so a node's
+    right child follows its left child: one step is ``node = child[node] + goes_right``.
     A leaf is its own child with threshold +inf, so ``depth`` steps reach every leaf.
-    Spark sends NaN right (``NaN <= t`` is false); here NaN is read as +inf, which goes
-    right of every split and stays in a leaf. Continuous splits only."""
+    Spark sends NaN right (``NaN <= t`` is false, and NaN is no category); here NaN is
+    read as +inf, which goes right of every split and stays in a leaf. A categorical
+    split looks the value up in a (nodes, categories) table of left categories; a value
+    that is not a whole number in ``[0, numCategories)`` is no category and goes right."""
 
-    def __init__(self, trees: list[_Tree]):
-        feature, threshold, child, leaf = [], [], [], []
+    def __init__(self, trees: list[tuple[dict[int, _Node], int]]):
+        feature, threshold, child, flat, leaf_index = [], [], [], [], []
         roots, depth = [], 0
-        for tree in trees:
-            order = [(tree.root, 0)]
+        for nodes, root in trees:
+            leaf_order = _leaf_order(nodes, root)
+            order = [(root, 0)]
             base = len(feature)
             roots.append(base)
             i = 0
             while i < len(order):
                 node_id, d = order[i]
-                node = tree.nodes[node_id]
+                node = nodes[node_id]
                 depth = max(depth, d)
                 if node.left == -1:
                     feature.append(0), threshold.append(math.inf), child.append(base + i)
                 else:
-                    feature.append(node.feature), threshold.append(node.threshold)
+                    feature.append(node.feature)
+                    threshold.append(node.threshold if node.categories is None else math.nan)
                     child.append(base + len(order))
                     order += [(node.left, d + 1), (node.right, d + 1)]
-                leaf.append(node)
+                flat.append(node)
+                leaf_index.append(leaf_order.get(node_id, -1))
                 i += 1
         self.feature = np.array(feature, dtype=np.intp)
         self.threshold = np.array(threshold, dtype=np.float64)
         self.child = np.array(child, dtype=np.intp)
         self.roots = np.array(roots, dtype=np.intp)
         self.depth = depth
-        self.nodes = leaf                                   # _Node by flat index
-        self.prediction = np.array([n.prediction for n in leaf])
+        self.nodes = flat                                   # _Node by flat index
+        self.prediction = np.array([n.prediction for n in flat])
+        self.leaf_index = np.array(leaf_index, dtype=np.float64)
+        categorical = [n.categories is not None and n.left != -1 for n in flat]
+        self.categorical = np.array(categorical) if any(categorical) else None
+        if self.categorical is not None:
+            self.num_categories = max(n.num_categories for n, c in zip(flat, categorical) if c)
+            self.left_table = np.zeros((len(flat), self.num_categories), dtype=bool)
+            for k, (n, c) in enumerate(zip(flat, categorical)):
+                if c:
+                    cats = [int(v) for v in n.categories if 0 <= v < self.num_categories]
+                    self.left_table[k, cats] = True
 
-    def leaves(self, x: np.ndarray) -> np.ndarray:
-        """The leaf index of each tree for one feature vector."""
-        idx, child, feature, threshold = self.roots, self.child, self.feature, self.threshold
-        x = np.fmin(x, np.inf)                              # NaN -> +inf
-        for _ in range(self.depth):
-            idx = child[idx] + (x[feature[idx]] > threshold[idx])
-        return idx
-
-    def leaves_batch(self, X: np.ndarray) -> np.ndarray:
-        """(rows, trees) leaf indices for a (rows, features) matrix."""
+    def leaves(self, X: np.ndarray) -> np.ndarray:
+        """(rows, trees) flat leaf indices for a (rows, features) matrix."""
         idx = np.broadcast_to(self.roots, (X.shape[0], self.roots.size))
         rows = np.arange(X.shape[0])[:, None]
-        X = np.fmin(X, np.inf)
+        X = np.fmin(X, np.inf)                              # NaN -> +inf
         for _ in range(self.depth):
-            idx = self.child[idx] + (X[rows, self.feature[idx]] > self.threshold[idx])
+            v = X[rows, self.feature[idx]]
+            right = v > self.threshold[idx]
+            if self.categorical is not None:
+                cat = self.categorical[idx]
+                if cat.any():
+                    known = (v >= 0) & (v < self.num_categories) & (v == np.floor(v))
+                    left = known & self.left_table[idx, np.where(known, v, 0).astype(np.intp)]
+                    right = np.where(cat, ~left, right)
+            idx = self.child[idx] + right
         return idx
-
-
-def _sequential_sum(values: np.ndarray) -> np.ndarray:
-    """Sums along the last axis left to right (as Scala's ``Array.sum``), not numpy's
-    pairwise order, so the single-row and batch paths agree to the bit."""
-    return np.cumsum(values, axis=-1)[..., -1] if values.shape[-1] else np.zeros(values.shape[:-1])
 
 
 class _TreeModel(SparkStageScorer):
+    """A tree or an ensemble; ``columns(X)`` computes every output column for a feature
+    matrix, and ``score_row`` is ``columns`` of a batch of one."""
     ensemble = True
 
     def __init__(self, path, metadata):
@@ -132,229 +156,172 @@ class _TreeModel(SparkStageScorer):
             for r in rows:
                 by_tree.setdefault(r["treeID"], []).append(r["nodeData"])
             meta = sorted(self.read_parquet("treesMetadata"), key=lambda r: r["treeID"])
-            self.trees = [_Tree(by_tree[m["treeID"]]) for m in meta]
+            trees = [_nodes(by_tree[m["treeID"]]) for m in meta]
             self.weights = np.array([float(m["weights"]) for m in meta])
         else:
-            self.trees, self.weights = [_Tree(rows)], np.ones(1)
+            trees, self.weights = [_nodes(rows)], np.ones(1)
+        self.num_trees = len(trees)
+        self.forest = _Forest(trees)
         self.num_features = int(metadata.get("numFeatures", 0)) or None
         self.num_classes = int(metadata.get("numClasses", 0)) or None
-        categorical = any(n.categories is not None for t in self.trees for n in t.nodes.values())
-        self.forest = None if categorical else _Forest(self.trees)
+        self.features_col = self.param("featuresCol", "features")
+        self.leaf_col = self.param("leafCol", "")
 
-    def features(self, row: dict) -> np.ndarray:
-        col = self.param("featuresCol", "features")
-        v = row[col]
-        if v is None:
-            raise ValueError(f"{self.uid}: the features column {col!r} is null")
-        x = as_array(v, f"column {col!r}")
-        if self.num_features is not None and x.size != self.num_features:
-            raise ValueError(f"{self.uid}: features of size {x.size}, the model expects {self.num_features}")
-        return x
+    def node_values(self, fn) -> np.ndarray:
+        """``fn(node)`` at every leaf of the flat forest (zeros at inner nodes)."""
+        leaves = [fn(n) if n.left == -1 else None for n in self.forest.nodes]
+        width = len(next(v for v in leaves if v is not None))
+        return np.array([v if v is not None else [0.0] * width for v in leaves], dtype=np.float64)
 
-    def leaf_nodes(self, x: np.ndarray) -> list[_Node]:
-        if self.forest is None:
-            return [t.leaf(x) for t in self.trees]
-        nodes = self.forest.nodes
-        return [nodes[i] for i in self.forest.leaves(x).tolist()]
+    def tree_predictions(self, idx: np.ndarray) -> np.ndarray:
+        return self.forest.prediction[idx]
 
-    def leaf_predictions(self, x: np.ndarray) -> np.ndarray:
-        if self.forest is None:
-            return np.array([t.leaf(x).prediction for t in self.trees])
-        return self.forest.prediction[self.forest.leaves(x)]
+    def leaf_outputs(self, idx: np.ndarray) -> dict:
+        """The columns read off the leaves themselves (leafCol; a regression tree's varianceCol)."""
+        if not self.leaf_col:
+            return {}
+        leaves = self.forest.leaf_index[idx]
+        return {self.leaf_col: leaves if self.ensemble else leaves[:, 0]}
 
-    def weighted_sum(self, x: np.ndarray) -> float:
-        return float(_sequential_sum(self.leaf_predictions(x) * self.weights))
-
-    def feature_matrix(self, batch) -> np.ndarray | None:
-        """The batch's features as a matrix, when this model walks trees with numpy and
-        every row holds a features vector of the right size (else None: row by row)."""
-        if self.forest is None:
-            return None
-        X = batch.matrix(self.param("featuresCol", "features"))
-        if X is None or (self.num_features is not None and X.shape[1] != self.num_features):
-            return None
-        return X
-
-    def batch_predictions(self, X: np.ndarray) -> np.ndarray:
-        """(rows, trees) leaf predictions."""
-        return self.forest.prediction[self.forest.leaves_batch(X)]
-
-
-class _Classifier(_TreeModel):
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
-        self.thresholds = metadata.get("paramMap", {}).get("thresholds")
-        self.raw_col, self.prob_col, self.pred_col = output_cols(self)
-
-    def raw(self, x) -> np.ndarray:
+    def columns(self, X: np.ndarray) -> dict:
         raise NotImplementedError
-
-    def raw_batch(self, X) -> np.ndarray:
-        raise NotImplementedError
-
-    def probability(self, raw):
-        return normalize(raw)
-
-    def probability_batch(self, raw: np.ndarray) -> np.ndarray | None:
-        total = _sequential_sum(raw)
-        if not (total > 0).all():
-            return None                             # the row path raises Spark's error
-        return raw / total[:, None]
-
-    def outputs(self, raw, prob, pred) -> dict:
-        out = {self.pred_col: pred}
-        if self.raw_col:
-            out[self.raw_col] = raw
-        if self.prob_col:
-            out[self.prob_col] = prob
-        return out
 
     def score_row(self, row: dict) -> dict:
-        raw = self.raw(self.features(row))
-        prob = self.probability(raw.copy())
-        pred = argmax(raw) if self.thresholds is None else thresholded(prob, self.thresholds)
-        return self.outputs(raw, prob, pred)
+        return first_row(self.columns(self.features_of(row, self.features_col, self.num_features)[None, :]))
 
     def score_columns(self, batch) -> dict | None:
-        X = self.feature_matrix(batch)
-        if X is None:
-            return None
-        raw = self.raw_batch(X)
-        prob = self.probability_batch(raw)
-        if prob is None:
-            return None
-        if self.thresholds is None:
-            pred = np.argmax(raw, axis=1).astype(np.float64)
-        else:
-            pred = np.array([thresholded(p, self.thresholds) for p in prob])
-        return self.outputs(raw, prob, pred)
+        X = self.feature_matrix(batch, self.features_col, self.num_features)
+        return None if X is None else self.columns(X)
+
+
+class _Classifier(ProbabilisticOutputs, _TreeModel):
+    def __init__(self, path, metadata):
+        super().__init__(path, metadata)
+        self.init_outputs(self.num_classes or 2)
+
+    def raw(self, idx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def raw2probability(self, raw):
+        return normalize(raw)
+
+    def columns(self, X):
+        idx = self.forest.leaves(X)
+        return {**self.outputs(self.raw(idx), idx), **self.leaf_outputs(idx)}
 
 
 @scorer("org.apache.spark.ml.classification.DecisionTreeClassificationModel")
 class DecisionTreeClassifierScorer(_Classifier):
-    supports = 'continuous and categorical splits; raw, probability, prediction; thresholds'
-    limitations = 'leafCol not produced'
+    supports = 'continuous and categorical splits; raw, probability, prediction; thresholds; leafCol'
+    limitations = '—'
 
     ensemble = False
 
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
-        if self.forest is not None:
-            self.stats = np.array([n.stats if n.left == -1 else [0.0] * len(n.stats) for n in self.forest.nodes],
-                                  dtype=float)
+        self.stats = self.node_values(lambda n: n.stats)
 
-    def raw(self, x):
-        return np.array(self.leaf_nodes(x)[0].stats, dtype=float)
+    def raw(self, idx):
+        return self.stats[idx[:, 0]]
 
-    def raw_batch(self, X):
-        return self.stats[self.forest.leaves_batch(X)[:, 0]]
+    def predict(self, raw, idx):
+        """Spark's ``DecisionTreeClassificationModel.predict``: the leaf's prediction
+        (thresholds are not consulted)."""
+        return self.forest.prediction[idx[:, 0]]
 
 
-def _normalized_counts(node: _Node, num_classes: int) -> list[float]:
+def _normalized_counts(node: _Node) -> list[float]:
     """A leaf's class counts divided by their (left-to-right) total; zeros for total 0."""
     total = 0.0
     for c in node.stats:
         total += c
-    return [c / total for c in node.stats] if total != 0 else [0.0] * num_classes
+    return [c / total for c in node.stats] if total != 0 else [0.0] * len(node.stats)
 
 
 @scorer("org.apache.spark.ml.classification.RandomForestClassificationModel")
 class RandomForestClassifierScorer(_Classifier):
-    supports = 'normalized per-tree class counts, summed; probability; prediction; thresholds'
-    limitations = 'leafCol not produced'
+    supports = 'normalized per-tree class counts, summed; probability; prediction; thresholds; leafCol'
+    limitations = '—'
 
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
-        if self.forest is not None:
-            self.votes = np.array([_normalized_counts(n, self.num_classes) if n.left == -1
-                                   else [0.0] * self.num_classes for n in self.forest.nodes])
+        self.votes = self.node_values(_normalized_counts)
 
-    def raw(self, x):
-        if self.forest is None:
-            return _sequential_sum(np.array([_normalized_counts(n, self.num_classes)
-                                             for n in self.leaf_nodes(x)]).T)
-        return _sequential_sum(self.votes[self.forest.leaves(x)].T)
-
-    def raw_batch(self, X):
-        return _sequential_sum(self.votes[self.forest.leaves_batch(X)].transpose(0, 2, 1))
+    def raw(self, idx):
+        return sequential_sum(self.votes[idx].transpose(0, 2, 1))
 
 
 def _log_loss_probability(margin):
     """``LogLoss.computeProbability``: p0 = 1 / (1 + exp(2m)), 0 where exp overflows."""
-    e = 2.0 * margin
-    return 1.0 / (1.0 + math.exp(e)) if e < 709.78 else 0.0
+    return 1.0 / (1.0 + java_exp(2.0 * margin))
 
 
 @scorer("org.apache.spark.ml.classification.GBTClassificationModel")
 class GBTClassifierScorer(_Classifier):
-    supports = 'margin = sum(weight * tree); rawPrediction [-m, m]; log-loss probability'
-    limitations = 'leafCol not produced'
+    supports = 'margin = sum(weight * tree); rawPrediction [-m, m]; log-loss probability; leafCol'
+    limitations = "margin summed left to right where Spark's BLAS ddot may add in another order (~1e-15 relative)"
 
-    def raw(self, x):
-        m = self.weighted_sum(x)
-        return np.array([-m, m])
-
-    def raw_batch(self, X):
-        m = _sequential_sum(self.batch_predictions(X) * self.weights)
+    def raw(self, idx):
+        m = sequential_sum(self.tree_predictions(idx) * self.weights)
         return np.stack([-m, m], axis=1)
 
-    def probability(self, raw):
-        p0 = _log_loss_probability(float(raw[1]))
-        return np.array([p0, 1.0 - p0])
-
-    def probability_batch(self, raw):
+    def raw2probability(self, raw):
         p0 = apply_each(_log_loss_probability, raw[:, 1])
         return np.stack([p0, 1.0 - p0], axis=1)
 
 
 class _Regressor(_TreeModel):
-    def predict(self, x) -> float:
+    def predict(self, idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def predict_batch(self, X) -> np.ndarray:
-        raise NotImplementedError
+    def columns(self, X):
+        idx = self.forest.leaves(X)
+        pred_col = self.param("predictionCol", "prediction")
+        out = {pred_col: self.predict(idx)} if pred_col else {}
+        return {**out, **self.leaf_outputs(idx)}
 
-    def score_row(self, row: dict) -> dict:
-        return {self.param("predictionCol", "prediction"): self.predict(self.features(row))}
 
-    def score_columns(self, batch) -> dict | None:
-        X = self.feature_matrix(batch)
-        return None if X is None else {self.param("predictionCol", "prediction"): self.predict_batch(X)}
+def _variance(node: _Node) -> list[float]:
+    count, total, squares = node.stats
+    return [0.0 if count == 0 else (squares - total * total / count) / count]
 
 
 @scorer("org.apache.spark.ml.regression.DecisionTreeRegressionModel")
 class DecisionTreeRegressorScorer(_Regressor):
-    supports = 'leaf prediction'
-    limitations = 'varianceCol and leafCol not produced'
+    supports = 'leaf prediction; varianceCol; leafCol'
+    limitations = '—'
 
     ensemble = False
 
-    def predict(self, x):
-        return self.leaf_nodes(x)[0].prediction
+    def __init__(self, path, metadata):
+        super().__init__(path, metadata)
+        self.variance_col = self.param("varianceCol", "")
+        if self.variance_col:
+            self.variance = self.node_values(_variance)[:, 0]
 
-    def predict_batch(self, X):
-        return self.batch_predictions(X)[:, 0]
+    def predict(self, idx):
+        return self.tree_predictions(idx)[:, 0]
+
+    def leaf_outputs(self, idx):
+        out = super().leaf_outputs(idx)
+        if self.variance_col:
+            out[self.variance_col] = self.variance[idx[:, 0]]
+        return out
 
 
 @scorer("org.apache.spark.ml.regression.RandomForestRegressionModel")
 class RandomForestRegressorScorer(_Regressor):
-    supports = 'mean of tree predictions'
-    limitations = 'leafCol not produced'
+    supports = 'mean of tree predictions; leafCol'
+    limitations = '—'
 
-    def predict(self, x):
-        return float(_sequential_sum(self.leaf_predictions(x))) / len(self.trees)
-
-    def predict_batch(self, X):
-        return _sequential_sum(self.batch_predictions(X)) / len(self.trees)
+    def predict(self, idx):
+        return sequential_sum(self.tree_predictions(idx)) / self.num_trees
 
 
 @scorer("org.apache.spark.ml.regression.GBTRegressionModel")
 class GBTRegressorScorer(_Regressor):
-    supports = 'sum(weight * tree)'
-    limitations = 'leafCol not produced'
+    supports = 'sum(weight * tree); leafCol'
+    limitations = "sum left to right where Spark's BLAS ddot may add in another order (~1e-15 relative)"
 
-    def predict(self, x):
-        return self.weighted_sum(x)
-
-    def predict_batch(self, X):
-        return _sequential_sum(self.batch_predictions(X) * self.weights)
+    def predict(self, idx):
+        return sequential_sum(self.tree_predictions(idx) * self.weights)

@@ -9,6 +9,7 @@ inside a vector is not invalid: Spark passes it through in every mode, and so do
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 
@@ -20,21 +21,24 @@ from ._base import RowSkipped, SparkStageScorer, scorer
 class VectorAssemblerScorer(SparkStageScorer):
     supports = 'numeric, boolean and vector inputs; handleInvalid error/skip/keep'
     limitations = "'keep' of a missing vector uses the size last seen by this scorer (Spark reads it from column metadata)"
+    batch_fallback = ("for 'keep' when a null vector comes before the batch's first vector and the size "
+                      "this scorer last saw differs from the batch's")
 
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
         self.inputs = self.param("inputCols")
         self.output = self.param("outputCol")
-        self.handle = self.param("handleInvalid", "error")
+        self.handle = self.param_in("handleInvalid", ("error", "skip", "keep"), "error")
         self.sizes: dict[str, int] = {}   # vector sizes seen, for 'keep' of a missing vector
 
     def score_row(self, row: dict) -> dict:
+        """'keep' of a missing vector: as many NaN as the size last seen in this column."""
         parts = []
         for col in self.inputs:
             if col not in row:
                 raise KeyError(f"VectorAssembler {self.uid}: the row has no column {col!r}")
             v = row[col]
-            if v is None or (isinstance(v, float) and math.isnan(v)):
+            if v is None or (isinstance(v, Real) and math.isnan(v)):
                 if self.handle == "skip":
                     raise RowSkipped(f"VectorAssembler {self.uid} skips rows with a null or NaN {col!r}")
                 if self.handle == "error":
@@ -51,21 +55,47 @@ class VectorAssemblerScorer(SparkStageScorer):
                 parts.append(arr)
         return {self.output: np.concatenate(parts) if parts else np.zeros(0)}
 
-    def score_columns(self, batch) -> dict | None:
-        """Numbers without null or NaN and vectors without null (then every handleInvalid
-        mode agrees); anything else goes row by row."""
+    def _parts(self, batch) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Per input, (values as an (n, width) matrix with NaN where invalid, invalid
+        mask): a number column is invalid where null or NaN, a vector column where null."""
         parts = []
         for col in self.inputs:
             batch.column(col, f"VectorAssembler {self.uid}")
-            x = batch.floats(col)
-            if x is not None:
-                if np.isnan(x).any():
-                    return None
-                parts.append(x[:, None])
-            else:
-                x = batch.matrix(col)
-                if x is None:
-                    return None
-                self.sizes[col] = x.shape[1]
-                parts.append(x)
-        return {self.output: np.hstack(parts) if parts else np.zeros((batch.n, 0))}
+            got = batch.nullable_floats(col, bools=True)
+            if got is not None:
+                x, null = got
+                parts.append((x[:, None], null | np.isnan(x)))
+                continue
+            known = self.sizes.get(col, 1)
+            got = batch.nullable_matrix(col, known)
+            if got is None:
+                return None
+            X, null = got
+            if not null.all():
+                first = int(np.argmin(null))
+                if null[:first].any() and X.shape[1] != known:
+                    return None             # nulls before the first vector take an older size: ragged
+                self.sizes[col] = X.shape[1]
+            parts.append((X, null))
+        return parts
+
+    def skipped_rows(self, batch):
+        if self.handle != "skip":
+            return False
+        parts = self._parts(batch)
+        return None if parts is None else np.logical_or.reduce([bad for _, bad in parts] + [np.zeros(batch.n, bool)])
+
+    def score_columns(self, batch) -> dict | None:
+        """Invalid values per handleInvalid: 'skip' rows are gone, 'error' raises the
+        row path's error, 'keep' puts NaN (a vector's width of them). A null vector
+        before the first non-null one in a batch takes the size this scorer last saw,
+        as in the row path; where that differs from the batch's vectors (a ragged
+        output) the batch goes row by row."""
+        parts = self._parts(batch)
+        if parts is None:
+            return None
+        if self.handle == "error":
+            self.raise_row_error(batch, np.logical_or.reduce([bad for _, bad in parts] + [np.zeros(batch.n, bool)]))
+        if not parts:
+            return {self.output: np.zeros((batch.n, 0))}
+        return {self.output: np.hstack([X for X, _ in parts])}

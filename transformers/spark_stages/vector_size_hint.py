@@ -4,6 +4,8 @@ VectorAssembler's handleInvalid='keep' needs). Scoring checks the size as Spark 
 passes every row through unchecked."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..vectors import as_array
 from ._base import RowSkipped, SparkStageScorer, scorer
 
@@ -16,7 +18,7 @@ class VectorSizeHintScorer(SparkStageScorer):
     def __init__(self, path, metadata):
         super().__init__(path, metadata)
         self.input, self.size = self.param("inputCol"), int(self.param("size"))
-        self.handle = self.param("handleInvalid", "error")
+        self.handle = self.param_in("handleInvalid", ("error", "skip", "optimistic"), "error")
 
     def score_row(self, row: dict) -> dict:
         if self.input not in row:
@@ -35,6 +37,28 @@ class VectorSizeHintScorer(SparkStageScorer):
         raise ValueError(f"VectorSizeHint {self.uid}: {self.input!r} {problem}, expected a vector of size "
                          f"{self.size}; set handleInvalid to 'skip' to drop such rows")
 
+    def _invalid(self, batch) -> np.ndarray | None:
+        """Rows whose vector is null or of another size; None when some value is no vector."""
+        got = batch.nullable_matrix(self.input, self.size)
+        if got is not None:
+            X, null = got
+            return null if X.shape[1] == self.size else np.ones(batch.n, dtype=bool)
+        col = batch.column(self.input, f"VectorSizeHint {self.uid}")
+        try:
+            return np.array([v is None or as_array(v).size != self.size for v in col], dtype=bool)
+        except (TypeError, ValueError):
+            return None
+
+    def skipped_rows(self, batch):
+        return self._invalid(batch) if self.handle == "skip" else False
+
     def score_columns(self, batch) -> dict | None:
-        X = batch.matrix(self.input)
-        return {} if self.handle == "optimistic" or (X is not None and X.shape[1] == self.size) else None
+        """Sizes checked over the whole batch (vectors of several sizes too)."""
+        if not batch.in_every_row(self.input):
+            return None
+        if self.handle == "error":
+            bad = self._invalid(batch)
+            if bad is None:
+                return None
+            self.raise_row_error(batch, bad)
+        return {}

@@ -16,7 +16,7 @@ import bisect
 
 import numpy as np
 
-from ..vectors import SparseVector
+from ..vectors import SparseVector, is_sparse
 from ._base import SparkStageScorer, scorer
 
 
@@ -44,8 +44,9 @@ class VectorSlicerScorer(SparkStageScorer):
     def score_row(self, row: dict) -> dict:
         v = row[self.input]
         if v is None:
-            raise ValueError(f"VectorSlicer {self.uid}: the input column {self.input!r} is null")
-        if hasattr(v, "indices") and hasattr(v, "values") and not isinstance(v, np.ndarray):
+            raise ValueError(f"VectorSlicer {self.uid}: the vector in column {self.input!r} is null "
+                             "(Spark's transform fails on it)")
+        if is_sparse(v):
             idx, vals = [int(i) for i in v.indices], [float(x) for x in v.values]
             out_idx, out_vals = [], []
             for k, i in enumerate(self.indices):
@@ -63,11 +64,24 @@ class VectorSlicerScorer(SparkStageScorer):
         return {self.output: x[self.indices]}
 
     def score_columns(self, batch) -> dict | None:
-        """Dense vectors only (sparse ones stay sparse, row by row)."""
-        col = batch.columns.get(self.input)
-        if isinstance(col, list) and any(hasattr(v, "indices") and not isinstance(v, np.ndarray) for v in col):
+        """A null, or an index past a dense vector's end, raises the row path's error; a
+        sparse vector's row becomes a ``SparseVector`` of the selected stored entries (a
+        per-row object), dense ones rows of one matrix."""
+        X = self.feature_matrix(batch, self.input, None)
+        if X is None:
             return None
-        X = batch.matrix(self.input)
-        if X is None or max(self.indices) >= X.shape[1]:
-            return None
-        return {self.output: X[:, self.indices]}
+        take = np.array(self.indices)
+        inside = take < X.shape[1]
+        stored = batch.stored(self.input, X.shape[1])
+        sparse = np.zeros(batch.n, dtype=bool) if stored is None else stored[0]
+        if not inside.all():
+            self.raise_row_error(batch, ~sparse)
+        picked = X[:, np.where(inside, take, 0)]
+        if stored is None:
+            return {self.output: picked}
+        kept = stored[1][:, np.where(inside, take, 0)] & inside
+        out = list(picked)
+        for r in np.flatnonzero(sparse).tolist():
+            ks = np.flatnonzero(kept[r])
+            out[r] = SparseVector(take.size, tuple(ks.tolist()), tuple(picked[r, ks].tolist()))
+        return {self.output: out}
