@@ -155,9 +155,9 @@ class _TreeModel(SparkStageScorer):
             by_tree: dict[int, list] = {}
             for r in rows:
                 by_tree.setdefault(r["treeID"], []).append(r["nodeData"])
-            meta = sorted(self.read_parquet("treesMetadata"), key=lambda r: r["treeID"])
-            trees = [_nodes(by_tree[m["treeID"]]) for m in meta]
-            self.weights = np.array([float(m["weights"]) for m in meta])
+            meta = self.trees_metadata()
+            trees = [_nodes(by_tree[tree_id]) for tree_id, _ in meta]
+            self.weights = np.array([weight for _, weight in meta])
         else:
             trees, self.weights = [_nodes(rows)], np.ones(1)
         self.num_trees = len(trees)
@@ -166,6 +166,18 @@ class _TreeModel(SparkStageScorer):
         self.num_classes = int(metadata.get("numClasses", 0)) or None
         self.features_col = self.param("featuresCol", "features")
         self.leaf_col = self.param("leafCol", "")
+
+    def trees_metadata(self) -> list[tuple[int, float]]:
+        """(treeID, weight) of each tree, in treeID order. Spark 4.0 names the columns of
+        ``treesMetadata/`` treeID, metadata, weights; 4.1 and later write the same tuple
+        as _1, _2, _3."""
+        rows = self.read_parquet("treesMetadata")
+        names = list(rows[0]) if rows else []
+        for id_col, weight_col in (("treeID", "weights"), ("_1", "_3")):
+            if id_col in names and weight_col in names:
+                return sorted((int(r[id_col]), float(r[weight_col])) for r in rows)
+        raise ValueError(f"{self.uid} ({self.path}): treesMetadata has columns {names}; the runtime reads "
+                         "treeID/weights (Spark 4.0) or _1/_3 (Spark 4.1 and later)")
 
     def node_values(self, fn) -> np.ndarray:
         """``fn(node)`` at every leaf of the flat forest (zeros at inner nodes)."""
