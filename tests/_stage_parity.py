@@ -47,21 +47,27 @@ def check_stage(model, df, columns, tmp_path, exact=(), rel=1e-9, name="m", row_
     scorer = load_scorer(path)
     spark_rows = {r["rid"]: r.asDict() for r in model.transform(df).collect()}
     inputs = [r.asDict() for r in df.collect()]
+    singles = compare_rows(scorer, inputs, spark_rows, columns, exact, rel)
+    check_batch(scorer, inputs, singles, columns, row_by_row)
+    return len(inputs)
+
+
+def compare_rows(scorer, inputs, expected, columns, exact=(), rel=1e-9) -> list[dict]:
+    """``scoreInstance`` of each input row against ``expected[rid]`` (``exact`` columns bit
+    for bit, the rest within ``rel``); a row ``expected`` lacks (Spark dropped it) must
+    raise RowSkipped. Returns the scored rows."""
     bad, singles = [], []
     for row in inputs:
-        expected = spark_rows.get(row["rid"])
-        if expected is None:
+        want = expected.get(row["rid"])
+        if want is None:
             with pytest.raises(RowSkipped):
                 scorer.scoreInstance(row)
             continue
         got = scorer.scoreInstance(row)
         singles.append(got)
-        for c in columns:
-            if not close(expected[c], got[c], 0 if c in exact else rel):
-                bad.append((row, c, expected[c], got[c]))
+        bad += [(row, c, want[c], got[c]) for c in columns if not close(want[c], got[c], 0 if c in exact else rel)]
     assert not bad, "\n".join(f"{c}: spark={e!r} python={g!r} row={r}" for r, c, e, g in bad[:10])
-    check_batch(scorer, inputs, singles, columns, row_by_row)
-    return len(inputs)
+    return singles
 
 
 def check_batch(scorer, inputs, singles, columns, row_by_row=()):

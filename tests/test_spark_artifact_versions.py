@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from palette.transformers import load_scorer
-from palette.transformers.spark_stages._base import RowSkipped
 from palette.transformers.vectors import SparseVector
 
-from _stage_parity import check_batch, close
+from _stage_parity import check_batch, compare_rows
 
 ROOT = Path(__file__).resolve().parent / "fixtures" / "spark_artifacts"
 CASES = sorted(ROOT.glob("*/*/transform.json"))
@@ -41,19 +40,9 @@ def _inputs(record: dict) -> list[dict]:
 def test_artifact_scores_as_the_spark_that_saved_it(case):
     record = json.loads(case.read_text())
     scorer = load_scorer(case.parent / "model")
-    expected = {r["rid"]: r for r in record["outputs"]}
-    inputs, singles, bad = _inputs(record), [], []
-    for row in inputs:
-        want = expected.get(row["rid"])
-        if want is None:                                    # Spark dropped the row
-            with pytest.raises(RowSkipped):
-                scorer.scoreInstance(row)
-            continue
-        got = scorer.scoreInstance(row)
-        singles.append(got)
-        bad += [(row["rid"], c, want[c], got[c]) for c in record["columns"]
-                if not close(_value(want[c]), got[c], 0 if c in record["exact"] else REL)]
-    assert not bad, "\n".join(f"rid {r} {c}: spark={e!r} python={g!r}" for r, c, e, g in bad[:10])
+    expected = {r["rid"]: {c: _value(v) for c, v in r.items()} for r in record["outputs"]}
+    inputs = _inputs(record)
+    singles = compare_rows(scorer, inputs, expected, record["columns"], record["exact"], REL)
     assert len(singles) == len(expected)
     check_batch(scorer, inputs, singles, record["columns"])
 

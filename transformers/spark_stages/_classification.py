@@ -20,30 +20,29 @@ def sequential_sum(values: np.ndarray) -> np.ndarray:
     return np.cumsum(values, axis=-1)[..., -1] if values.shape[-1] else np.zeros(values.shape[:-1])
 
 
-def spark_argmax(values: np.ndarray) -> np.ndarray:
-    """``DenseVector.argmax`` of each row: index 0 unless a later value is strictly
-    greater than the best so far, so NaN never wins (and a NaN at index 0 keeps 0),
-    where ``np.argmax`` would pick the first NaN."""
-    best = values[:, 0].copy()
+def _first_greatest(values: np.ndarray, best: np.ndarray, start: int) -> np.ndarray:
+    """Per row, the first column from ``start`` on whose value is strictly greater than
+    every one before it and than ``best`` (index 0 if none is)."""
     index = np.zeros(values.shape[0])
-    for i in range(1, values.shape[1]):
+    for i in range(start, values.shape[1]):
         greater = values[:, i] > best
         best = np.where(greater, values[:, i], best)
         index[greater] = i
     return index
 
 
+def spark_argmax(values: np.ndarray) -> np.ndarray:
+    """``DenseVector.argmax`` of each row: index 0 unless a later value is strictly
+    greater than the best so far, so NaN never wins (and a NaN at index 0 keeps 0),
+    where ``np.argmax`` would pick the first NaN."""
+    return _first_greatest(values, values[:, 0], 1)
+
+
 def thresholded(probability: np.ndarray, thresholds) -> np.ndarray:
     """``probability2prediction`` with thresholds: the first largest ``p / t`` (starting
-    from -inf, strictly greater), so NaN (0/0) never wins."""
+    from -inf, strictly greater), so NaN (0/0) never wins, not even at index 0."""
     scaled = probability / np.asarray(thresholds, dtype=np.float64)
-    best = np.full(probability.shape[0], -np.inf)
-    index = np.zeros(probability.shape[0])
-    for i in range(probability.shape[1]):
-        greater = scaled[:, i] > best
-        best = np.where(greater, scaled[:, i], best)
-        index[greater] = i
-    return index
+    return _first_greatest(scaled, np.full(probability.shape[0], -np.inf), 0)
 
 
 def normalize(raw: np.ndarray) -> np.ndarray:

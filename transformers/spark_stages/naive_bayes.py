@@ -16,15 +16,13 @@ Sums run left to right (for a sparse vector over its stored entries); Spark's BL
 (``dgemv``, vectorized) may add in another order, so with tens of features
 rawPrediction differs by a few ulps, complement's (after the log-sum-exp cancels) and
 probability up to ~1e-12 relative. probability is Spark's
-``Utils.softmax`` (the largest value subtracted, starting from -Double.MaxValue; a
-+inf gives probability 1 for it; scaled by ``1 / sum``); prediction the first
-largest raw value, or by ``thresholds`` from probability, as
-``ProbabilisticClassificationModel`` does.
+``Utils.softmax`` and the prediction ``ProbabilisticClassificationModel``'s (both in
+``_classification``). A batch computes the same sums with numpy, one class per column,
+over a sparse vector's stored entries only.
 """
 from __future__ import annotations
 
 import math
-import sys
 
 import numpy as np
 
@@ -33,8 +31,6 @@ from ..vectors import decode_matrix, decode_vector, is_sparse
 from ._base import SparkStageScorer, scorer
 from ._classification import ProbabilisticOutputs, first_row, sequential_sum, softmax
 from ._util import java_div, java_exp
-
-MAX = sys.float_info.max
 
 
 def _jlog(v: float) -> float:

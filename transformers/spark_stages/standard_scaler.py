@@ -20,10 +20,8 @@ def vector_in(stage: SparkStageScorer, row: dict, col: str, size: int, dense: bo
     """The row's vector as an array, failing where Spark's scaler does: null, or an
     entry at index ``size`` or past it (``dense``: any entry; else a sparse vector's
     stored ones)."""
+    x = stage.features_of(row, col, None)
     v = row[col]
-    if v is None:
-        raise ValueError(f"{stage.uid}: the vector in column {col!r} is null (Spark's transform fails on it)")
-    x = as_array(v, f"column {col!r}")
     sparse = not dense and is_sparse(v)
     last = max((int(i) for i in v.indices), default=-1) if sparse else x.size - 1
     if last >= size:
