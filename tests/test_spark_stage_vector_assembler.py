@@ -79,3 +79,13 @@ def test_standard_scaler(spark_session, tmp_path, with_mean, with_std):
     df = spark_session.createDataFrame(rows, ["rid", "raw"])
     model = StandardScaler(inputCol="raw", outputCol="scaled", withMean=with_mean, withStd=with_std).fit(df.limit(40))
     assert check_stage(model, df, ["scaled"], tmp_path, rel=0) == 41
+
+
+def test_every_row_skipped(spark_session, tmp_path):
+    """A batch whose every row a stage skips leaves the next stage nothing to score."""
+    df = _frame(spark_session, seed=4)
+    pipeline = Pipeline(stages=[VectorAssembler(inputCols=["a", "b"], outputCol="ab", handleInvalid="skip"),
+                                StandardScaler(inputCol="ab", outputCol="scaled")]).fit(df)
+    nulls = df.where("a is null")
+    assert nulls.count() == 5 and pipeline.transform(nulls).count() == 0
+    assert check_stage(pipeline, nulls, ["scaled"], tmp_path) == 5

@@ -116,14 +116,15 @@ class SparkStageScorer:
             return self._score_batch(batch)
 
     def _score_batch(self, batch: Batch) -> Batch:
-        if batch.n:
-            skipped = self.skipped_rows(batch)
-            if skipped is not None:
-                if skipped is not False and skipped.any():
-                    batch = batch.where(~skipped)
-                out = self.score_columns(batch) if batch.n else {}
-                if out is not None:
-                    return batch.with_columns(out)
+        if not batch.n:
+            return batch
+        skipped = self.skipped_rows(batch)
+        if skipped is not None:
+            if skipped is not False and skipped.any():
+                batch = batch.where(~skipped)
+            out = self.score_columns(batch) if batch.n else {}
+            if out is not None:
+                return batch.with_columns(out)
         self.batches_row_by_row += 1
         return row_by_row(self.scoreInstance, batch, RowSkipped)
 
