@@ -196,7 +196,7 @@ def current_version(spark: SparkSession, path: str) -> int:
 
 # -- lookups ----------------------------------------------------------------------------
 
-_T, _SIDE, _FT = "__palette_ts", "__palette_side", "__palette_fts"
+_T, _SIDE, _FT, _ROW = "__palette_ts", "__palette_side", "__palette_fts", "__palette_row"
 
 
 @dataclass
@@ -271,15 +271,18 @@ def as_of_join(df: DataFrame, keys: list[Column], ts_col: str | None, sides: lis
             latest = _feature_rows(side, k).groupBy(*k).agg(F.max("__palette_f").alias(name))
             out = out.join(latest, on=k, how="left")
     else:
-        out = df.withColumns({**dict(zip(k, keys)), _T: F.col(f"`{ts_col}`").cast("timestamp"), _SIDE: F.lit(1)})
+        # The input row travels packed in one struct: a feature row then carries one null
+        # field for it, not one per input column, through the shuffle and the sort.
+        out = df.select(*[c.alias(n) for c, n in zip(keys, k)], F.col(f"`{ts_col}`").cast("timestamp").alias(_T),
+                        F.lit(1).alias(_SIDE), F.struct(*[F.col(f"`{c}`") for c in df.columns]).alias(_ROW))
         for name, side in zip(f, sides):
             rows = _feature_rows(side, k).withColumnRenamed("__palette_f", name).withColumn(_SIDE, F.lit(0))
             out = out.unionByName(rows, allowMissingColumns=True)
         w = (Window.partitionBy(*k).orderBy(F.col(_T).asc_nulls_first(), F.col(_SIDE), *f)
              .rowsBetween(Window.unboundedPreceding, Window.currentRow))
         out = out.withColumns({name: F.last(name, ignorenulls=True).over(w) for name in f}).where(F.col(_SIDE) == 1)
-        out = out.withColumns({name: F.when(_within(F.col(f"{name}.{_FT}"), F.col(_T), side.group.max_age),
-                                            F.col(name)) for name, side in zip(f, sides)})
+        out = out.select(f"{_ROW}.*", *[F.when(_within(F.col(f"{name}.{_FT}"), F.col(_T), side.group.max_age),
+                                               F.col(name)).alias(name) for name, side in zip(f, sides)])
     outputs = {o: F.col(f"{name}.`{feat}`") for name, side in zip(f, sides) for o, feat in side.outputs.items()}
     out = out.withColumns(outputs)
     return out.select(*[c for c in df.columns if c not in outputs], *outputs)
