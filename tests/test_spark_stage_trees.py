@@ -168,3 +168,22 @@ def test_null_features_fail_like_spark(spark_session, data, tmp_path):
     df = spark_session.createDataFrame(rows, StructType([StructField("rid", LongType()),
                                                          StructField("features", VectorUDT())]))
     check_both_fail(model, df, tmp_path)
+
+
+@pytest.mark.parametrize("fixture", ["data", "continuous"])
+def test_row_walk_and_batch_walk_reach_the_same_leaves(request, tmp_path, fixture):
+    """A single row walks the trees with 1-D indexing, a batch with 2-D: the same leaves
+    for the same rows (categorical values seen and unseen, NaN, ±inf, fractions)."""
+    got = request.getfixturevalue(fixture)
+    train = got if fixture == "data" else got[0]
+    model = RandomForestRegressor(labelCol="y", numTrees=8, maxDepth=5, seed=4).fit(train)
+    model.write().save(str(tmp_path / "rf"))
+    forest = load_scorer(str(tmp_path / "rf")).stages[0].forest
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, len(train.first()["features"]))) * 2
+    X[:, 0] = rng.choice([0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 1.5, -1.0, np.nan, np.inf, -np.inf], size=300)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    batch = forest.leaves(X)
+    rows = np.vstack([forest.leaves(X[i:i + 1]) for i in range(X.shape[0])])
+    assert (rows == batch).all()
+    assert len(np.unique(batch)) > 20                 # many leaves reached, so the walks are really compared

@@ -7,6 +7,8 @@ from pyspark.ml import Pipeline
 from pyspark.ml.feature import StandardScaler, VectorAssembler, VectorSizeHint
 from pyspark.ml.linalg import Vectors
 
+from palette.transformers import load_scorer
+
 from _stage_parity import check_both_fail, check_stage
 
 
@@ -79,6 +81,10 @@ def test_standard_scaler(spark_session, tmp_path, with_mean, with_std):
     df = spark_session.createDataFrame(rows, ["rid", "raw"])
     model = StandardScaler(inputCol="raw", outputCol="scaled", withMean=with_mean, withStd=with_std).fit(df.limit(40))
     assert check_stage(model, df, ["scaled"], tmp_path, rel=0) == 41
+    scorer = load_scorer(str(tmp_path / "m"))           # a numpy input (a VectorAssembler's output) too
+    for r in df.collect():
+        want = scorer.scoreInstance(r.asDict())["scaled"]
+        np.testing.assert_array_equal(scorer.scoreInstance({"raw": r["raw"].toArray()})["scaled"], want)
 
 
 def test_every_row_skipped(spark_session, tmp_path):

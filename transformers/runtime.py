@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
+import numpy as np
+
 from .dsl_row import DSLRowScorer
 
 if TYPE_CHECKING:
@@ -67,12 +69,14 @@ class PipelineScorer:
     def __init__(self, stages: list, names: list[str] | None = None):
         self.stages = stages
         self.names = names or [type(s).__name__ for s in stages]
+        self._steps = [getattr(s, "score_instance", s.scoreInstance) for s in stages]
 
     def scoreInstance(self, row: dict) -> dict:
         """Score one row. Raises ``RowSkipped`` when a stage's transform would drop it
         (handleInvalid='skip'): a single-row caller decides what a dropped row means."""
-        for stage in self.stages:
-            row = stage.scoreInstance(row)
+        with np.errstate(all="ignore"):             # x / 0, inf - inf, overflow: IEEE, as Java
+            for step in self._steps:
+                row = step(row)
         return row
 
     def scoreBatch(self, rows: "Iterable[dict] | pd.DataFrame") -> "list[dict] | pd.DataFrame":

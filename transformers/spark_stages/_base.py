@@ -96,9 +96,14 @@ class SparkStageScorer:
         raise NotImplementedError
 
     def scoreInstance(self, row: dict) -> dict:
-        out = dict(row)
         with np.errstate(all="ignore"):             # x / 0, inf - inf, overflow: IEEE, as Java
-            out.update(self.score_row(row))
+            return self.score_instance(row)
+
+    def score_instance(self, row: dict) -> dict:
+        """``scoreInstance`` for a caller that has set ``np.errstate(all="ignore")``
+        itself (a pipeline sets it once for all its stages)."""
+        out = dict(row)
+        out.update(self.score_row(row))
         return out
 
     def skipped_rows(self, batch: Batch) -> np.ndarray | bool | None:

@@ -56,6 +56,9 @@ class StandardScalerScorer(SparkStageScorer):
         self.input, self.output = self.param("inputCol"), self.param("outputCol")
 
     def score_row(self, row: dict) -> dict:
+        v = row.get(self.input)
+        if type(v) is np.ndarray and v.shape == self.scale.shape and v.dtype == np.float64:
+            return {self.output: self._scaled(v)}         # the common case: a dense vector of the model's size
         if not (self.with_mean or self.with_std):
             v = row[self.input]
             return {self.output: None if v is None else as_array(v, f"column {self.input!r}")}
@@ -72,8 +75,12 @@ class StandardScalerScorer(SparkStageScorer):
         X = self.feature_matrix(batch, self.input, None)
         if X is None or X.shape[1] != self.scale.size:
             return None
+        return {self.output: self._scaled(X)}
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        """Vectors (a row, or rows of a matrix) of the model's size, scaled."""
         if self.with_mean:
             X = X - self.shift
         if self.with_std:
             X = X * self.scale
-        return {self.output: X}
+        return X

@@ -76,7 +76,7 @@ def _leaf_order(nodes: dict[int, _Node], root: int) -> dict[int, int]:
 
 class _Forest:
     """Every tree of an ensemble as flat arrays, walked with numpy for all trees and all
-    rows at once (a single row is a batch of one). Nodes are renumbered so a node's
+    rows at once (a single row walks the same arrays with 1-D indexing). Nodes are renumbered so a node's
     right child follows its left child: one step is ``node = child[node] + goes_right``.
     A leaf is its own child with threshold +inf, so ``depth`` steps reach every leaf.
     Spark sends NaN right (``NaN <= t`` is false, and NaN is no category); here NaN is
@@ -85,9 +85,9 @@ class _Forest:
     that is not a whole number in ``[0, numCategories)`` is no category and goes right."""
 
     def __init__(self, trees: list[tuple[dict[int, _Node], int]]):
-        feature, threshold, child, flat, leaf_index = [], [], [], [], []
+        feature, threshold, child, flat, leaf_index, tree = [], [], [], [], [], []
         roots, depth = [], 0
-        for nodes, root in trees:
+        for tree_number, (nodes, root) in enumerate(trees):
             leaf_order = _leaf_order(nodes, root)
             order = [(root, 0)]
             base = len(feature)
@@ -105,6 +105,7 @@ class _Forest:
                     child.append(base + len(order))
                     order += [(node.left, d + 1), (node.right, d + 1)]
                 flat.append(node)
+                tree.append(tree_number)
                 leaf_index.append(leaf_order.get(node_id, -1))
                 i += 1
         self.feature = np.array(feature, dtype=np.intp)
@@ -115,6 +116,7 @@ class _Forest:
         self.nodes = flat                                   # _Node by flat index
         self.prediction = np.array([n.prediction for n in flat])
         self.leaf_index = np.array(leaf_index, dtype=np.float64)
+        self.tree = np.array(tree, dtype=np.intp)           # the tree of each node
         categorical = [n.categories is not None and n.left != -1 for n in flat]
         self.categorical = np.array(categorical) if any(categorical) else None
         if self.categorical is not None:
@@ -127,20 +129,40 @@ class _Forest:
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """(rows, trees) flat leaf indices for a (rows, features) matrix."""
+        X = np.fmin(X, np.inf)                              # NaN -> +inf
+        if X.shape[0] == 1:
+            return self._row_leaves(X[0])[None, :]
         idx = np.broadcast_to(self.roots, (X.shape[0], self.roots.size))
         rows = np.arange(X.shape[0])[:, None]
-        X = np.fmin(X, np.inf)                              # NaN -> +inf
         for _ in range(self.depth):
             v = X[rows, self.feature[idx]]
             right = v > self.threshold[idx]
             if self.categorical is not None:
                 cat = self.categorical[idx]
                 if cat.any():
-                    known = (v >= 0) & (v < self.num_categories) & (v == np.floor(v))
-                    left = known & self.left_table[idx, np.where(known, v, 0).astype(np.intp)]
-                    right = np.where(cat, ~left, right)
+                    right = np.where(cat, ~self._left(v, idx), right)
             idx = self.child[idx] + right
         return idx
+
+    def _row_leaves(self, x: np.ndarray) -> np.ndarray:
+        """The same walk for one row, with 1-D ``take`` (a fraction of the cost of 2-D
+        fancy indexing on arrays this small)."""
+        feature, threshold, child, categorical = self.feature, self.threshold, self.child, self.categorical
+        idx = self.roots
+        for _ in range(self.depth):
+            v = x.take(feature.take(idx))
+            right = v > threshold.take(idx)
+            if categorical is not None:
+                cat = categorical.take(idx)
+                if cat.any():
+                    right = np.where(cat, ~self._left(v, idx), right)
+            idx = child.take(idx) + right
+        return idx
+
+    def _left(self, v: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Whether value ``v`` goes left at categorical node ``nodes`` (same shapes)."""
+        known = (v >= 0) & (v < self.num_categories) & (v == np.floor(v))
+        return known & self.left_table[nodes, np.where(known, v, 0).astype(np.intp)]
 
 
 class _TreeModel(SparkStageScorer):
@@ -162,6 +184,7 @@ class _TreeModel(SparkStageScorer):
             trees, self.weights = [_nodes(rows)], np.ones(1)
         self.num_trees = len(trees)
         self.forest = _Forest(trees)
+        self.weighted = self.forest.prediction * self.weights.take(self.forest.tree)
         self.num_features = int(metadata.get("numFeatures", 0)) or None
         self.num_classes = int(metadata.get("numClasses", 0)) or None
         self.features_col = self.param("featuresCol", "features")
@@ -186,7 +209,12 @@ class _TreeModel(SparkStageScorer):
         return np.array([v if v is not None else [0.0] * width for v in leaves], dtype=np.float64)
 
     def tree_predictions(self, idx: np.ndarray) -> np.ndarray:
-        return self.forest.prediction[idx]
+        return self.forest.prediction.take(idx)
+
+    def weighted_sum(self, idx: np.ndarray) -> np.ndarray:
+        """``sum(weight_i * tree_i)`` left to right (GBT), each leaf's prediction times its
+        tree's weight (``weighted``, computed at load)."""
+        return sequential_sum(self.weighted.take(idx))
 
     def leaf_outputs(self, idx: np.ndarray) -> dict:
         """The columns read off the leaves themselves (leafCol; a regression tree's varianceCol)."""
@@ -274,7 +302,7 @@ class GBTClassifierScorer(_Classifier):
     limitations = "margin summed left to right where Spark's BLAS ddot may add in another order (~1e-15 relative)"
 
     def raw(self, idx):
-        m = sequential_sum(self.tree_predictions(idx) * self.weights)
+        m = self.weighted_sum(idx)
         return np.stack([-m, m], axis=1)
 
     def raw2probability(self, raw):
@@ -336,4 +364,4 @@ class GBTRegressorScorer(_Regressor):
     limitations = "sum left to right where Spark's BLAS ddot may add in another order (~1e-15 relative)"
 
     def predict(self, idx):
-        return sequential_sum(self.tree_predictions(idx) * self.weights)
+        return self.weighted_sum(idx)

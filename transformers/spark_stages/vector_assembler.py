@@ -32,28 +32,36 @@ class VectorAssemblerScorer(SparkStageScorer):
         self.sizes: dict[str, int] = {}   # vector sizes seen, for 'keep' of a missing vector
 
     def score_row(self, row: dict) -> dict:
-        """'keep' of a missing vector: as many NaN as the size last seen in this column."""
-        parts = []
+        """'keep' of a missing vector: as many NaN as the size last seen in this column.
+        Numbers gather in a list that becomes one array, the common case of a row of
+        plain numbers costing a single numpy call."""
+        numbers, parts = [], []
         for col in self.inputs:
             if col not in row:
                 raise KeyError(f"VectorAssembler {self.uid}: the row has no column {col!r}")
             v = row[col]
+            if isinstance(v, (float, int, np.number)) and v == v:      # v == v: not NaN
+                numbers.append(float(v))
+                continue
+            if numbers:
+                parts.append(np.array(numbers))
+                numbers = []
             if v is None or (isinstance(v, Real) and math.isnan(v)):
                 if self.handle == "skip":
                     raise RowSkipped(f"VectorAssembler {self.uid} skips rows with a null or NaN {col!r}")
                 if self.handle == "error":
                     raise ValueError(f"VectorAssembler {self.uid}: {col!r} is null or NaN and handleInvalid "
                                      "is 'error'; set handleInvalid to 'skip' or 'keep', or fill it first")
-                size = self.sizes.get(col, 1)
-                parts.append(np.full(size, np.nan))
+                parts.append(np.full(self.sizes.get(col, 1), np.nan))
                 continue
-            if isinstance(v, (bool, int, float, np.number)):
-                parts.append(np.array([float(v)]))
-            else:
-                arr = as_array(v, f"column {col!r}")      # NaN inside a vector is kept, as in Spark
-                self.sizes[col] = arr.size
-                parts.append(arr)
-        return {self.output: np.concatenate(parts) if parts else np.zeros(0)}
+            arr = as_array(v, f"column {col!r}")          # NaN inside a vector is kept, as in Spark
+            self.sizes[col] = arr.size
+            parts.append(arr)
+        if not parts:
+            return {self.output: np.array(numbers, dtype=np.float64)}
+        if numbers:
+            parts.append(np.array(numbers))
+        return {self.output: np.concatenate(parts)}
 
     def _parts(self, batch) -> list[tuple[np.ndarray, np.ndarray]] | None:
         """Per input, (values as an (n, width) matrix with NaN where invalid, invalid
