@@ -9,6 +9,7 @@ from pyspark.ml.linalg import Vectors
 from pyspark.ml.regression import DecisionTreeRegressor, GBTRegressor, RandomForestRegressor
 
 from palette.transformers import load_scorer
+from palette.transformers.spark_stages.trees import _CompleteTrees
 
 from _stage_parity import check_both_fail, check_stage
 
@@ -171,9 +172,10 @@ def test_null_features_fail_like_spark(spark_session, data, tmp_path):
 
 
 @pytest.mark.parametrize("fixture", ["data", "continuous"])
-def test_row_walk_and_batch_walk_reach_the_same_leaves(request, tmp_path, fixture):
-    """A single row walks the trees with 1-D indexing, a batch with 2-D: the same leaves
-    for the same rows (categorical values seen and unseen, NaN, ±inf, fractions)."""
+def test_row_walks_and_batch_walk_reach_the_same_leaves(request, tmp_path, fixture):
+    """A single row walks the trees level by level with 1-D indexing, or through the
+    padded complete trees; a batch walks them with 2-D indexing: the same leaves for the
+    same rows (categorical values seen and unseen, NaN, ±inf, fractions)."""
     got = request.getfixturevalue(fixture)
     train = got if fixture == "data" else got[0]
     model = RandomForestRegressor(labelCol="y", numTrees=8, maxDepth=5, seed=4).fit(train)
@@ -184,6 +186,10 @@ def test_row_walk_and_batch_walk_reach_the_same_leaves(request, tmp_path, fixtur
     X[:, 0] = rng.choice([0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 1.5, -1.0, np.nan, np.inf, -np.inf], size=300)
     X[rng.random(X.shape) < 0.1] = np.nan
     batch = forest.leaves(X)
+    forest.complete = None                              # the level walk, one row at a time
+    rows = np.vstack([forest.leaves(X[i:i + 1]) for i in range(X.shape[0])])
+    assert (rows == batch).all()
+    forest.complete = _CompleteTrees(forest)            # the padded complete trees, built whatever their growth
     rows = np.vstack([forest.leaves(X[i:i + 1]) for i in range(X.shape[0])])
     assert (rows == batch).all()
     assert len(np.unique(batch)) > 20                 # many leaves reached, so the walks are really compared

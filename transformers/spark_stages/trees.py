@@ -126,6 +126,7 @@ class _Forest:
                 if c:
                     cats = [int(v) for v in n.categories if 0 <= v < self.num_categories]
                     self.left_table[k, cats] = True
+        self.complete = _CompleteTrees.of(self)
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """(rows, trees) flat leaf indices for a (rows, features) matrix."""
@@ -140,13 +141,15 @@ class _Forest:
             if self.categorical is not None:
                 cat = self.categorical[idx]
                 if cat.any():
-                    right = np.where(cat, ~self._left(v, idx), right)
+                    right = np.where(cat, ~self.goes_left(v, idx), right)
             idx = self.child[idx] + right
         return idx
 
     def _row_leaves(self, x: np.ndarray) -> np.ndarray:
         """The same walk for one row, with 1-D ``take`` (a fraction of the cost of 2-D
         fancy indexing on arrays this small)."""
+        if self.complete is not None:
+            return self.complete.leaves(x)
         feature, threshold, child, categorical = self.feature, self.threshold, self.child, self.categorical
         idx = self.roots
         for _ in range(self.depth):
@@ -155,14 +158,83 @@ class _Forest:
             if categorical is not None:
                 cat = categorical.take(idx)
                 if cat.any():
-                    right = np.where(cat, ~self._left(v, idx), right)
+                    right = np.where(cat, ~self.goes_left(v, idx), right)
             idx = child.take(idx) + right
         return idx
 
-    def _left(self, v: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    def goes_left(self, v: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Whether value ``v`` goes left at categorical node ``nodes`` (same shapes)."""
         known = (v >= 0) & (v < self.num_categories) & (v == np.floor(v))
         return known & self.left_table[nodes, np.where(known, v, 0).astype(np.intp)]
+
+
+class _CompleteTrees:
+    """The forest's splits padded to complete trees of its depth ``D``, for one row: all
+    splits are compared at once, then ``D`` pointer steps reach the leaves (a handful of
+    numpy calls in all, where the level walk makes six per level). Tree ``t``'s inner
+    nodes are heap slots ``t * (2**D - 1) + h`` (children ``2h + 1``, ``2h + 2``), its
+    leaf slots follow all inner slots; a leaf above depth ``D`` becomes inner slots that
+    always go left (threshold +inf) down to a leaf slot naming it. Built only where the
+    padding at most doubles the nodes (shallow, bushy trees: a GBT's); otherwise the
+    level walk serves single rows too."""
+
+    MAX_GROWTH = 2
+
+    @classmethod
+    def of(cls, forest: "_Forest") -> "_CompleteTrees | None":
+        d, trees = forest.depth, forest.roots.size
+        if d == 0 or d > 16 or trees * (2 ** (d + 1) - 1) > cls.MAX_GROWTH * forest.feature.size:
+            return None
+        return cls(forest)
+
+    def __init__(self, forest: "_Forest"):
+        d = self.depth = forest.depth
+        inner, width = 2 ** d - 1, 2 ** d
+        n_inner = forest.roots.size * inner
+        self.feature = np.zeros(n_inner, dtype=np.intp)
+        self.threshold = np.full(n_inner, np.inf)
+        self.node = np.full(n_inner, -1, dtype=np.intp)            # the forest's node at each inner slot
+        self.leaf = np.zeros(forest.roots.size * width, dtype=np.intp)
+        h = np.arange(inner)
+        left = 2 * h + 1
+        self.child = np.concatenate([np.where(left < inner, t * inner + left, n_inner + t * width + left - inner)
+                                     for t in range(forest.roots.size)]).astype(np.intp)
+        for t, root in enumerate(forest.roots):
+            stack = [(0, int(root))]
+            while stack:
+                slot, node = stack.pop()
+                if slot >= inner:
+                    self.leaf[t * width + slot - inner] = node
+                    continue
+                if forest.child[node] != node:                     # a split
+                    self.feature[t * inner + slot] = forest.feature[node]
+                    self.threshold[t * inner + slot] = forest.threshold[node]
+                    self.node[t * inner + slot] = node
+                    stack += [(2 * slot + 1, int(forest.child[node])), (2 * slot + 2, int(forest.child[node]) + 1)]
+                else:                                              # a leaf above depth D: go left
+                    stack += [(2 * slot + 1, node), (2 * slot + 2, node)]
+        self.roots = np.arange(forest.roots.size, dtype=np.intp) * inner
+        self.n_inner = n_inner
+        self.forest = forest
+        if forest.categorical is not None:
+            slots = np.flatnonzero(self.node >= 0)
+            slots = slots[forest.categorical[self.node[slots]]]
+            self.categorical_slots, self.categorical_nodes = slots, self.node[slots]
+        else:
+            self.categorical_slots = None
+
+    def leaves(self, x: np.ndarray) -> np.ndarray:
+        """The forest's flat leaf index of each tree for one row ``x`` (NaN read as +inf)."""
+        v = x.take(self.feature)
+        right = v > self.threshold
+        if self.categorical_slots is not None:
+            slots = self.categorical_slots
+            right[slots] = ~self.forest.goes_left(v[slots], self.categorical_nodes)
+        step = self.child + right
+        idx = self.roots
+        for _ in range(self.depth):
+            idx = step.take(idx)
+        return self.leaf.take(idx - self.n_inner)
 
 
 class _TreeModel(SparkStageScorer):
