@@ -50,6 +50,10 @@ def with_nulls(values: np.ndarray, null: np.ndarray):
     return Masked(values, null) if null.any() else values
 
 
+_PLAIN_NUMBERS = {float, int, type(None)}
+_PLAIN_NUMBERS_AND_BOOL = _PLAIN_NUMBERS | {bool}
+
+
 class Batch:
     def __init__(self, columns: dict[str, Any], n: int, cache: dict | None = None):
         self.columns = columns
@@ -123,10 +127,16 @@ class Batch:
             return self._arrays(col, 1)
         key = (name, "floats+bools" if bools else "floats")
         if key not in self._cache:
-            ok = all(v is None or (isinstance(v, Real) and (bools or not isinstance(v, bool))) for v in col)
-            self._cache[key] = None if not ok else (
-                np.array([np.nan if v is None else v for v in col], dtype=np.float64),
-                np.fromiter((v is None for v in col), dtype=bool, count=self.n))
+            types = set(map(type, col))                 # the common case, plain floats, without isinstance
+            ok = types <= (_PLAIN_NUMBERS_AND_BOOL if bools else _PLAIN_NUMBERS) or all(
+                v is None or (isinstance(v, Real) and (bools or not isinstance(v, bool))) for v in col)
+            if not ok:
+                self._cache[key] = None
+            elif type(None) not in types:
+                self._cache[key] = np.array(col, dtype=np.float64), np.zeros(self.n, dtype=bool)
+            else:
+                self._cache[key] = (np.array([np.nan if v is None else v for v in col], dtype=np.float64),
+                                    np.fromiter((v is None for v in col), dtype=bool, count=self.n))
         return self._cache[key]
 
     def floats(self, name: str) -> np.ndarray | None:
