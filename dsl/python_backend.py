@@ -102,13 +102,26 @@ def _reader(read: Read, field_of: Callable[[Read], str]) -> Callable[[dict], Any
     key = field_of(read)
     convert = _READ_VALUE[read.reader](read, key)
 
+    def missing(row: dict) -> DSLInputError:
+        fields = ", ".join(sorted(map(str, row))) or "none"
+        return DSLInputError(f"the row has no field {key!r}, which {read} reads; fields present: {fields}")
+
+    if read.reader == "nVal":
+        def read_num(row: dict):
+            try:
+                v = row[key]
+            except KeyError:
+                raise missing(row) from None
+            if type(v) is float:                          # the common case, without a call to convert
+                return v if -INF < v < INF else None
+            return convert(v)
+        return read_num
+
     def read_row(row: dict):
         try:
             v = row[key]
         except KeyError:
-            fields = ", ".join(sorted(map(str, row))) or "none"
-            raise DSLInputError(f"the row has no field {key!r}, which {read} reads; fields present: "
-                                f"{fields}") from None
+            raise missing(row) from None
         return convert(v)
     return read_row
 
@@ -297,6 +310,13 @@ def _if(node, fs):
 
 
 def _coalesce(node, fs):
+    if len(fs) == 2:
+        first, second = fs
+        if isinstance(node.args[1], Literal):              # nFill(x, -1): the common case
+            fallback = node.args[1].value
+            return lambda v: x if (x := first(v)) is not None else fallback
+        return lambda v: x if (x := first(v)) is not None else second(v)
+
     def f(v):
         for g in fs:
             x = g(v)
@@ -363,7 +383,7 @@ FUNCTION_RULES = set(_UNARY_MATH) | set(_BINARY_STRICT) | set(_CALL_RULES)
 class CompiledExpression:
     """A compiled expression: call it with a row dict to get the value."""
 
-    __slots__ = ("expr", "readers", "body", "fields")
+    __slots__ = ("expr", "readers", "body", "fields", "row_function")
 
     def __init__(self, expr: Node, field_of: Callable[[Read], str] = default_field):
         reads = expr.reads()
@@ -382,9 +402,21 @@ class CompiledExpression:
             return rule(node, c, index)
 
         self.body = c(expr)
+        self.row_function = _row_function(self.body, self.readers)
 
     def __call__(self, row: dict):
-        return self.body([r(row) for r in self.readers])
+        return self.row_function(row)
+
+
+def _row_function(body: Closure, readers: list) -> Callable[[dict], Any]:
+    """``row -> body([each reader's value])``, without a loop for one or two readers."""
+    if len(readers) == 1:
+        (r0,) = readers
+        return lambda row: body([r0(row)])
+    if len(readers) == 2:
+        r0, r1 = readers
+        return lambda row: body([r0(row), r1(row)])
+    return lambda row: body([r(row) for r in readers])
 
 
 def _compile_literal(node: Literal, c, index) -> Closure:

@@ -21,7 +21,7 @@ class DSLRowScorer:
 
     def __init__(self, lambdas: dict[str, str]):
         self.lambdas = dict(lambdas)
-        self._compiled = [(name, to_python(parse(text))) for name, text in self.lambdas.items()]
+        self._compiled = [(name, to_python(parse(text)).row_function) for name, text in self.lambdas.items()]
 
     def scoreInstance(self, row: dict) -> dict:
         out = dict(row)
