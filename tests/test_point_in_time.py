@@ -168,6 +168,89 @@ def test_lookups_match_the_oracle(spark_session, tmp_path_factory, info, stats, 
     assert got == {k: (v[0], v[1], v[2]) for k, v in expected.items()}
 
 
+# -- many scenarios in one set of tables -----------------------------------------------------------
+
+def random_history(rnd, keys, value):
+    """As ``history`` draws it: batch 1, and batch 2 correcting some of its rows and adding
+    rows, often older ones."""
+    batch1 = {(rnd.choice(keys), feature_time(rnd.randrange(6))): value() for _ in range(rnd.randint(1, 16))}
+    batch2 = {k: value() for k in rnd.sample(sorted(batch1), min(len(batch1), rnd.randint(0, 5)))}
+    batch2.update({(rnd.choice(keys), feature_time(rnd.randrange(3))): value() for _ in range(rnd.randint(0, 5))})
+    return batch1, batch2
+
+
+def random_scenario(rnd, j):
+    """One scenario of the test above with every key (and city value) prefixed by ``s{j}:``,
+    so that many scenarios share tables without meeting: lookups never cross keys."""
+    def name(v):
+        return None if v is None else f"s{j}:{v}"
+
+    def number():
+        return None if rnd.random() < 0.15 else float(rnd.randint(-5, 40))
+
+    def prefix(batches, value=lambda v: v):
+        return tuple({(name(k), t): value(v) for (k, t), v in b.items()} for b in batches)
+
+    info = prefix(random_history(rnd, RESTAURANTS, lambda: (rnd.choice(["c1", "c2", "c3", "c4", "c9", None]),
+                                                            number())), lambda v: (name(v[0]), v[1]))
+    stats = prefix(random_history(rnd, RESTAURANTS, lambda: (number(),)))
+    weather = prefix(random_history(rnd, CITIES, lambda: (number(),)))
+    rows = [(name(rnd.choice(["r1", "r2", "r3", "r4", "r5", "r9", None])),
+             None if rnd.random() < 0.1 else row_time(rnd.randrange(14))) for _ in range(rnd.randint(1, 30))]
+    return info, stats, weather, rows
+
+
+SCENARIOS = 40       # per example: 40 independent scenarios in one set of tables, one transform
+
+
+@settings(max_examples=int(os.environ.get("PALETTE_PIT_EXAMPLES", 4)), deadline=None, derandomize=True,
+          database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 32 - 1),
+       ages=st.fixed_dictionaries({g: st.sampled_from(list(AGES)) for g in ("info", "stats", "weather")}))
+def test_many_scenarios_at_once_match_the_oracle(spark_session, tmp_path_factory, seed, ages):
+    """The random scenarios of the test above, SCENARIOS of them per example sharing three
+    tables (keys prefixed per scenario), so that every example checks hundreds of rows and
+    histories with one set of MERGEs and one transform per mode."""
+    import random
+    rnd = random.Random(seed)
+    scenarios = [random_scenario(rnd, j) for j in range(SCENARIOS)]
+    spark = spark_session
+    store = FeatureStore(tmp_path_factory.mktemp("pit_many"))
+    store.register(
+        Entity("restaurant", {"r_id": "str"}), Entity("city", {"c_id": "str"}),
+        FeatureGroup("restaurant", "info", {"city": "str", "rating": "num"}, max_age=ages["info"]),
+        FeatureGroup("restaurant", "stats", {"n_orders": "num"}, max_age=ages["stats"]),
+        FeatureGroup("city", "weather", {"temp": "num"}, max_age=ages["weather"]))
+    final = {}
+    for g, (gid, schema) in enumerate([("restaurant:info", INFO_SCHEMA), ("restaurant:stats", STATS_SCHEMA),
+                                       ("city:weather", WEATHER_SCHEMA)]):
+        batch1 = {k: v for sc in scenarios for k, v in sc[g][0].items()}
+        batch2 = {k: v for sc in scenarios for k, v in sc[g][1].items()}
+        write(spark, store, gid, schema, batch1)
+        if batch2:
+            write(spark, store, gid, schema, batch2)
+        final[gid] = {**batch1, **batch2}
+    numbered = [(i, r_id, ts) for i, (r_id, ts) in enumerate(r for sc in scenarios for r in sc[3])]
+    df = spark.createDataFrame(numbered, ROWS_SCHEMA)
+    ages_td = {g: AGES[a] for g, a in ages.items()}
+    for ts_col in ("order_ts", None):
+        lookup = dict(timestampCol=ts_col, storeRoot=store.root)
+        model = Pipeline(stages=[
+            PaletteTransformer({"rating": RATING, "n_orders": N_ORDERS}, **lookup),
+            DSLTransformer(lambdas={"c_id": sVal(CITY)}, **lookup),
+            PaletteTransformer({"temp": TEMP}, **lookup),
+            DSLTransformer(lambdas={"rating_or_neg": nFill(nVal(RATING), -1)}),
+        ]).fit(df)
+        out = model.transform(df).collect()
+        assert len(out) == len(numbered)
+        got = {r["row_id"]: (r["rating"], r["n_orders"], r["c_id"], r["temp"], r["rating_or_neg"]) for r in out}
+        expected = oracle(numbered, final["restaurant:info"], final["restaurant:stats"], final["city:weather"],
+                          ages_td, ts_col is not None)
+        assert got == expected, f"timestampCol={ts_col}"
+    found = sum(v[0] is not None for v in expected.values())
+    assert found > len(numbered) // 10          # lookups really found values, not nulls everywhere
+
+
 # -- explicit edges ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
