@@ -113,6 +113,37 @@ def write(spark, store, group_id, schema, batch):
     return store.ingest(spark.createDataFrame(rows, schema), group_id)["version"]
 
 
+def register_groups(store, ages):
+    """The three groups of the random scenarios, with the drawn max ages."""
+    store.register(
+        Entity("restaurant", {"r_id": "str"}), Entity("city", {"c_id": "str"}),
+        FeatureGroup("restaurant", "info", {"city": "str", "rating": "num"}, max_age=ages["info"]),
+        FeatureGroup("restaurant", "stats", {"n_orders": "num"}, max_age=ages["stats"]),
+        FeatureGroup("city", "weather", {"temp": "num"}, max_age=ages["weather"]))
+
+
+def lookup_pipeline(ts_col, root):
+    lookup = dict(timestampCol=ts_col, storeRoot=root)
+    return Pipeline(stages=[
+        PaletteTransformer({"rating": RATING, "n_orders": N_ORDERS}, **lookup),
+        DSLTransformer(lambdas={"c_id": sVal(CITY)}, **lookup),        # the DSL stage looks CITY up
+        PaletteTransformer({"temp": TEMP}, **lookup),                   # keyed by the computed c_id
+        DSLTransformer(lambdas={"rating_or_neg": nFill(nVal(RATING), -1)}),  # reads stage 1's column
+    ])
+
+
+def looked_up(model, df, numbered):
+    """{row_id: (rating, n_orders, c_id, temp, rating_or_neg)} of ``model.transform(df)``,
+    asserting that every input row comes out once and unchanged."""
+    got = {}
+    for r in model.transform(df).collect():
+        assert r["row_id"] not in got, "a training row came out twice"
+        assert (r["r_id"], r["order_ts"]) == numbered[r["row_id"]][1:]
+        got[r["row_id"]] = (r["rating"], r["n_orders"], r["c_id"], r["temp"], r["rating_or_neg"])
+    assert len(got) == len(numbered), "a training row was dropped"
+    return got
+
+
 # Every example writes three Delta tables (five MERGEs): few examples, each with a rich
 # history (up to 5 keys x 6 times per group, corrections, late older rows, 30 training rows).
 # PALETTE_PIT_EXAMPLES=100 runs a deeper search.
@@ -126,11 +157,7 @@ def write(spark, store, group_id, schema, batch):
 def test_lookups_match_the_oracle(spark_session, tmp_path_factory, info, stats, weather, ages, rows):
     spark = spark_session
     store = FeatureStore(tmp_path_factory.mktemp("pit"))
-    store.register(
-        Entity("restaurant", {"r_id": "str"}), Entity("city", {"c_id": "str"}),
-        FeatureGroup("restaurant", "info", {"city": "str", "rating": "num"}, max_age=ages["info"]),
-        FeatureGroup("restaurant", "stats", {"n_orders": "num"}, max_age=ages["stats"]),
-        FeatureGroup("city", "weather", {"temp": "num"}, max_age=ages["weather"]))
+    register_groups(store, ages)
     first = {}
     for gid, schema, (batch1, batch2) in [("restaurant:info", INFO_SCHEMA, info),
                                           ("restaurant:stats", STATS_SCHEMA, stats),
@@ -145,18 +172,7 @@ def test_lookups_match_the_oracle(spark_session, tmp_path_factory, info, stats, 
     df = spark.createDataFrame(numbered, ROWS_SCHEMA)
 
     for ts_col in ("order_ts", None):
-        lookup = dict(timestampCol=ts_col, storeRoot=store.root)
-        model = Pipeline(stages=[
-            PaletteTransformer({"rating": RATING, "n_orders": N_ORDERS}, **lookup),
-            DSLTransformer(lambdas={"c_id": sVal(CITY)}, **lookup),        # the DSL stage looks CITY up
-            PaletteTransformer({"temp": TEMP}, **lookup),                   # keyed by the computed c_id
-            DSLTransformer(lambdas={"rating_or_neg": nFill(nVal(RATING), -1)}),  # reads stage 1's column
-        ]).fit(df)
-        got = {}
-        for r in model.transform(df).collect():
-            assert r["row_id"] not in got, "a training row came out twice"
-            assert (r["r_id"], r["order_ts"]) == (rows[r["row_id"]][0], rows[r["row_id"]][1])
-            got[r["row_id"]] = (r["rating"], r["n_orders"], r["c_id"], r["temp"], r["rating_or_neg"])
+        got = looked_up(lookup_pipeline(ts_col, store.root).fit(df), df, numbered)
         expected = oracle(numbered, final["info"], final["stats"], final["weather"], ages_td, ts_col is not None)
         assert got == expected, f"timestampCol={ts_col}"
 
@@ -216,11 +232,7 @@ def test_many_scenarios_at_once_match_the_oracle(spark_session, tmp_path_factory
     scenarios = [random_scenario(rnd, j) for j in range(SCENARIOS)]
     spark = spark_session
     store = FeatureStore(tmp_path_factory.mktemp("pit_many"))
-    store.register(
-        Entity("restaurant", {"r_id": "str"}), Entity("city", {"c_id": "str"}),
-        FeatureGroup("restaurant", "info", {"city": "str", "rating": "num"}, max_age=ages["info"]),
-        FeatureGroup("restaurant", "stats", {"n_orders": "num"}, max_age=ages["stats"]),
-        FeatureGroup("city", "weather", {"temp": "num"}, max_age=ages["weather"]))
+    register_groups(store, ages)
     final = {}
     for g, (gid, schema) in enumerate([("restaurant:info", INFO_SCHEMA), ("restaurant:stats", STATS_SCHEMA),
                                        ("city:weather", WEATHER_SCHEMA)]):
@@ -234,16 +246,7 @@ def test_many_scenarios_at_once_match_the_oracle(spark_session, tmp_path_factory
     df = spark.createDataFrame(numbered, ROWS_SCHEMA)
     ages_td = {g: AGES[a] for g, a in ages.items()}
     for ts_col in ("order_ts", None):
-        lookup = dict(timestampCol=ts_col, storeRoot=store.root)
-        model = Pipeline(stages=[
-            PaletteTransformer({"rating": RATING, "n_orders": N_ORDERS}, **lookup),
-            DSLTransformer(lambdas={"c_id": sVal(CITY)}, **lookup),
-            PaletteTransformer({"temp": TEMP}, **lookup),
-            DSLTransformer(lambdas={"rating_or_neg": nFill(nVal(RATING), -1)}),
-        ]).fit(df)
-        out = model.transform(df).collect()
-        assert len(out) == len(numbered)
-        got = {r["row_id"]: (r["rating"], r["n_orders"], r["c_id"], r["temp"], r["rating_or_neg"]) for r in out}
+        got = looked_up(lookup_pipeline(ts_col, store.root).fit(df), df, numbered)
         expected = oracle(numbered, final["restaurant:info"], final["restaurant:stats"], final["city:weather"],
                           ages_td, ts_col is not None)
         assert got == expected, f"timestampCol={ts_col}"
