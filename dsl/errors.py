@@ -1,8 +1,10 @@
 """Errors of the feature DSL. Every error says what was wrong, where, and what would be right."""
 from __future__ import annotations
 
+from palette.errors import PaletteError
 
-class DSLError(Exception):
+
+class DSLError(PaletteError):
     """A problem with a DSL expression.
 
     ``line`` and ``column`` (1-based) point into ``source`` when the problem has a

@@ -18,7 +18,7 @@ method limit in code generation. Where a function needs a value more than once, 
 - ``to_column(expr)`` must return one Column, so it binds the value to a lambda
   variable (``element_at(transform(array(v), body), 1)``), which Spark interprets.
 
->>> from palette.dsl import to_column                       # doctest: +SKIP
+>>> from palette.dsl.spark_backend import to_column                       # doctest: +SKIP
 >>> df.select(to_column('nFill(nVal("basis:x"), -1)').alias("x_filled"))  # doctest: +SKIP
 """
 from __future__ import annotations

@@ -163,6 +163,7 @@ store.ingest(spark.createDataFrame([("r0", T0 + timedelta(hours=5, minutes=1), 9
 before = sorted((r.order_id, r.prediction) for r in pinned.transform(eval_part).collect())
 after = sorted((r.order_id, r.prediction) for r in PipelineModel.load(path).transform(eval_part).collect())
 assert before == after
+store.record_model(path)                                     # the registry learns which features it reads
 print("saved model reloaded: same predictions; features searchable by model:",
       [f.id for f in store.search(model=path)])
 

@@ -10,22 +10,26 @@ The DSL builders are plain Python; the Spark stages load pyspark only when used.
 from palette.dsl.builders import *  # noqa: F401,F403
 from palette.dsl.builders import __all__ as _builders
 from palette.dsl import DSLError, evaluate, parse
-from palette.registry import Entity, Feature, FeatureGroup, NotRegistered, RegistryError
-from palette.store import FeatureStore, configure
+from palette.errors import *  # noqa: F401,F403
+from palette.errors import __all__ as _errors
+from palette.registry import Entity, Feature, FeatureGroup
+from palette.config import configure
 
 __version__ = "0.1.0"
 
-# Spark ML stages: imported on first use so that `import palette` never loads pyspark.
+# Imported on first use, so that `import palette` loads nothing that can reach pyspark
+# (tests/test_runtime_layout.py): the feature store (its Spark methods) and the Spark ML stages.
 _LAZY = {
+    "FeatureStore": "palette.store",
     "DSLTransformer": "palette.transformers.dsl_stage",
     "DSLEstimator": "palette.transformers.dsl_stage",
     "DSLModel": "palette.transformers.dsl_stage",
-    "load_scorer": "palette.transformers.runtime",
+    "load_scorer": "palette.transformers.runtime.pipeline",
     "PaletteTransformer": "palette.transformers.palette_stage",
 }
 
-__all__ = [*_builders, "DSLError", "evaluate", "parse", "Entity", "Feature", "FeatureGroup", "FeatureStore",
-           "configure", "NotRegistered", "RegistryError", *_LAZY]
+__all__ = [*_builders, *_errors, "DSLError", "evaluate", "parse", "Entity", "Feature", "FeatureGroup",
+           "configure", *_LAZY]
 
 
 def __getattr__(name):

@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from .errors import FeatureLookupError, IngestError
+from .lookup import GroupRead, max_age_micros, plan_reads
+from .refs import parse_ref
 from .registry import Entity, FeatureGroup
 
 log = logging.getLogger("palette.offline")
@@ -34,14 +36,6 @@ FEATURE_SPARK_TYPES = {"num": T.DoubleType(), "str": T.StringType(), "bool": T.B
 KEY_SPARK_TYPES = {"str": T.StringType(), "int": T.LongType()}
 _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _NUMERIC = _INTEGRAL + (T.FloatType, T.DoubleType, T.DecimalType)
-
-
-class IngestError(ValueError):
-    """A DataFrame that does not fit its feature group; nothing was written."""
-
-
-class LookupError_(ValueError):
-    """A lookup whose input does not fit the feature group (join key missing or mistyped)."""
 
 
 def table_schema(entity: Entity, group: FeatureGroup) -> T.StructType:
@@ -201,55 +195,64 @@ _T, _SIDE, _FT, _ROW = "__palette_ts", "__palette_side", "__palette_fts", "__pal
 
 @dataclass
 class Side:
-    """One feature group read by a lookup pass: its table (at the version read) and the
-    features wanted from it, ``{output column: feature}``."""
-    entity: Entity
-    group: FeatureGroup
+    """One planned read (``palette.lookup.GroupRead``) and its table, at the version read."""
+    read: GroupRead
     table: DataFrame
-    outputs: dict[str, str]
 
 
-def key_columns(df: DataFrame, join_keys: tuple[str, ...], entity: Entity, group: FeatureGroup) -> list[Column]:
+def key_columns(df: DataFrame, read: GroupRead) -> list[Column]:
     """The input's join key columns, cast to the entity key types (in the entity's key order);
     errors name both columns and types."""
     out = []
-    for join_key, (table_key, key_type) in zip(join_keys, entity.join_keys.items()):
+    for join_key, (table_key, key_type) in zip(read.join_keys, read.entity.join_keys.items()):
         field = next((f for f in df.schema.fields if f.name == join_key), None)
         if field is None:
-            raise LookupError_(f"join key column {join_key!r} for {group.id} is not in the input; columns: "
-                               f"{', '.join(df.columns)}")
+            raise FeatureLookupError(f"join key column {join_key!r} for {read.group.id} is not in the input; "
+                                     f"columns: {', '.join(df.columns)}")
         want = KEY_SPARK_TYPES[key_type]
         if not _type_ok(field.dataType, want):
-            raise LookupError_(f"join key column {join_key!r} is {field.dataType.simpleString()}, but entity "
-                               f"{entity.name!r} key {table_key!r} is {want.simpleString()}: cast it first")
+            raise FeatureLookupError(f"join key column {join_key!r} is {field.dataType.simpleString()}, but entity "
+                                     f"{read.entity.name!r} key {table_key!r} is {want.simpleString()}: cast it first")
         out.append(F.col(f"`{join_key}`").cast(want))
     return out
 
 
-def _within(feature_ts: Column, row_ts: Column, max_age: timedelta | None) -> Column:
+def _within(feature_ts: Column, row_ts: Column, group: FeatureGroup) -> Column:
+    """``palette.lookup.within_max_age`` as a Column."""
+    max_age = max_age_micros(group)
     if max_age is None:
         return F.lit(True)
-    micros = int(max_age.total_seconds() * 1_000_000)
-    return F.unix_micros(row_ts) - F.unix_micros(feature_ts) <= micros
+    return F.unix_micros(row_ts) - F.unix_micros(feature_ts) <= max_age
 
 
-def _packed(side: Side) -> Column:
+def _packed(group: FeatureGroup, features) -> Column:
     """The group's event time and wanted features as one struct; ordering by it breaks
     ties between rows of one key and time (the greatest values win)."""
-    feats = sorted(set(side.outputs.values()))
-    return F.struct(F.col(side.group.timestamp_col).alias(_FT), *[F.col(f"`{f}`") for f in feats])
+    feats = sorted(set(features))
+    return F.struct(F.col(group.timestamp_col).alias(_FT), *[F.col(f"`{f}`") for f in feats])
 
 
-def _feature_rows(side: Side, keys: list[str]) -> DataFrame:
+def _feature_rows(table: DataFrame, entity: Entity, group: FeatureGroup, features, keys: list[str]) -> DataFrame:
     """The table's rows with a key and a time (ingest guarantees both; a table written
     otherwise may lack them, and such rows match nothing)."""
-    table_keys = list(side.entity.join_keys)
-    t = side.table
-    present = F.col(side.group.timestamp_col).isNotNull()
+    table_keys = list(entity.join_keys)
+    present = F.col(group.timestamp_col).isNotNull()
     for k in table_keys:
         present = present & F.col(f"`{k}`").isNotNull()
-    return t.where(present).select(*[F.col(f"`{tk}`").alias(k) for tk, k in zip(table_keys, keys)],
-                                   F.col(side.group.timestamp_col).alias(_T), _packed(side).alias("__palette_f"))
+    return table.where(present).select(*[F.col(f"`{tk}`").alias(k) for tk, k in zip(table_keys, keys)],
+                                       F.col(group.timestamp_col).alias(_T),
+                                       _packed(group, features).alias("__palette_f"))
+
+
+def latest_rows(table: DataFrame, entity: Entity, group: FeatureGroup) -> DataFrame:
+    """The latest row per key of a group's table (keys, timestamp, every feature), with the
+    lookups' tie-break: of rows sharing key and time, the greatest values. What the online
+    store holds for the table."""
+    features = [f.name for f in group.features]
+    keys = list(entity.join_keys)
+    latest = _feature_rows(table, entity, group, features, keys).groupBy(*keys).agg(F.max("__palette_f").alias("f"))
+    return latest.select(*[F.col(f"`{k}`") for k in keys], F.col(f"f.{_FT}").alias(group.timestamp_col),
+                         *[F.col(f"f.`{f}`").alias(f) for f in features])
 
 
 def as_of_join(df: DataFrame, keys: list[Column], ts_col: str | None, sides: list[Side]) -> DataFrame:
@@ -265,32 +268,34 @@ def as_of_join(df: DataFrame, keys: list[Column], ts_col: str | None, sides: lis
     """
     k = [f"__palette_key{i}" for i in range(len(keys))]
     f = [f"__palette_f{i}" for i in range(len(sides))]
+    rows = [_feature_rows(s.table, s.read.entity, s.read.group, s.read.features, k) for s in sides]
     if ts_col is None:
         out = df.withColumns(dict(zip(k, keys)))
-        for name, side in zip(f, sides):
-            latest = _feature_rows(side, k).groupBy(*k).agg(F.max("__palette_f").alias(name))
+        for name, feature_rows in zip(f, rows):
+            latest = feature_rows.groupBy(*k).agg(F.max("__palette_f").alias(name))
             out = out.join(latest, on=k, how="left")
     else:
         # The input row travels packed in one struct: a feature row then carries one null
         # field for it, not one per input column, through the shuffle and the sort.
         out = df.select(*[c.alias(n) for c, n in zip(keys, k)], F.col(f"`{ts_col}`").cast("timestamp").alias(_T),
                         F.lit(1).alias(_SIDE), F.struct(*[F.col(f"`{c}`") for c in df.columns]).alias(_ROW))
-        for name, side in zip(f, sides):
-            rows = _feature_rows(side, k).withColumnRenamed("__palette_f", name).withColumn(_SIDE, F.lit(0))
-            out = out.unionByName(rows, allowMissingColumns=True)
+        for name, feature_rows in zip(f, rows):
+            feature_rows = feature_rows.withColumnRenamed("__palette_f", name).withColumn(_SIDE, F.lit(0))
+            out = out.unionByName(feature_rows, allowMissingColumns=True)
         w = (Window.partitionBy(*k).orderBy(F.col(_T).asc_nulls_first(), F.col(_SIDE), *f)
              .rowsBetween(Window.unboundedPreceding, Window.currentRow))
         out = out.withColumns({name: F.last(name, ignorenulls=True).over(w) for name in f}).where(F.col(_SIDE) == 1)
-        out = out.select(f"{_ROW}.*", *[F.when(_within(F.col(f"{name}.{_FT}"), F.col(_T), side.group.max_age),
+        out = out.select(f"{_ROW}.*", *[F.when(_within(F.col(f"{name}.{_FT}"), F.col(_T), side.read.group),
                                                F.col(name)).alias(name) for name, side in zip(f, sides)])
-    outputs = {o: F.col(f"{name}.`{feat}`") for name, side in zip(f, sides) for o, feat in side.outputs.items()}
+    outputs = {o: F.col(f"{name}.`{feat}`") for name, side in zip(f, sides) for o, feat in side.read.outputs}
     out = out.withColumns(outputs)
     return out.select(*[c for c in df.columns if c not in outputs], *outputs)
 
 
 def lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: str | None = None,
            versions: dict[str, int] | None = None) -> DataFrame:
-    """``df`` plus one column per ``{output column: palette ref}``.
+    """``df`` plus one column per ``{output column: palette ref}``, as planned by
+    ``palette.lookup.plan_reads``.
 
     All groups looked up by the same join key column(s) are fetched in one pass (one
     sort); each group's features come from one read of its table. Each output column
@@ -302,27 +307,27 @@ def lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: str | None = N
     versions = versions or {}
     spark = df.sparkSession
     if ts_col is not None and ts_col not in df.columns:
-        raise LookupError_(f"timestamp column {ts_col!r} is not in the input; columns: {', '.join(df.columns)}")
-    passes: dict[tuple, dict[str, Side]] = {}     # (join columns, key types) -> group id -> side
+        raise FeatureLookupError(f"timestamp column {ts_col!r} is not in the input; columns: {', '.join(df.columns)}")
+    passes: dict[tuple, list[Side]] = {}        # (join columns, key types) -> the reads keyed by them
+    tables: dict[str, tuple[DataFrame, int]] = {}
     meta = {}
-    for out, ref in outputs.items():
-        entity, group, r = store.resolve(ref)
-        sides = passes.setdefault((r.join_keys, tuple(entity.join_keys.values())), {})
-        if group.id not in sides:
-            path = store.table_path(group.id)
+    for read in plan_reads(outputs, store.resolve):
+        gid = read.group.id
+        if gid not in tables:
+            path = store.table_path(gid)
             if not DeltaTable.isDeltaTable(spark, path):
-                raise LookupError_(f"feature group {group.id} has no data yet ({path} is not a Delta table): "
-                                   "ingest into it first")
-            version = versions.get(group.id)
+                raise FeatureLookupError(f"feature group {gid} has no data yet ({path} is not a Delta table): "
+                                         "ingest into it first")
+            version = versions.get(gid)
             if version is None:
                 version = current_version(spark, path)
-            sides[group.id] = Side(entity, group, read_table(spark, path, version=version), {})
-            meta[group.id] = version
-        sides[group.id].outputs[out] = r.feature
-        meta[out] = {"palette": {"ref": str(r), "version": meta[group.id]}}
-    for (join_keys, _), sides in passes.items():
-        keys = [key_columns(df, join_keys, s.entity, s.group) for s in sides.values()][0]
-        df = as_of_join(df, keys, ts_col, list(sides.values()))
+            tables[gid] = (read_table(spark, path, version=version), version)
+        table, version = tables[gid]
+        passes.setdefault((read.join_keys, read.key_types), []).append(Side(read, table))
+        for out, _ in read.outputs:
+            meta[out] = {"palette": {"ref": str(parse_ref(outputs[out])), "version": version}}
+    for sides in passes.values():
+        df = as_of_join(df, key_columns(df, sides[0].read), ts_col, sides)
     return df.withColumns({out: F.col(f"`{out}`").alias(out, metadata=meta[out]) for out in outputs})
 
 

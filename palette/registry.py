@@ -18,10 +18,13 @@ import json
 import os
 import re
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from .errors import NotRegistered, RegistryError
+
+FORMAT_VERSION = 1          # of registry.json; a newer file makes this palette ask to be upgraded
 FEATURE_TYPES = ("num", "str", "bool", "ts")
 KEY_TYPES = ("str", "int")
 KINDS = ("batch", "realtime")
@@ -29,16 +32,6 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AGE = re.compile(r"^(\d+)([smhdw])$")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-
-class RegistryError(ValueError):
-    """A registration that is invalid or incompatible with what is registered."""
-
-
-class NotRegistered(KeyError):
-    """An entity, feature group or feature that is not in the registry."""
-
-    def __str__(self):
-        return self.args[0]
 
 
 def _check_name(kind: str, name: str) -> str:
@@ -152,7 +145,7 @@ class FeatureGroup:
             if f.name == name:
                 return f
         raise NotRegistered(f"feature group {self.id} has no feature {name!r}"
-                            + _suggest(name, [f.name for f in self.features]))
+                            + suggest(name, [f.name for f in self.features]))
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -170,7 +163,8 @@ class FeatureGroup:
         return cls(**d)
 
 
-def _suggest(name: str, known) -> str:
+def suggest(name: str, known) -> str:
+    """'; did you mean ...?' naming the registered names closest to ``name`` (for error messages)."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
         (f"; registered: {', '.join(sorted(known))}" if known else "; nothing is registered yet")
@@ -202,8 +196,21 @@ class Registry:
     # -- persistence -------------------------------------------------------------
     def _load(self) -> dict:
         if not self.path.exists():
-            return {"format": 1, "entities": {}, "feature_groups": {}, "usage": {}}
-        return json.loads(self.path.read_text())
+            return {"format": FORMAT_VERSION, "entities": {}, "feature_groups": {}, "usage": {}}
+        try:
+            data = json.loads(self.path.read_text())
+        except ValueError as e:
+            raise RegistryError(f"{self.path} is not valid JSON ({e}); restore it from version control "
+                                "or a backup") from None
+        version = data.get("format") if isinstance(data, dict) else None
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise RegistryError(f"{self.path} is not a palette registry: it has no integer 'format' field")
+        if version > FORMAT_VERSION:
+            raise RegistryError(f"{self.path} has registry format {version}; this palette reads formats up to "
+                                f"{FORMAT_VERSION}: upgrade palette to read it")
+        for part in ("entities", "feature_groups", "usage"):
+            data.setdefault(part, {})
+        return data
 
     @contextmanager
     def _locked(self):
@@ -233,7 +240,7 @@ class Registry:
                 elif isinstance(obj, FeatureGroup):
                     if obj.entity not in data["entities"]:
                         raise NotRegistered(f"feature group {obj.id} names entity {obj.entity!r}, which "
-                                            "is not registered" + _suggest(obj.entity, data["entities"]))
+                                            "is not registered" + suggest(obj.entity, data["entities"]))
                     keys = Entity(**data["entities"][obj.entity]).join_keys
                     clash = [f.name for f in obj.features if f.name in keys or f.name == obj.timestamp_col]
                     if clash or obj.timestamp_col in keys:
@@ -268,7 +275,7 @@ class Registry:
     def entity(self, name: str) -> Entity:
         ents = self.entities()
         if name not in ents:
-            raise NotRegistered(f"unknown entity {name!r}" + _suggest(name, ents))
+            raise NotRegistered(f"unknown entity {name!r}" + suggest(name, ents))
         return ents[name]
 
     def group(self, group_id: str) -> FeatureGroup:
@@ -276,6 +283,6 @@ class Registry:
         if group_id not in groups:
             entity = group_id.split(":")[0]
             if ":" in group_id and entity not in self.entities():
-                raise NotRegistered(f"unknown entity {entity!r} in {group_id!r}" + _suggest(entity, self.entities()))
-            raise NotRegistered(f"unknown feature group {group_id!r}" + _suggest(group_id, groups))
+                raise NotRegistered(f"unknown entity {entity!r} in {group_id!r}" + suggest(entity, self.entities()))
+            raise NotRegistered(f"unknown feature group {group_id!r}" + suggest(group_id, groups))
         return groups[group_id]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import DeltaJarsMissing
+
 DELTA_VERSION = "4.0.1"
 SCALA_VERSION = "2.13"
 # (groupId path, artifactId) of the jars Spark needs beyond its own.
@@ -27,10 +29,6 @@ _DELTA_ARTIFACTS = (
     ("io/delta", "delta-storage"),
 )
 FETCH_COMMAND = f"mvn -q dependency:get -Dartifact=io.delta:delta-spark_{SCALA_VERSION}:{DELTA_VERSION}"
-
-
-class DeltaJarsMissing(RuntimeError):
-    """The Delta Lake jars are not in the local Maven repository."""
 
 
 def maven_repo() -> Path:

@@ -21,23 +21,9 @@ from pathlib import Path
 
 from palette.refs import Ref, parse_ref
 
-from .registry import Entity, FeatureGroup, NotRegistered, Registry, _suggest, format_age
-
-_CONFIGURED: dict[str, str] = {}
-
-
-def configure(store_root: str | os.PathLike) -> None:
-    """Set the default feature store root for this process (else $PALETTE_STORE_ROOT)."""
-    _CONFIGURED["root"] = str(store_root)
-
-
-def default_root(explicit: str | None = None) -> str:
-    root = explicit or _CONFIGURED.get("root") or os.environ.get("PALETTE_STORE_ROOT")
-    if not root:
-        raise LookupError("no feature store is configured: pass storeRoot=... to the stage, call "
-                          "palette.configure(store_root=...), or set PALETTE_STORE_ROOT")
-    return root
-
+from .config import configure, default_online_store, default_root
+from .lookup import Definitions, resolve_ref
+from .registry import Entity, FeatureGroup, Registry, format_age
 
 @dataclass(frozen=True)
 class FeatureInfo:
@@ -77,18 +63,11 @@ class FeatureStore:
 
     def resolve(self, ref: str | Ref) -> tuple[Entity, FeatureGroup, Ref]:
         """Check a palette reference against the registry; errors name the closest registered names."""
-        r = parse_ref(ref) if isinstance(ref, str) else ref
-        if r.kind != "palette":
-            raise ValueError(f"{ref!r} is not a palette reference ('@palette:entity:feature_group:feature:join_key')")
-        entity = self.entity(r.entity)
-        group = self.group(r.group_ref)
-        group.feature(r.feature)
-        if len(r.join_keys) != len(entity.join_keys):
-            keys = ",".join(entity.join_keys)
-            raise ValueError(f"{ref!r} names {len(r.join_keys)} join key column(s) ({r.join_key}), but entity "
-                             f"{entity.name!r} is keyed by {len(entity.join_keys)} ({keys}): name one input "
-                             f"column per key, in that order, e.g. '{r.entity}:{r.group}:{r.feature}:{keys}'")
-        return entity, group, r
+        return resolve_ref(ref, self.entity, self.group)
+
+    def definitions(self, refs) -> Definitions:
+        """The entities and groups ``refs`` read, as a saved stage carries them."""
+        return Definitions.for_refs(refs, self.resolve)
 
     def search(self, text: str | None = None, *, entity: str | None = None, type: str | None = None,
                tag: str | None = None, model: str | None = None) -> list[FeatureInfo]:
@@ -121,6 +100,19 @@ class FeatureStore:
                 close = set(difflib.get_close_matches(text, [r.feature for r in rows], n=5, cutoff=0.5))
                 rows = [r for r in rows if r.feature in close]
         return sorted(rows, key=lambda r: r.id)
+
+    def record_model(self, path: str | os.PathLike, name: str | None = None) -> list[str]:
+        """Record which features the model saved at ``path`` reads (read from its saved
+        stages, no Spark), so that ``search(model=...)`` finds them; returns the refs.
+        ``name`` defaults to the path.
+
+        >>> store.record_model("/models/eta")                      # doctest: +SKIP
+        ['restaurant:batch_fg:prep_time:r_id', ...]
+        """
+        from palette.transformers.runtime.artifact import palette_refs
+        refs = palette_refs(path)
+        self.record_usage(name or str(path), refs)
+        return refs
 
     def record_usage(self, model: str, refs) -> None:
         # Canonical spelling ('entity:group:feature:key'), so '@palette:...' refs are found by search.
@@ -165,4 +157,4 @@ class FeatureStore:
         return offline.current_version(spark or SparkSession.active(), self.table_path(group_id))
 
 
-__all__ = ["FeatureStore", "FeatureInfo", "configure", "default_root", "NotRegistered", "_suggest"]
+__all__ = ["FeatureStore", "FeatureInfo", "configure", "default_root", "default_online_store"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from palette.transformers import load_scorer
-from palette.transformers.spark_stages._base import RowSkipped
+from palette.transformers.runtime import RowSkipped
 
 
 def _plain(v):
@@ -77,8 +77,8 @@ def check_batch(scorer, inputs, singles, columns, row_by_row=()):
     scored the batches with numpy, not row by row (but those of the classes in
     ``row_by_row``), so that the test data exercises the vectorized path."""
     import pandas as pd
-    from palette.transformers.spark_stages._base import SparkStageScorer
-    stages = [s for s in scorer.stages if isinstance(s, SparkStageScorer)]
+    from palette.transformers.runtime import StageScorer
+    stages = [s for s in scorer.stages if isinstance(s, StageScorer)]
     before = [s.batches_row_by_row for s in stages]
     frame = pd.DataFrame(inputs, dtype=object)          # object columns keep None apart from NaN
     as_dicts = scorer.scoreBatch(inputs)

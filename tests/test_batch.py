@@ -3,7 +3,7 @@ and columns that keep their Python values; no Spark needed."""
 import numpy as np
 import pandas as pd
 
-from palette.transformers.batch import Batch, Masked, with_nulls
+from palette.transformers.runtime.batch import Batch, Masked, with_nulls
 
 
 def test_nullable_readers_and_masked_columns():
@@ -38,7 +38,7 @@ def test_where_and_row():
 
 
 def test_stored_entries_of_sparse_vectors():
-    from palette.transformers.vectors import SparseVector
+    from palette.transformers.runtime.vectors import SparseVector
     b = Batch.of([{"v": SparseVector(3, (1,), (5.0,))}, {"v": [1.0, 0.0, 2.0]}])
     sparse, mask = b.stored("v", 3)
     assert sparse.tolist() == [True, False] and mask.tolist() == [[False, True, False], [True, True, True]]

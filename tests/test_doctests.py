@@ -26,7 +26,7 @@ MODULES = _modules()
 
 
 def test_the_package_has_modules_to_check():
-    assert {"palette.dsl.ast", "palette.refs", "palette.transformers.batch"} <= set(MODULES)
+    assert {"palette.dsl.ast", "palette.refs", "palette.transformers.runtime.batch"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

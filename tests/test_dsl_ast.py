@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import palette.dsl.ast as dsl_ast
-from palette.dsl import (DSLUnsupportedError, NODE_CLASSES, evaluate, parse, python_backend, to_column,
-                         to_python)
+from palette.dsl import DSLUnsupportedError, NODE_CLASSES, evaluate, parse, python_backend, to_python
+from palette.dsl.spark_backend import to_column
 from palette.dsl import builders as B
 from palette.dsl.ast import Binary, Call, Literal, Node, Read, Unary
 from palette.dsl.functions import ARITH_OPS, BOOL_OPS, COMPARE_OPS, READERS, SIGNATURES

@@ -34,7 +34,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from palette.dsl import parse, to_column, to_python
+from palette.dsl import parse, to_python
+from palette.dsl.spark_backend import to_column
 from palette.dsl import builders as B
 from palette.dsl.ast import Binary, Call, Literal, Node, Read, Unary
 from palette.dsl.functions import SIGNATURES

@@ -15,7 +15,8 @@ from decimal import Decimal
 import pytest
 
 from palette.dsl import (DSLError, DSLInputError, DSLLimitError, DSLSyntaxError, DSLTypeError,
-                         DSLUnsupportedError, evaluate, parse, to_column, to_python)
+                         DSLUnsupportedError, evaluate, parse, to_python)
+from palette.dsl.spark_backend import to_column
 from palette.dsl import builders as B
 from palette.dsl.functions import SIGNATURES
 

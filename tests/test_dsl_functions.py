@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from palette.dsl import parse, to_column, to_python
+from palette.dsl import parse, to_python
+from palette.dsl.spark_backend import to_column
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -11,7 +11,8 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import types as T
 
 from palette import DSLTransformer, Entity, FeatureGroup, FeatureStore, NotRegistered, nFill, nVal
-from palette.offline import IngestError, LookupError_, conform
+from palette.errors import FeatureLookupError, IngestError
+from palette.offline import conform
 from palette.transformers.palette_stage import PaletteTransformer
 
 G = "restaurant:batch_fg"
@@ -304,7 +305,7 @@ def test_both_constructor_spellings(loaded, orders):
 
 def test_store_root_from_environment(loaded, orders, monkeypatch):
     import palette.store
-    monkeypatch.setattr(palette.store, "_CONFIGURED", {})
+    monkeypatch.setattr(palette.config, "_CONFIGURED", {})
     monkeypatch.setenv("PALETTE_STORE_ROOT", loaded.root)
     tx = PaletteTransformer({"prep": PREP}, timestampCol="order_ts")
     assert tx.getStoreRoot() is None
@@ -315,7 +316,7 @@ def test_store_root_from_environment(loaded, orders, monkeypatch):
 
 def test_no_store_configured_fails_at_transform(orders, monkeypatch):
     import palette.store
-    monkeypatch.setattr(palette.store, "_CONFIGURED", {})
+    monkeypatch.setattr(palette.config, "_CONFIGURED", {})
     monkeypatch.delenv("PALETTE_STORE_ROOT", raising=False)
     tx = PaletteTransformer({"prep": PREP}, timestampCol="order_ts")      # nothing to check against yet
     with pytest.raises(LookupError, match="no feature store is configured"):
@@ -378,7 +379,7 @@ def test_malformed_features_param(store):
 def test_missing_join_key_column(loaded, orders):
     tx = PaletteTransformer({"prep": "@palette:restaurant:batch_fg:prep_time:restaurant_id"},
                             timestampCol="order_ts", storeRoot=loaded.root)
-    with pytest.raises(LookupError_) as err:
+    with pytest.raises(FeatureLookupError) as err:
         tx.transform(orders)
     msg = str(err.value)
     assert "'restaurant_id'" in msg and "not in the input" in msg
@@ -387,7 +388,7 @@ def test_missing_join_key_column(loaded, orders):
 
 def test_join_key_of_wrong_type(spark_session, loaded):
     df = spark_session.createDataFrame([(1, 1.0, day(1))], "order_id int, r_id double, order_ts timestamp")
-    with pytest.raises(LookupError_) as err:
+    with pytest.raises(FeatureLookupError) as err:
         PaletteTransformer({"prep": PREP}, timestampCol="order_ts", storeRoot=loaded.root).transform(df)
     msg = str(err.value)
     assert "'r_id' is double" in msg and "'restaurant'" in msg and "is string" in msg
@@ -425,7 +426,7 @@ def test_lookup_by_a_composite_key(spark_session, items):
     assert by_id(dsl.transform(rows), "q") == {10: (2.0,), 11: (3.0,), 12: (7.0,), 13: (-1.0,), 14: (-1.0,),
                                                15: (-1.0,), 16: (-1.0,)}
     # Columns swapped: the types say so, naming both.
-    with pytest.raises(LookupError_, match="'iid' is string, but entity 'order_item' key 'order_id' is bigint"):
+    with pytest.raises(FeatureLookupError, match="'iid' is string, but entity 'order_item' key 'order_id' is bigint"):
         PaletteTransformer({"qty": "@palette:order_item:qty_fg:qty:iid,oid"}, timestampCol="order_ts",
                            storeRoot=items.root).transform(rows)
     with pytest.raises(ValueError, match="keyed by 2 .order_id,item_id."):
@@ -452,14 +453,14 @@ def test_rows_sharing_key_and_time_resolve_to_the_greatest_values(spark_session,
 
 def test_group_without_data(store, orders):
     tx = PaletteTransformer({"prep": PREP}, timestampCol="order_ts", storeRoot=store.root)
-    with pytest.raises(LookupError_) as err:
+    with pytest.raises(FeatureLookupError) as err:
         tx.transform(orders)
     assert "restaurant:batch_fg has no data yet" in str(err.value) and "ingest" in str(err.value)
 
 
 def test_missing_timestamp_column(loaded, orders):
     tx = PaletteTransformer({"prep": PREP}, timestampCol="ordered_at", storeRoot=loaded.root)
-    with pytest.raises(LookupError_) as err:
+    with pytest.raises(FeatureLookupError) as err:
         tx.transform(orders)
     assert "timestamp column 'ordered_at' is not in the input" in str(err.value)
     assert "order_id, r_id, order_ts" in str(err.value)
@@ -482,7 +483,9 @@ def test_pipeline_round_trip(loaded, orders, tmp_path):
     after = loaded_model.transform(orders)
     assert sorted(tuple(r) for r in after.collect()) == before
     assert by_id(after, "prep", "cuisine") == EXPECTED_PIT
-    # Saving recorded which features the model reads.
+    # Saving writes nothing to the registry; record_model reads the refs off the saved model.
+    assert loaded.search(model=path) == []
+    assert loaded.record_model(path) == ["restaurant:batch_fg:cuisine:r_id", "restaurant:batch_fg:prep_time:r_id"]
     assert [r.id for r in loaded.search(model=path)] == ["restaurant:batch_fg:cuisine",
                                                          "restaurant:batch_fg:prep_time"]
 

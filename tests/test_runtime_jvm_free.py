@@ -93,3 +93,31 @@ def test_unsupported_stage_fails_at_load_naming_it(spark_session, tmp_path):
     """)
     assert "org.apache.spark.ml.feature.SQLTransformer" in out
     assert "palette.transformers.dsl_stage.DSLTransformer" in out   # lists what is supported
+
+
+def _set_format_version(stage_dir, version):
+    part = next((stage_dir / "metadata").glob("part-*"))
+    meta = json.loads(part.read_text())
+    meta["paletteFormatVersion"] = version
+    part.write_text(json.dumps(meta) + "\n")
+    for crc in (stage_dir / "metadata").glob(".*.crc"):      # Hadoop would refuse the edited file
+        crc.unlink()
+
+
+def test_artifact_of_a_newer_palette_fails_at_load_asking_for_an_upgrade(spark_session, tmp_path):
+    from pyspark.ml import PipelineModel
+
+    from palette import ArtifactError
+    from palette.transformers import load_scorer
+    path = tmp_path / "p"
+    PipelineModel(stages=[DSLTransformer(lambdas={"a": "1 + 1"})]).write().save(str(path))
+    assert load_scorer(path).scoreInstance({}) == {"a": 2.0}
+    (stage_dir,) = (path / "stages").iterdir()
+    _set_format_version(stage_dir, 99)
+    with pytest.raises(ArtifactError, match="palette format version 99.*upgrade palette"):
+        load_scorer(path)
+    with pytest.raises(ArtifactError, match="palette format version 99.*upgrade palette"):
+        PipelineModel.load(str(path))
+    _set_format_version(stage_dir, None)
+    with pytest.raises(ArtifactError, match="no valid paletteFormatVersion"):
+        load_scorer(path)

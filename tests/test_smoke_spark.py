@@ -1,4 +1,4 @@
-from palette.dsl import to_column
+from palette.dsl.spark_backend import to_column
 
 
 def test_delta_round_trip(spark_session, tmp_path):

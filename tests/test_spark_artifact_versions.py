@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from palette.transformers import load_scorer
-from palette.transformers.vectors import SparseVector
+from palette.transformers.runtime.vectors import SparseVector
 
 from _stage_parity import check_batch, compare_rows
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from palette.transformers.spark_stages._classification import softmax, spark_argmax, thresholded
+from palette.transformers.runtime.scorers._classification import softmax, spark_argmax, thresholded
 
 NAN, INF = math.nan, math.inf
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")      # 0 / 0 and inf - inf, on purpose

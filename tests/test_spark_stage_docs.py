@@ -2,14 +2,15 @@
 from pathlib import Path
 
 from palette.transformers.runtime import supported_stages
-from palette.transformers.spark_stages import SCORERS, load_all
-from palette.transformers.spark_stages._docs import sync
+from palette.transformers.runtime import SCORERS
+from palette.transformers.runtime.scorers import load_all
+from palette.transformers.runtime.scorers._docs import sync
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "serving.md"
 
 
 def test_serving_doc_is_current():
-    assert sync(DOC), "docs/serving.md is stale: run python -m palette.transformers.spark_stages --write"
+    assert sync(DOC), "docs/serving.md is stale: run python -m palette.transformers.runtime.scorers --write"
 
 
 def test_serving_doc_lists_every_registered_class():

@@ -9,7 +9,7 @@ from pyspark.ml.linalg import Vectors
 from pyspark.ml.regression import DecisionTreeRegressor, GBTRegressor, RandomForestRegressor
 
 from palette.transformers import load_scorer
-from palette.transformers.spark_stages.trees import _CompleteTrees
+from palette.transformers.runtime.scorers.trees import _CompleteTrees
 
 from _stage_parity import check_both_fail, check_stage
 

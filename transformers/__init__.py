@@ -1,8 +1,10 @@
-"""Spark ML stages of palette and the JVM-free runtime that scores them.
+"""Spark ML stages of palette and, in ``runtime``, the JVM-free runtime that scores them.
 
 ``load_scorer`` never imports pyspark; the stage classes load it on first use.
 """
-from .runtime import UnsupportedStageError, load_scorer
+from palette.errors import UnsupportedStageError
+
+from .runtime import load_scorer
 
 _LAZY = {"DSLTransformer": "dsl_stage", "DSLEstimator": "dsl_stage", "DSLModel": "dsl_stage",
          "PaletteTransformer": "palette_stage"}

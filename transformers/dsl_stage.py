@@ -26,10 +26,10 @@ from palette.dsl.errors import DSLUnsupportedError
 from palette.dsl.fields import default_field
 from palette.dsl.spark_backend import to_column, with_dsl_columns
 
-from .dsl_row import DSLRowScorer
 from .learning import fit_lambdas
 from .palette_stage import HasPaletteLookup
 from .persistence import PaletteReadable, PaletteWritable
+from .runtime.scorers.dsl import DSLScorer
 
 
 def _to_lambdas(value) -> dict[str, str]:
@@ -89,11 +89,11 @@ class _DSLParams(HasPaletteLookup):
         """The lambdas as typed expressions."""
         return {name: parse(text) for name, text in self.getLambdas().items()}
 
-    def _row_scorer(self) -> DSLRowScorer:
+    def _row_scorer(self) -> DSLScorer:
         lambdas = self.getLambdas()
         cached = getattr(self, "_scorer_cache", None)
         if cached is None or cached.lambdas != lambdas:
-            cached = DSLRowScorer(lambdas)
+            cached = DSLScorer.of(lambdas)
             self._scorer_cache = cached
         return cached
 
@@ -105,16 +105,17 @@ class _DSLParams(HasPaletteLookup):
         """The dataset with a column for every palette ref the lambdas read, and where each is.
 
         Refs an earlier PaletteTransformer provided are found by their column metadata; the
-        others are looked up here, exactly as a PaletteTransformer would, into temporary columns.
+        others are looked up here (``palette.lookup.auto_lookups``), exactly as a
+        PaletteTransformer would, into temporary columns.
         """
+        from palette.lookup import auto_lookups
         from palette.offline import provided_refs
 
-        refs = sorted({r.ref for text in lambdas.values() for r in parse(text).reads()
-                       if r.parsed.kind == "palette"})
+        refs = {r.ref for text in lambdas.values() for r in parse(text).reads() if r.parsed.kind == "palette"}
         if not refs:
             return dataset, default_field, []
         where = provided_refs(dataset.schema)
-        missing = {f"__palette_lookup_{i}": ref for i, ref in enumerate(r for r in refs if r not in where)}
+        missing = auto_lookups(refs, where)
         if missing:
             dataset = self._lookup(dataset, missing)
             where.update({ref: col for col, ref in missing.items()})

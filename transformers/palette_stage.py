@@ -18,6 +18,7 @@ from __future__ import annotations
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 
+from palette.errors import NotConfigured, NotRegistered
 from palette.refs import parse_ref
 
 from .persistence import PaletteReadable, PaletteWritable
@@ -74,6 +75,27 @@ class HasPaletteLookup(Params):
         from palette.store import FeatureStore
         return FeatureStore(self.getStoreRoot())
 
+    def paletteRefs(self) -> list[str]:
+        """The palette feature refs this stage reads."""
+        raise NotImplementedError
+
+    def featureDefinitions(self):
+        """The entities and feature groups this stage reads (``palette.lookup.Definitions``),
+        as saved with it: from the feature store when one is known, else as loaded from the
+        saved stage; None when the stage reads no feature."""
+        refs = self.paletteRefs()
+        if not refs:
+            return None
+        saved = getattr(self, "_definitions", None)
+        try:
+            return self.store().definitions(refs)
+        except NotConfigured:
+            return saved
+        except NotRegistered:
+            if saved is None:
+                raise
+            return saved
+
     def _lookup(self, df, outputs: dict[str, str]):
         from palette.offline import lookup
         return lookup(df, self.store(), outputs, self.getTimestampCol(), self.getDeltaVersions())
@@ -112,16 +134,15 @@ class PaletteTransformer(Transformer, HasPaletteLookup, PaletteReadable, Palette
 
     def _validate_refs(self, features: dict[str, str]) -> None:
         """Unknown entity, group or feature fails when the stage is built, if a store is known."""
-        from palette.store import FeatureStore, default_root
         try:
-            root = default_root(self.getStoreRoot())
-        except LookupError:
+            store = self.store()
+        except NotConfigured:
             return          # checked at transform time, when a store must be known
-        store = FeatureStore(root)
         for ref in features.values():
             store.resolve(ref)
 
     def paletteRefs(self) -> list[str]:
+        """The palette feature refs this stage reads."""
         return sorted(set(self.getFeatures().values()))
 
     def pinVersions(self, spark=None):

@@ -1,47 +1,37 @@
-"""Saving palette stages: Spark's DefaultParams layout plus a palette format version.
+"""Saving palette stages: Spark's DefaultParams layout plus what the runtime needs.
 
 ``metadata/`` holds one JSON line (class, uid, paramMap, defaultParamMap, sparkVersion)
-with ``"paletteFormatVersion"`` added; that directory is all the JVM-free runtime reads.
+with ``paletteFormatVersion`` added and, for a stage that reads the feature store,
+``paletteDefinitions``: the entities and feature groups it reads (key columns and types,
+feature types, max age), so a serving process needs no registry. That directory is all
+the JVM-free runtime reads. Saving writes nothing anywhere else.
 """
 from __future__ import annotations
 
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLWritable
 
-FORMAT_VERSION = 1
+from palette.lookup import Definitions
+
+from .runtime.artifact import FORMAT_VERSION, check_format
 
 
 class PaletteWriter(DefaultParamsWriter):
     def saveImpl(self, path: str) -> None:
-        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession,
-                                         extraMetadata={"paletteFormatVersion": FORMAT_VERSION})
-        _record_usage(self.instance, path)
-
-
-def _record_usage(stage, path: str) -> None:
-    """Note in the registry which saved model reads which features (for search by model).
-    A stage inside a saved PipelineModel records the pipeline's path."""
-    refs = stage.paletteRefs() if hasattr(stage, "paletteRefs") else []
-    if not refs:
-        return
-    from palette.store import FeatureStore, default_root
-    try:
-        root = default_root(stage.getStoreRoot())
-    except LookupError:
-        return                      # no store known: nothing to record in
-    model = path.split("/stages/")[0] if "/stages/" in path else path
-    store = FeatureStore(root)
-    previous = store.registry.usage().get(model, [])
-    store.record_usage(model, sorted(set(previous) | set(refs)))
+        extra = {"paletteFormatVersion": FORMAT_VERSION}
+        definitions = self.instance.featureDefinitions()
+        if definitions is not None:
+            extra["paletteDefinitions"] = definitions.to_json()
+        DefaultParamsWriter.saveMetadata(self.instance, path, self.sparkSession, extraMetadata=extra)
 
 
 class PaletteReader(DefaultParamsReader):
     def load(self, path: str):
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
-        version = metadata.get("paletteFormatVersion")
-        if version is None or version > FORMAT_VERSION:
-            raise ValueError(f"{path} was saved with palette format version {version}; this palette "
-                             f"reads versions up to {FORMAT_VERSION}: upgrade palette to load it")
-        return super().load(path)
+        check_format(metadata, path)
+        instance = super().load(path)
+        if "paletteDefinitions" in metadata:
+            instance._definitions = Definitions.from_json(metadata["paletteDefinitions"])
+        return instance
 
 
 class PaletteWritable(MLWritable):

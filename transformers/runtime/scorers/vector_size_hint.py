@@ -7,16 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..vectors import as_array
-from ._base import RowSkipped, SparkStageScorer, scorer
+from ..stage import RowSkipped, StageScorer, scorer
 
 
 @scorer("org.apache.spark.ml.feature.VectorSizeHint")
-class VectorSizeHintScorer(SparkStageScorer):
+class VectorSizeHintScorer(StageScorer):
     supports = "handleInvalid error/skip/optimistic (null vectors and wrong sizes)"
     limitations = "the column is passed through; no metadata is attached (the runtime has none)"
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.input, self.size = self.param("inputCol"), int(self.param("size"))
         self.handle = self.param_in("handleInvalid", ("error", "skip", "optimistic"), "error")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..batch import apply_each
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 from ._classification import ProbabilisticOutputs, first_row, normalize, sequential_sum
 from ._util import java_exp
 
@@ -237,13 +237,13 @@ class _CompleteTrees:
         return self.leaf.take(idx - self.n_inner)
 
 
-class _TreeModel(SparkStageScorer):
+class _TreeModel(StageScorer):
     """A tree or an ensemble; ``columns(X)`` computes every output column for a feature
     matrix, and ``score_row`` is ``columns`` of a batch of one."""
     ensemble = True
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         rows = self.read_parquet()
         if self.ensemble:
             by_tree: dict[int, list] = {}
@@ -307,8 +307,8 @@ class _TreeModel(SparkStageScorer):
 
 
 class _Classifier(ProbabilisticOutputs, _TreeModel):
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.init_outputs(self.num_classes or 2)
 
     def raw(self, idx: np.ndarray) -> np.ndarray:
@@ -329,8 +329,8 @@ class DecisionTreeClassifierScorer(_Classifier):
 
     ensemble = False
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.stats = self.node_values(lambda n: n.stats)
 
     def raw(self, idx):
@@ -355,8 +355,8 @@ class RandomForestClassifierScorer(_Classifier):
     supports = 'normalized per-tree class counts, summed; probability; prediction; thresholds; leafCol'
     limitations = '—'
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.votes = self.node_values(_normalized_counts)
 
     def raw(self, idx):
@@ -405,8 +405,8 @@ class DecisionTreeRegressorScorer(_Regressor):
 
     ensemble = False
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.variance_col = self.param("varianceCol", "")
         if self.variance_col:
             self.variance = self.node_values(_variance)[:, 0]

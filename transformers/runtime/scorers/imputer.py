@@ -20,20 +20,20 @@ from numbers import Real
 import numpy as np
 
 from ..batch import Masked, with_nulls
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 from ._util import in_out_cols
 
 _INT, _FLOAT, _OTHER, _NULL = 1, 0, 2, 3      # what a value tells of its column: integral, not, nothing
 
 
 @scorer("org.apache.spark.ml.feature.ImputerModel")
-class ImputerScorer(SparkStageScorer):
+class ImputerScorer(StageScorer):
     supports = 'mean/median/mode surrogates; single and multi column; missingValue (NaN matches NaN)'
     limitations = ("integer columns: surrogate truncated toward zero (Spark's cast); a null in an integer "
                    "column is known as integral only from earlier int values or int_columns")
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.inputs, self.outputs = in_out_cols(self.params)
         row = self.read_parquet()[0]
         self.surrogates = [float(row[c]) if row[c] is not None else None for c in self.inputs]

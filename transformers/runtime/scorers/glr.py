@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from ..batch import apply_each, with_nulls
-from ._base import scorer
+from ..stage import scorer
 from ._util import java_div, java_exp
 from .linear_models import LinearPredictor
 
@@ -171,8 +171,8 @@ class GeneralizedLinearRegressionScorer(LinearPredictor):
     limitations = ("exp/pow/erf from Python's math, not Java's: predictions within ~1 ulp, probit within "
                    "~3e-14 relative in its lower tail; summation order may differ from Spark's BLAS")
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         explicit = metadata.get("paramMap", {})
         families = ("gaussian", "binomial", "poisson", "gamma", "tweedie")
         if str(self.param("family", "gaussian")).lower() not in families:

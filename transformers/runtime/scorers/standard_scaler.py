@@ -13,10 +13,10 @@ import numpy as np
 
 from ..batch import with_nulls
 from ..vectors import as_array, decode_vector, is_sparse
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 
 
-def vector_in(stage: SparkStageScorer, row: dict, col: str, size: int, dense: bool) -> np.ndarray:
+def vector_in(stage: StageScorer, row: dict, col: str, size: int, dense: bool) -> np.ndarray:
     """The row's vector as an array, failing where Spark's scaler does: null, or an
     entry at index ``size`` or past it (``dense``: any entry; else a sparse vector's
     stored ones)."""
@@ -39,13 +39,13 @@ def scale_prefix(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 @scorer("org.apache.spark.ml.feature.StandardScalerModel")
-class StandardScalerScorer(SparkStageScorer):
+class StandardScalerScorer(StageScorer):
     supports = 'withMean, withStd; x * (1/std) as Spark computes it'
     limitations = 'output is a dense numpy array, also for a sparse input'
     batch_fallback = "for vectors of another size than the model's (Spark scales a shorter one)"
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         data = self.read_parquet()[0]
         std, mean = decode_vector(data["std"]), decode_vector(data["mean"])
         self.with_mean = self.param("withMean", False)

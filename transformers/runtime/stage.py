@@ -1,42 +1,77 @@
-"""The base of the Spark-stage scorers and their registry."""
+"""The scorer protocol and its registry: one for palette's stages and Spark's own.
+
+A scorer scores one saved stage without Spark. Every scorer is a ``StageScorer``
+registered, with ``@scorer("saved.class.Name", ...)``, under the class names Spark
+writes into the stage's ``metadata/``; ``load_scorer`` picks it by that name. A scorer
+answers two calls:
+
+- ``scoreInstance(row) -> row`` (and ``score_instance``, the same for a caller that has
+  set ``np.errstate`` itself): the row plus the stage's output columns;
+- ``score_batch(batch) -> batch``: the same over a columnar ``Batch`` (see
+  ``batch.py``), with numpy where the stage can (``score_columns``), else row by row.
+
+A stage that reads the feature store also declares its ``reads`` (see ``lookups.py``):
+the pipeline plans them at load time, to fetch each dependency level in one round trip.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..batch import Batch, row_by_row
-from ..vectors import as_array
+from palette.errors import PaletteError, UnsupportedStageError
+
+from .batch import Batch, row_by_row
+from .vectors import as_array
 
 SCORERS: dict[str, type] = {}
 
+# Params that name a column a Spark stage writes (for planning: what a stage produces).
+OUTPUT_PARAMS = ("outputCol", "outputCols", "predictionCol", "rawPredictionCol", "probabilityCol",
+                 "varianceCol", "leafCol")
 
-class RowSkipped(Exception):
-    """Spark's transform would drop this row (handleInvalid='skip')."""
+
+class RowSkipped(PaletteError):
+    """Spark's transform would drop this row (handleInvalid='skip'). Not an error: a
+    single-row caller decides what a dropped row means; ``scoreBatch`` leaves it out."""
+
+
+@dataclass
+class LoadContext:
+    """What ``load_scorer`` knows while it loads a pipeline's stages.
+
+    ``online_store``: the ``palette.online.OnlineStore`` lookups read (None: a stage that
+    reads features fails to load). ``provided``: palette ref -> column, for refs an earlier
+    stage of the pipeline looked up (a DSL stage reads those instead of looking up again).
+    """
+    online_store: Any = None
+    provided: dict[str, str] = field(default_factory=dict)
 
 
 def scorer(*class_names: str) -> Callable[[type], type]:
-    """Register a scorer class for the Spark class names it scores."""
+    """Register a scorer class for the saved class names it scores."""
     def register(cls: type) -> type:
         for name in class_names:
             SCORERS[name] = cls
-        cls.spark_classes = class_names
+        cls.saved_classes = class_names
         return cls
     return register
 
 
-class SparkStageScorer:
-    """One saved Spark stage. Subclasses implement ``score_row`` and ``score_columns``
-    (numpy over a whole ``Batch``; see ``transformers/batch.py``); a stage that drops rows
-    (handleInvalid='skip') says which in ``skipped_rows``."""
+class StageScorer:
+    """One saved stage. Subclasses implement ``score_row`` (the output columns of one
+    row) and, where numpy can, ``score_columns`` (of a whole ``Batch``); a stage that drops
+    rows (handleInvalid='skip') says which in ``skipped_rows``."""
 
-    spark_classes: tuple[str, ...] = ()
+    saved_classes: tuple[str, ...] = ()
     batch_fallback = ""          # when a batch still goes row by row (for the docs table)
+    reads: tuple = ()            # the feature-store reads of the stage (lookups.LookupRead)
 
-    def __init__(self, path: Path, metadata: dict):
-        self.path = Path(path)
+    def __init__(self, path: Path | None, metadata: dict, context: LoadContext | None = None):
+        self.path = Path(path) if path is not None else None
         self.metadata = metadata
         self.params: dict[str, Any] = {**metadata.get("defaultParamMap", {}), **metadata.get("paramMap", {})}
         self.uid = metadata.get("uid", "?")
@@ -58,9 +93,20 @@ class SparkStageScorer:
         return value
 
     def unsupported(self, what: str, supported: str):
-        from ..runtime import UnsupportedStageError
         raise UnsupportedStageError(f"{self.metadata.get('class', type(self).__name__)} {self.uid} ({self.path}): "
                                     f"{what} is not supported by the JVM-free runtime; it supports {supported}")
+
+    def output_columns(self) -> set[str] | None:
+        """The columns this stage writes, or None when it cannot tell (the planner then
+        treats it as writing anything)."""
+        out = set()
+        for name in OUTPUT_PARAMS:
+            value = self.params.get(name)
+            if isinstance(value, str):
+                out.add(value)
+            elif isinstance(value, list):
+                out.update(value)
+        return out
 
     # -- features -------------------------------------------------------------------
     def features_of(self, row: dict, col: str, size: int | None) -> np.ndarray:
@@ -131,7 +177,7 @@ class SparkStageScorer:
             if out is not None:
                 return batch.with_columns(out)
         self.batches_row_by_row += 1
-        return row_by_row(self.scoreInstance, batch, RowSkipped)
+        return row_by_row(self.score_instance, batch, RowSkipped)
 
     def raise_row_error(self, batch: Batch, bad: np.ndarray):
         """Spark fails on the rows ``bad`` marks: raise what ``score_row`` raises for the
@@ -142,3 +188,6 @@ class SparkStageScorer:
         self.score_row(batch.row(i))
         raise RuntimeError(f"{type(self).__name__} {self.uid}: the batch path found row {i} invalid "
                            "but score_row scored it")
+
+
+__all__ = ["StageScorer", "RowSkipped", "LoadContext", "SCORERS", "scorer", "OUTPUT_PARAMS"]

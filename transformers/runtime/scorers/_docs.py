@@ -1,23 +1,17 @@
 """The supported-stages table of ``docs/serving.md``, generated from the registries so the
-doc cannot drift: ``python -m palette.transformers.spark_stages`` prints it, and
+doc cannot drift: ``python -m palette.transformers.runtime.scorers`` prints it, and
 ``--write`` rewrites the generated part of docs/serving.md (``tests/test_spark_stage_docs.py``
 fails when it is stale)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-BEGIN = "<!-- BEGIN GENERATED: supported stages (python -m palette.transformers.spark_stages --write) -->"
+BEGIN = "<!-- BEGIN GENERATED: supported stages (python -m palette.transformers.runtime.scorers --write) -->"
 END = "<!-- END GENERATED -->"
 
-_PALETTE = {
-    "palette.transformers.dsl_stage.DSLTransformer": (
-        "DSL lambdas, parsed by the DSL grammar (nothing unpickled)", "—"),
-    "palette.transformers.dsl_stage.DSLModel": (
-        "fitted DSL lambdas (DSLEstimator), e.g. impute with fitted values", "—"),
-    "org.apache.spark.ml.PipelineModel": (
-        "stages in order; rows a stage skips are dropped by scoreBatch, raise RowSkipped from scoreInstance",
-        "nested PipelineModels are loaded recursively"),
-}
+_PIPELINE = ("org.apache.spark.ml.PipelineModel", "PipelineScorer", "each stage's",
+             "stages in order; rows a stage skips are dropped by scoreBatch, raise RowSkipped from scoreInstance",
+             "nested PipelineModels are loaded recursively")
 
 
 def _cell(text: str) -> str:
@@ -25,24 +19,21 @@ def _cell(text: str) -> str:
 
 
 def _batch_mode(cls) -> str:
-    from ._base import SparkStageScorer
-    if cls.score_columns is SparkStageScorer.score_columns:
+    from ..stage import StageScorer
+    if cls.score_columns is StageScorer.score_columns and cls.score_batch is StageScorer.score_batch:
         return "row by row"
     return f"numpy; row by row {cls.batch_fallback}" if cls.batch_fallback else "numpy"
 
 
 def rows() -> list[tuple[str, str, str, str, str]]:
     """(saved class, scorer, scoreBatch mode, supported, limitations) for every stage the
-    runtime scores."""
-    from ..runtime import STAGE_SCORERS
+    runtime scores: palette's stages first, then the pipeline, then Spark's."""
     from . import load_all
+    scorers = sorted(load_all().items(), key=lambda kv: (not kv[0].startswith("palette."), kv[0]))
     out = []
-    for name in sorted(STAGE_SCORERS):
-        sup, lim = _PALETTE.get(name, ("", ""))
-        out.append((name, "palette DSL row scorer", "row by row", sup, lim))
-    out.append(("org.apache.spark.ml.PipelineModel", "PipelineScorer", "each stage's",
-                *_PALETTE["org.apache.spark.ml.PipelineModel"]))
-    for name, cls in sorted(load_all().items()):
+    for name, cls in scorers:
+        if not name.startswith("palette.") and not any(r[0] == _PIPELINE[0] for r in out):
+            out.append(_PIPELINE)
         out.append((name, f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}", _batch_mode(cls),
                     getattr(cls, "supports", ""), getattr(cls, "limitations", "")))
     return out
@@ -58,7 +49,7 @@ def table() -> str:
 
 
 def doc_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "docs" / "serving.md"
+    return Path(__file__).resolve().parents[3] / "docs" / "serving.md"
 
 
 def sync(path: Path | None = None, write: bool = False) -> bool:

@@ -1,4 +1,4 @@
-"""``python -m palette.transformers.spark_stages [--write | --check]``: print the supported
+"""``python -m palette.transformers.runtime.scorers [--write | --check]``: print the supported
 stages table, rewrite it in docs/serving.md, or exit 1 when the doc is stale."""
 import sys
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..batch import apply_each
 from ..vectors import decode_matrix, decode_vector
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 from ._classification import ProbabilisticOutputs, first_row, softmax
 from ._util import dot, dot_rows, java_exp
 
@@ -27,12 +27,12 @@ def _logistic(v: float) -> float:
     return 1.0 / (1.0 + java_exp(-v))
 
 
-class LinearPredictor(SparkStageScorer):
+class LinearPredictor(StageScorer):
     """A model saved as ``coefficients`` and ``intercept`` (linear and generalized linear
     regression): ``dot(features, coefficients) + intercept`` of a row or a batch."""
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         data = self.read_parquet()[0]
         self.coefficients = decode_vector(data["coefficients"])
         self.intercept = float(data["intercept"])
@@ -62,12 +62,12 @@ class LinearRegressionScorer(LinearPredictor):
 
 
 @scorer("org.apache.spark.ml.classification.LogisticRegressionModel")
-class LogisticRegressionScorer(ProbabilisticOutputs, SparkStageScorer):
+class LogisticRegressionScorer(ProbabilisticOutputs, StageScorer):
     supports = 'binary and multinomial; rawPrediction, probability, prediction; threshold / thresholds'
     limitations = 'floats within ~1e-15 relative of Spark (BLAS order)'
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         data = self.read_parquet()[0]
         self.num_classes = int(data["numClasses"])
         self.num_features = int(data["numFeatures"])

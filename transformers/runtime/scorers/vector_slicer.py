@@ -16,20 +16,21 @@ import bisect
 
 import numpy as np
 
+from palette.errors import UnsupportedStageError
+
 from ..vectors import SparseVector, is_sparse
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 
 
 @scorer("org.apache.spark.ml.feature.VectorSlicer")
-class VectorSlicerScorer(SparkStageScorer):
+class VectorSlicerScorer(StageScorer):
     supports = 'indices (dense and sparse vectors)'
     limitations = ('names are refused at load time (they need the input column\'s ML attribute metadata, '
                    'which is not saved); an index past the end of a sparse vector selects nothing, as in Spark '
                    'without attribute metadata')
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
-        from ..runtime import UnsupportedStageError
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         names = list(self.param("names", []) or [])
         self.indices = [int(i) for i in (self.param("indices", []) or [])]
         if names:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..vectors import SparseVector, is_sparse
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 
 
 def _active(v, col: str, uid: str) -> tuple[int, list[tuple[int, float]]]:
@@ -65,14 +65,14 @@ def compressed(size: int, indices: list[int], values: list[float]):
 
 
 @scorer("org.apache.spark.ml.feature.Interaction")
-class InteractionScorer(SparkStageScorer):
+class InteractionScorer(StageScorer):
     supports = 'numeric and vector inputs, treated as numeric'
     limitations = ('inputs Spark would one-hot encode because they carry nominal ML attributes (e.g. a '
                    "StringIndexer's output) are not detected: attributes are not saved, so every input is "
                    'treated as numeric; vector sizes are not checked against attributes')
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.inputs = list(self.param("inputCols") or [])
         if not self.inputs:
             raise ValueError(f"Interaction {self.uid}: Input cols must have non-zero length.")

@@ -17,7 +17,7 @@ from numbers import Real
 import numpy as np
 
 from ..batch import with_nulls
-from ._base import RowSkipped, SparkStageScorer, scorer
+from ..stage import RowSkipped, StageScorer, scorer
 
 
 def _key(x: float) -> tuple[float, float]:
@@ -53,12 +53,12 @@ def bucket(splits: list[float], keys: list, x: float, keep_invalid: bool, uid: s
 
 
 @scorer("org.apache.spark.ml.feature.Bucketizer")
-class BucketizerScorer(SparkStageScorer):
+class BucketizerScorer(StageScorer):
     supports = 'splits / splitsArray; single and multi column; handleInvalid error/skip/keep (NaN -> extra bucket)'
     limitations = 'values outside the splits raise whatever handleInvalid says, as in Spark'
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         if self.param("inputCols"):
             self.inputs, self.outputs = list(self.param("inputCols")), list(self.param("outputCols"))
             self.splits = [_as_splits(s) for s in self.param("splitsArray")]

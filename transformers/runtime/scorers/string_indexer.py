@@ -11,17 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import RowSkipped, SparkStageScorer, scorer
+from ..stage import RowSkipped, StageScorer, scorer
 from ._util import in_out_cols, spark_string
 
 
 @scorer("org.apache.spark.ml.feature.StringIndexerModel")
-class StringIndexerScorer(SparkStageScorer):
+class StringIndexerScorer(StageScorer):
     supports = 'labelsArray (any stringOrderType); single and multi column; handleInvalid error/skip/keep; nulls'
     limitations = 'non-string inputs are cast to string like Spark only for common forms (ints, booleans, moderate doubles)'
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.inputs, self.outputs = in_out_cols(self.params)
         data = self.read_parquet()[0]
         labels = data["labelsArray"] if "labelsArray" in data else [data["labels"]]

@@ -14,18 +14,18 @@ from numbers import Real
 import numpy as np
 
 from ..vectors import as_array
-from ._base import RowSkipped, SparkStageScorer, scorer
+from ..stage import RowSkipped, StageScorer, scorer
 
 
 @scorer("org.apache.spark.ml.feature.VectorAssembler")
-class VectorAssemblerScorer(SparkStageScorer):
+class VectorAssemblerScorer(StageScorer):
     supports = 'numeric, boolean and vector inputs; handleInvalid error/skip/keep'
     limitations = "'keep' of a missing vector uses the size last seen by this scorer (Spark reads it from column metadata)"
     batch_fallback = ("for 'keep' when a null vector comes before the batch's first vector and the size "
                       "this scorer last saw differs from the batch's")
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.inputs = self.param("inputCols")
         self.output = self.param("outputCol")
         self.handle = self.param_in("handleInvalid", ("error", "skip", "keep"), "error")

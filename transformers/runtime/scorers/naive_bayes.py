@@ -28,7 +28,7 @@ import numpy as np
 
 from ..batch import apply_each
 from ..vectors import decode_matrix, decode_vector, is_sparse
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 from ._classification import ProbabilisticOutputs, first_row, sequential_sum, softmax
 from ._util import java_div, java_exp
 
@@ -69,14 +69,14 @@ def _entries(v, uid: str, size: int) -> tuple[list[int], list[float]]:
 
 
 @scorer("org.apache.spark.ml.classification.NaiveBayesModel")
-class NaiveBayesScorer(ProbabilisticOutputs, SparkStageScorer):
+class NaiveBayesScorer(ProbabilisticOutputs, StageScorer):
     supports = 'multinomial, complement, bernoulli, gaussian; rawPrediction, probability, prediction; thresholds'
     limitations = ("sums run left to right where Spark's BLAS vectorizes: with many features rawPrediction and "
                    "probability agree to ~1e-12 relative, not to the bit; feature checks (non-negative, 0/1) "
                    "raise as in Spark")
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         data = self.read_parquet()[0]
         self.model_type = self.param_in("modelType", ("multinomial", "complement", "bernoulli", "gaussian"),
                                         "multinomial")

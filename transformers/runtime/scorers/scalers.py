@@ -14,17 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..vectors import decode_vector
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 from .standard_scaler import scale_prefix, vector_in
 
 
 @scorer("org.apache.spark.ml.feature.MinMaxScalerModel")
-class MinMaxScalerScorer(SparkStageScorer):
+class MinMaxScalerScorer(StageScorer):
     supports = 'min/max params; constant features -> (min+max)/2; NaN kept'
     limitations = '—'
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         data = self.read_parquet()[0]
         self.orig_min = decode_vector(data["originalMin"])
         orig_max = decode_vector(data["originalMax"])
@@ -56,13 +56,13 @@ class MinMaxScalerScorer(SparkStageScorer):
 
 
 @scorer("org.apache.spark.ml.feature.MaxAbsScalerModel")
-class MaxAbsScalerScorer(SparkStageScorer):
+class MaxAbsScalerScorer(StageScorer):
     supports = 'x * (1/maxAbs); maxAbs 0 leaves the feature unchanged'
     limitations = 'output is a dense numpy array, also for a sparse input'
     batch_fallback = "for vectors of another size than the model's (Spark scales a shorter one)"
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         max_abs = decode_vector(self.read_parquet()[0]["maxAbs"])
         with np.errstate(divide="ignore"):
             self.scale = np.where(max_abs != 0.0, 1.0 / max_abs, 1.0)   # Spark: 0 -> 1.0

@@ -13,17 +13,17 @@ import math
 import numpy as np
 
 from ..batch import with_nulls
-from ._base import SparkStageScorer, scorer
+from ..stage import StageScorer, scorer
 from ._util import in_out_cols
 
 
 @scorer("org.apache.spark.ml.feature.OneHotEncoderModel")
-class OneHotEncoderScorer(SparkStageScorer):
+class OneHotEncoderScorer(StageScorer):
     supports = 'dropLast; handleInvalid error/keep; single and multi column; output numpy arrays'
     limitations = 'output is dense numpy, not a sparse vector'
 
-    def __init__(self, path, metadata):
-        super().__init__(path, metadata)
+    def __init__(self, path, metadata, context=None):
+        super().__init__(path, metadata, context)
         self.inputs, self.outputs = in_out_cols(self.params)
         self.category_sizes = [int(n) for n in self.read_parquet()[0]["categorySizes"]]
         self.keep = self.param_in("handleInvalid", ("error", "keep"), "error") == "keep"

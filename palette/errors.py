@@ -1,0 +1,84 @@
+"""Every error palette raises derives from ``PaletteError``.
+
+Each also derives from the built-in exception a caller would expect (``ValueError`` for
+bad input, ``KeyError`` for an unknown name, ``ConnectionError`` for a store that does
+not answer), so ``except ValueError`` keeps working; ``except PaletteError`` catches
+everything palette raises on purpose. The DSL's errors (``palette.dsl.DSLError`` and its
+subclasses) derive from it too.
+
+>>> from palette import PaletteError, NotRegistered
+>>> issubclass(NotRegistered, PaletteError) and issubclass(NotRegistered, KeyError)
+True
+"""
+from __future__ import annotations
+
+
+class PaletteError(Exception):
+    """The root of palette's errors."""
+
+
+# -- feature store -----------------------------------------------------------------------
+
+class RegistryError(PaletteError, ValueError):
+    """A registration that is invalid or incompatible with what is registered, or a
+    registry file this palette cannot read."""
+
+
+class NotRegistered(PaletteError, KeyError):
+    """An entity, feature group or feature that is not in the registry."""
+
+    def __str__(self):
+        return self.args[0] if self.args else ""
+
+
+class IngestError(PaletteError, ValueError):
+    """A DataFrame that does not fit its feature group; nothing was written."""
+
+
+class FeatureLookupError(PaletteError, ValueError):
+    """A lookup whose input does not fit the feature group: a join key column missing or
+    of the wrong type, a group without data, a model without feature definitions."""
+
+
+class NotConfigured(PaletteError, LookupError):
+    """No feature store root or online store was given, configured or set in the environment."""
+
+
+class DeltaJarsMissing(PaletteError, RuntimeError):
+    """The Delta Lake jars are not in the local Maven repository."""
+
+
+# -- online store ------------------------------------------------------------------------
+
+class OnlineStoreError(PaletteError):
+    """A problem with an online store."""
+
+
+class OnlineStoreUnavailable(OnlineStoreError, ConnectionError):
+    """The online store did not answer (down, too slow, file missing or unreadable).
+    The message names the store's URL (without credentials) and the cause."""
+
+
+class OnlineSchemaMismatch(OnlineStoreError, ValueError):
+    """A feature group in the online store does not match the definition that reads or
+    writes it (a missing group or feature, a different type or key)."""
+
+
+class MaterializeError(PaletteError, ValueError):
+    """A materialization that cannot start (unknown group, no data); nothing was written."""
+
+
+# -- serving runtime -----------------------------------------------------------------------
+
+class UnsupportedStageError(PaletteError, ValueError):
+    """A saved stage whose class (or setting) the JVM-free runtime cannot score."""
+
+
+class ArtifactError(PaletteError, ValueError):
+    """A saved model directory that cannot be read: missing parts, or written by a newer
+    palette (upgrade palette to read it)."""
+
+
+__all__ = ["PaletteError", "RegistryError", "NotRegistered", "IngestError", "FeatureLookupError",
+           "NotConfigured", "DeltaJarsMissing", "OnlineStoreError", "OnlineStoreUnavailable", "OnlineSchemaMismatch",
+           "MaterializeError", "UnsupportedStageError", "ArtifactError"]

@@ -1,0 +1,66 @@
+"""One root exception; public names from public modules; newer files ask for an upgrade."""
+import importlib
+import inspect
+import json
+import pkgutil
+
+import pytest
+
+import palette
+from palette import PaletteError
+
+PACKAGES = ["palette", "palette.dsl", "palette.transformers", "palette.transformers.runtime",
+            "palette.transformers.runtime.scorers", "palette.parity", "palette.jobs"]
+
+
+def all_modules():
+    seen = []
+    for name in PACKAGES:
+        pkg = importlib.import_module(name)
+        seen.append(pkg)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if not info.ispkg and info.name != "__main__":
+                seen.append(importlib.import_module(f"{name}.{info.name}"))
+    return seen
+
+
+def test_every_exception_palette_defines_derives_from_palette_error():
+    found = []
+    for module in all_modules():
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BaseException) and cls.__module__ == module.__name__:
+                found.append(cls)
+                assert issubclass(cls, PaletteError), f"{cls.__module__}.{cls.__name__} does not derive from PaletteError"
+    assert len(found) >= 15
+
+
+def test_public_names_come_from_public_modules():
+    for name in PACKAGES:
+        pkg = importlib.import_module(name)
+        for attr in getattr(pkg, "__all__", []):
+            obj = getattr(pkg, attr)
+            where = getattr(obj, "__module__", None) or name
+            assert not any(part.startswith("_") for part in where.split(".")), f"{name}.{attr} comes from {where}"
+
+
+def test_errors_are_exported_at_the_top_level():
+    for name in ("PaletteError", "NotRegistered", "RegistryError", "OnlineStoreUnavailable", "ArtifactError",
+                 "UnsupportedStageError", "FeatureLookupError", "IngestError", "DSLError"):
+        assert issubclass(getattr(palette, name), PaletteError), name
+
+
+def test_registry_of_a_newer_format_asks_for_an_upgrade(tmp_path):
+    (tmp_path / "registry.json").write_text(json.dumps({"format": 2, "entities": {}, "feature_groups": {}}))
+    with pytest.raises(palette.RegistryError, match="registry format 2.*reads formats up to 1: upgrade palette"):
+        palette.FeatureStore(tmp_path).registry.entities()
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"entities": {}}', "no integer 'format' field"),
+    ("[1, 2]", "no integer 'format' field"),
+    ("{not json", "is not valid JSON"),
+])
+def test_registry_file_that_is_not_a_registry(tmp_path, text, problem):
+    (tmp_path / "registry.json").write_text(text)
+    with pytest.raises(palette.RegistryError, match=problem):
+        palette.FeatureStore(tmp_path).search()
