@@ -5,14 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.palette-installed
 
-.PHONY: test demo bench jars install clean
+.PHONY: test demo bench jars redis install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow]"
+	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,7 +20,14 @@ install: $(STAMP)
 jars: $(STAMP)
 	$(BIN)/python -m palette.spark fetch-jars
 
-test: install jars
+# redis-server from the OS packages: the tests start real servers on loopback ports.
+redis:
+	@command -v redis-server >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q redis-server >/dev/null; }
+	@redis-server --version
+
+test: install jars redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install jars
@@ -28,10 +35,10 @@ demo: install jars
 	$(BIN)/python notebooks/02_feature_store_eta.py
 
 $(VENV)/.palette-bench-installed: $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,bench]"
+	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,bench]"
 	touch $@
 
-bench: install jars $(VENV)/.palette-bench-installed
+bench: install jars redis $(VENV)/.palette-bench-installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:

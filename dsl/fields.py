@@ -10,7 +10,7 @@ def default_field(read: Read) -> str:
     ref = read.parsed
     if ref.kind == "palette":
         raise DSLUnsupportedError(
-            f"{read} reads the palette feature {ref}: single-row palette lookups need the online "
-            "store, which is not available yet; score it with Spark (transform), or read a basis "
-            "field or a column instead")
+            f"{read} reads the palette feature {ref}, which a plain expression cannot look up: put the "
+            "expression in a DSL stage (its transform looks it up in the offline store, its scoreInstance "
+            "and load_scorer in the online store), or read a basis field or a column instead")
     return ref.name

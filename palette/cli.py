@@ -4,14 +4,17 @@
     palette features search --entity restaurant --type num --tag eta --model /models/eta
     palette features show restaurant:batch_fg
     palette ingest --group restaurant:batch_fg --source /data/prep --format parquet
+    palette materialize --online-store sqlite:////data/online.db [--group restaurant:batch_fg] [--full]
 
-The store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only ``ingest`` starts
-Spark; the registry commands read the registry file.
+The store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only ``ingest`` and
+``materialize`` start Spark; the registry commands read the registry file.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+from palette.errors import PaletteError
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
@@ -77,10 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     ingest_job.add_arguments(ingest)
     ingest.set_defaults(run=lambda a: ingest_job.main(
         ["--group", a.group, "--source", a.source, "--format", a.format] + (["--store", a.store] if a.store else [])))
+    materialize = sub.add_parser("materialize", help="copy the latest feature values into an online store (runs Spark)")
+    from palette.jobs import materialize as materialize_job
+    materialize_job.add_arguments(materialize)
+    materialize.set_defaults(run=lambda a: materialize_job.main(
+        ["--online-store", a.online_store] + [x for g in a.group or [] for x in ("--group", g)]
+        + (["--full"] if a.full else []) + (["--batch-rows", str(a.batch_rows)] if a.batch_rows else [])
+        + (["--store", a.store] if a.store else [])))
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (KeyError, ValueError, LookupError) as e:
+    except (PaletteError, KeyError, ValueError, LookupError) as e:
         print(f"palette: {e}", file=sys.stderr)
         return 2
 

@@ -17,6 +17,7 @@ there with ``spark.jars`` and never goes to the network::
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from .errors import DeltaJarsMissing
@@ -75,6 +76,9 @@ def session(app_name: str = "palette", master: str = "local[2]", conf: dict[str,
     """
     from pyspark.sql import SparkSession
 
+    # Python workers (materialization's mapInArrow) run this interpreter, where palette
+    # is installed, not whatever python3 comes first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name).master(master)
     settings = {**LOCAL_DEFAULTS, **(conf or {})}
     if os.environ.get("PALETTE_DELTA_FROM_PIP"):
@@ -106,8 +110,6 @@ def fetch_jars() -> list[str]:
 
 
 if __name__ == "__main__":
-    import sys
-
     if sys.argv[1:] == ["fetch-jars"]:
         print("\n".join(fetch_jars()))
     else:

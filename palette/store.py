@@ -142,6 +142,26 @@ class FeatureStore:
         return offline.merge(spark, path, source, list(entity.join_keys), group.timestamp_col,
                              [f.name for f in group.features], rows)
 
+    def materialize(self, groups=None, *, online_store: str, full: bool = False, spark=None,
+                    batch_rows: int | None = None) -> dict[str, dict]:
+        """Copy the latest value per key of each group's Delta table into the online store
+        at ``online_store`` (default: every registered group): incrementally from the Delta
+        version that store last reached, or ``full``. Returns, per group, ``{"rows",
+        "version", "mode", "seconds"}``. Unknown groups, an unreachable store and groups the
+        online store holds differently fail before anything is written. See
+        ``palette.materialize`` and docs/online-store.md.
+
+        >>> store.materialize(online_store="sqlite:////data/online.db")    # doctest: +SKIP
+        {'restaurant:batch_fg': {'rows': 1000, 'version': 3, 'mode': 'full', 'seconds': 2.1}}
+        """
+        from pyspark.sql import SparkSession
+
+        from .materialize import BATCH_ROWS, check_groups, materialize_group
+        ids = list(groups) if groups else sorted(self.registry.groups())
+        check_groups(self, ids, online_store)
+        spark = spark or SparkSession.active()
+        return {g: materialize_group(spark, self, g, online_store, full, batch_rows or BATCH_ROWS) for g in ids}
+
     def read(self, group_id: str, spark=None, version: int | None = None, timestamp: str | None = None):
         """The group's Delta table, optionally as of a version or timestamp (time travel)."""
         from pyspark.sql import SparkSession

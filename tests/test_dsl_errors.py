@@ -489,10 +489,10 @@ def test_learned_functions_are_unsupported_in_the_spark_backend(df, name):
 
 
 @pytest.mark.parametrize("ref", ["@palette:restaurant:batch_fg:prep_time:r_id", "restaurant:batch_fg:prep_time:r_id"])
-def test_palette_references_are_not_available_yet(df, ref):
-    with pytest.raises(DSLUnsupportedError, match="not available yet"):
+def test_plain_expressions_cannot_look_up_palette_references(df, ref):
+    with pytest.raises(DSLUnsupportedError, match="cannot look up: put the expression in a DSL stage"):
         evaluate(f'nVal("{ref}")', {"prep_time": 1.0, "r_id": 1})
-    with pytest.raises(DSLUnsupportedError, match="not available yet"):
+    with pytest.raises(DSLUnsupportedError, match="cannot look up: put the expression in a DSL stage"):
         to_python(f'nFill(nVal("{ref}"), -1)')
-    with pytest.raises(DSLUnsupportedError, match="not available yet"):
+    with pytest.raises(DSLUnsupportedError, match="cannot look up: put the expression in a DSL stage"):
         to_column(f'nFill(nVal("{ref}"), -1)', schema=df.schema)

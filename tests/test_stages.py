@@ -11,6 +11,7 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationS
 from palette import (DSLEstimator, DSLModel, DSLTransformer, bucketize, impute, minMaxScale, nFill,
                      nVal, regionId, standardize)
 from palette.dsl import DSLInputError, DSLSyntaxError, DSLTypeError, DSLUnsupportedError
+from palette.errors import NotConfigured
 from palette.parity import check_parity
 from palette.transformers import load_scorer
 
@@ -119,12 +120,15 @@ def test_fit_checks_every_read_against_the_schema(df):
         DSLEstimator(lambdas={"a": impute(nVal("prep")), "b": 'sVal("lat")'}).fit(df)
 
 
-def test_palette_references_need_a_store_and_single_row_lookups_are_not_available_yet(df, monkeypatch):
+def test_palette_references_need_a_feature_store(df, monkeypatch):
+    import palette.config
     monkeypatch.delenv("PALETTE_STORE_ROOT", raising=False)
+    monkeypatch.setattr(palette.config, "_CONFIGURED", {})
     t = DSLTransformer(lambdas={"p": nFill(nVal("@palette:restaurant:batch_fg:prep_time:r_id"), -1)})
-    with pytest.raises(LookupError, match="no feature store is configured.*PALETTE_STORE_ROOT"):
+    with pytest.raises(NotConfigured, match="no feature store is configured.*PALETTE_STORE_ROOT"):
         t.transform(df)
-    with pytest.raises(DSLUnsupportedError, match="restaurant:batch_fg:prep_time:r_id.*not available yet"):
+    with pytest.raises(NotConfigured, match="restaurant:batch_fg:prep_time:r_id.*definitions from the feature "
+                                            "store.*PALETTE_STORE_ROOT"):
         t.scoreInstance({"r_id": "r1"})
 
 

@@ -89,17 +89,10 @@ class _DSLParams(HasPaletteLookup):
         """The lambdas as typed expressions."""
         return {name: parse(text) for name, text in self.getLambdas().items()}
 
-    def _row_scorer(self) -> DSLScorer:
-        lambdas = self.getLambdas()
-        cached = getattr(self, "_scorer_cache", None)
-        if cached is None or cached.lambdas != lambdas:
-            cached = DSLScorer.of(lambdas)
-            self._scorer_cache = cached
-        return cached
-
     def scoreInstance(self, row: dict) -> dict:
-        """The row plus this stage's outputs, computed in Python (no Spark)."""
-        return self._row_scorer().scoreInstance(row)
+        """The row plus this stage's outputs, computed in Python (no Spark); palette refs
+        are read from the online store, as a served model reads them."""
+        return self._runtime_scorer(DSLScorer, {"lambdas": self.getLambdas()}).scoreInstance(row)
 
     def _with_palette_values(self, dataset, lambdas: dict[str, str]):
         """The dataset with a column for every palette ref the lambdas read, and where each is.

@@ -15,13 +15,18 @@ loading it needs the same store root (``storeRoot``, ``palette.configure`` or
 """
 from __future__ import annotations
 
+import json
+
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 
+from palette.config import default_online_store
 from palette.errors import NotConfigured, NotRegistered
 from palette.refs import parse_ref
 
 from .persistence import PaletteReadable, PaletteWritable
+from .runtime.scorers.palette_lookup import PaletteLookupScorer
+from .runtime.stage import LoadContext
 
 
 def _to_features(value) -> dict[str, str]:
@@ -96,6 +101,29 @@ class HasPaletteLookup(Params):
                 raise
             return saved
 
+    def _runtime_scorer(self, cls, params: dict):
+        """The JVM-free scorer of this stage as it is now (``scoreInstance``): the very
+        scorer ``load_scorer`` builds from the saved stage, reading palette refs from the
+        configured online store. Rebuilt only when the params or the store change."""
+        definitions = self.featureDefinitions()
+        refs = self.paletteRefs()
+        if refs and definitions is None:
+            raise NotConfigured(
+                f"{type(self).__name__} {self.uid} reads palette features ({', '.join(refs)}); scoring it here needs "
+                "their definitions from the feature store: set storeRoot=..., palette.configure(store_root=...) or "
+                "PALETTE_STORE_ROOT (or save the stage and serve it with load_scorer)")
+        url = default_online_store() if refs else None
+        key = json.dumps([params, definitions and definitions.to_json(), url], sort_keys=True, default=str)
+        cached = getattr(self, "_scorer_cache", None)
+        if cached is None or cached[0] != key:
+            metadata = {"class": f"{type(self).__module__}.{type(self).__name__}", "uid": self.uid,
+                        "paramMap": params}
+            if definitions is not None:
+                metadata["paletteDefinitions"] = definitions.to_json()
+            cached = (key, cls(None, metadata, LoadContext(online_store=url)))
+            self._scorer_cache = cached
+        return cached[1]
+
     def _lookup(self, df, outputs: dict[str, str]):
         from palette.offline import lookup
         return lookup(df, self.store(), outputs, self.getTimestampCol(), self.getDeltaVersions())
@@ -153,3 +181,9 @@ class PaletteTransformer(Transformer, HasPaletteLookup, PaletteReadable, Palette
 
     def _transform(self, dataset):
         return self._lookup(dataset, self.getFeatures())
+
+    def scoreInstance(self, row: dict) -> dict:
+        """The row plus this stage's features, read from the online store
+        (``palette.configure(online_store=...)`` or ``$PALETTE_ONLINE_STORE``): the latest
+        values, null past the group's max age, as a served model reads them."""
+        return self._runtime_scorer(PaletteLookupScorer, {"features": self.getFeatures()}).scoreInstance(row)

@@ -192,7 +192,21 @@ class Batch:
             mask[r, np.asarray(col[r].indices, dtype=np.intp)] = True
         return sparse, mask
 
+    def key_rows(self, names: list[str]) -> list[dict]:
+        """Each row's ``names`` columns as a dict (a row lacking one lacks it here too),
+        e.g. the key fields of lookups, without building whole rows."""
+        names = list(dict.fromkeys(names))
+        cols = [_as_list(self.columns[c]) if c in self.columns else [_MISSING] * self.n for c in names]
+        return [{k: v for k, v in zip(names, values) if v is not _MISSING} for values in zip(*cols)] \
+            if names else [{} for _ in range(self.n)]
+
     # -- new batches ----------------------------------------------------------------
+    def without(self, names: list[str]) -> "Batch":
+        """The batch without the columns ``names``."""
+        drop = set(names)
+        return Batch({k: v for k, v in self.columns.items() if k not in drop}, self.n,
+                     {k: v for k, v in self._cache.items() if k[0] not in drop})
+
     def with_columns(self, new: dict[str, Any]) -> "Batch":
         cache = {k: v for k, v in self._cache.items() if k[0] not in new}
         return Batch({**self.columns, **new}, self.n, cache)

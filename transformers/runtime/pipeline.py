@@ -4,16 +4,22 @@ It reads exactly what ``write().save(path)`` wrote — ``metadata/`` JSON (and, 
 stages that have them, ``data/`` parquet via pyarrow) — and never imports pyspark.
 Nothing is unpickled and nothing in the artifact is executed: DSL lambdas are parsed
 by the DSL's own grammar. A stage class the runtime cannot score fails here, at load
-time, naming the class.
+time, naming the class; so does a feature group the online store lacks.
 
->>> scorer = load_scorer("/tmp/eta_model")                     # doctest: +SKIP
->>> scorer.scoreInstance({"lat": 57.64911, "lng": 10.40744})   # doctest: +SKIP
+Feature-store reads are planned once, here: every read is fetched at the earliest point
+where its key columns are known, and reads that can share a point do, so a pipeline costs
+one online round trip per dependency level (the tutorial's ETA pipeline: one for the
+restaurant's features, one for the region's, keyed by the ``region_id`` a DSL stage
+computes from them).
+
+>>> scorer = load_scorer("/tmp/eta_model", online_store="sqlite:////data/online.db")  # doctest: +SKIP
+>>> scorer.scoreInstance({"r_id": "r42", "order_size": 3})                           # doctest: +SKIP
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -21,10 +27,13 @@ from palette.errors import UnsupportedStageError
 
 from .artifact import PIPELINE_MODELS, check_format, read_metadata, stage_dirs
 from .batch import Batch
+from .lookups import BoundRead, fetch
 from .stage import LoadContext, StageScorer
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from palette.online import OnlineStore
 
 
 def supported_stages() -> dict[str, type]:
@@ -33,32 +42,88 @@ def supported_stages() -> dict[str, type]:
     return dict(load_all())
 
 
-class PipelineScorer:
-    """Scores a row through a sequence of stage scorers, in order."""
+def plan_fetches(stages: list[StageScorer]) -> dict[int, list[BoundRead]]:
+    """{stage index: the reads to fetch, in one round trip, right before that stage}.
 
-    def __init__(self, stages: list[StageScorer], names: list[str] | None = None):
+    A read of stage ``s`` can be fetched at any point from just after the last earlier
+    stage that writes one of its key columns, up to ``s``; the fewest points that cover
+    every read are found greedily (each interval, by its end, joins the last point if
+    it can). A stage that cannot say what it writes counts as writing every column.
+    """
+    intervals = []
+    written: dict[str, int] = {}
+    writes_all = -1
+    for s, stage in enumerate(stages):
+        for b in stage.reads:
+            start = max([writes_all] + [written.get(k, -1) for k in b.read.join_keys]) + 1
+            intervals.append((s, start, b))
+        outputs = stage.output_columns()
+        if outputs is None:
+            writes_all = s
+        else:
+            written.update(dict.fromkeys(outputs, s))
+    points: dict[int, list[BoundRead]] = {}
+    last = None
+    for end, start, b in sorted(intervals, key=lambda t: t[0]):
+        if last is None or start > last:
+            last = end
+        points.setdefault(last, []).append(b)
+    return points
+
+
+class PipelineScorer:
+    """Scores a row through a sequence of stage scorers, in order, fetching feature-store
+    reads as planned (``plan_fetches``)."""
+
+    def __init__(self, stages: list[StageScorer], names: list[str] | None = None,
+                 online_store: "OnlineStore | None" = None):
         self.stages = stages
         self.names = names or [type(s).__name__ for s in stages]
+        self.online_store = online_store
+        self.fetch_points = plan_fetches(stages) if online_store is not None else {}
+        self._steps: list[tuple[list[BoundRead] | None, Callable]] = [
+            (self.fetch_points.get(i), s.score_instance) for i, s in enumerate(stages)]
+
+    @property
+    def round_trips(self) -> int:
+        """Online-store round trips per request."""
+        return len(self.fetch_points)
 
     def scoreInstance(self, row: dict) -> dict:
         """Score one row. Raises ``RowSkipped`` when a stage's transform would drop it
         (handleInvalid='skip'): a single-row caller decides what a dropped row means."""
         with np.errstate(all="ignore"):             # x / 0, inf - inf, overflow: IEEE, as Java
-            for stage in self.stages:
-                row = stage.score_instance(row)
+            first = True
+            for reads, step in self._steps:
+                if reads is not None:
+                    if first:
+                        row = dict(row)
+                    for column, values in fetch(self.online_store, reads, [row]).items():
+                        row[column] = values[0]
+                row = step(row)
+                first = False
         return row
 
     def scoreBatch(self, rows: "Iterable[dict] | pd.DataFrame") -> "list[dict] | pd.DataFrame":
         """Score many rows at once: a list of dicts gives a list of dicts, a pandas
         DataFrame gives a DataFrame. Each stage works on whole columns with numpy where
-        it can (see ``batch.py``), with the same numbers as ``scoreInstance``. Rows a
-        stage would drop (``RowSkipped``) are left out, as Spark's transform leaves them
-        out of its output."""
+        it can (see ``batch.py``), with the same numbers as ``scoreInstance``, and each
+        dependency level's lookups are one multi-key read per group for the whole batch.
+        Rows a stage would drop (``RowSkipped``) are left out, as Spark's transform leaves
+        them out of its output."""
         import pandas as pd
         batch = Batch.of(rows)
-        for stage in self.stages:
+        for i, stage in enumerate(self.stages):
+            reads = self.fetch_points.get(i)
+            if reads is not None and batch.n:
+                batch = batch.with_columns(fetch(self.online_store, reads, batch.key_rows(
+                    [k for b in reads for k in b.read.join_keys])))
             batch = stage.score_batch(batch)
         return batch.frame() if isinstance(rows, pd.DataFrame) else batch.rows()
+
+    def close(self) -> None:
+        if self.online_store is not None:
+            self.online_store.close()
 
 
 def _load_stages(path: Path, context: LoadContext) -> list[StageScorer]:
@@ -77,14 +142,24 @@ def _load_stages(path: Path, context: LoadContext) -> list[StageScorer]:
     return [factory(path, metadata, context)]
 
 
-def load_scorer(path: str | os.PathLike) -> PipelineScorer:
+def load_scorer(path: str | os.PathLike, online_store: "str | OnlineStore | None" = None) -> PipelineScorer:
     """Load a saved stage or PipelineModel for scoring without Spark.
 
-    Returns an object with ``scoreInstance(row) -> dict`` and ``scoreBatch(rows)``.
-    Raises ``UnsupportedStageError`` at load time for a stage it cannot score, and
-    ``ArtifactError`` for a directory that is not a saved stage or was written by a
-    newer palette.
+    Returns an object with ``scoreInstance(row) -> dict`` and ``scoreBatch(rows)``. A
+    model that reads the feature store reads it from ``online_store`` (a URL such as
+    ``sqlite:////data/online.db`` or ``redis://host:6379/0``, or an opened
+    ``palette.online.OnlineStore``), else from ``palette.configure(online_store=...)`` or
+    ``$PALETTE_ONLINE_STORE``; the definitions of the groups it reads were saved with it,
+    so no registry and no Delta table is needed.
+
+    Fails at load time, never at request time: ``UnsupportedStageError`` for a stage it
+    cannot score, ``ArtifactError`` for a directory that is not a saved stage or was
+    written by a newer palette, ``OnlineSchemaMismatch`` for a feature group the online
+    store lacks or holds differently, ``OnlineStoreUnavailable`` when it does not answer.
     """
-    context = LoadContext()
+    context = LoadContext(online_store=online_store)
     stages = _load_stages(Path(path), context)
-    return PipelineScorer(stages, [s.metadata.get("class", type(s).__name__) for s in stages])
+    store = context.opened
+    if store is not None:
+        store.ping()
+    return PipelineScorer(stages, [s.metadata.get("class", type(s).__name__) for s in stages], store)

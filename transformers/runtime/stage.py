@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow.parquet as pq
 
-from palette.errors import PaletteError, UnsupportedStageError
+from palette.errors import NotConfigured, PaletteError, UnsupportedStageError
 
 from .batch import Batch, row_by_row
 from .vectors import as_array
@@ -43,12 +43,31 @@ class RowSkipped(PaletteError):
 class LoadContext:
     """What ``load_scorer`` knows while it loads a pipeline's stages.
 
-    ``online_store``: the ``palette.online.OnlineStore`` lookups read (None: a stage that
-    reads features fails to load). ``provided``: palette ref -> column, for refs an earlier
-    stage of the pipeline looked up (a DSL stage reads those instead of looking up again).
+    ``online_store``: where lookups read — a URL, an opened ``palette.online.OnlineStore``,
+    or None for the configured default (``palette.configure`` / ``$PALETTE_ONLINE_STORE``);
+    it is opened when the first stage that reads features loads. ``provided``: palette ref
+    -> column, for refs an earlier stage of the pipeline looked up (a DSL stage reads those
+    instead of looking up again).
     """
     online_store: Any = None
     provided: dict[str, str] = field(default_factory=dict)
+    opened: Any = None
+
+    def store(self, who: str, groups: list[str]):
+        """The online store, opened on first use; a clear error when none is configured."""
+        if self.opened is None:
+            from palette.config import default_online_store
+            from palette.online import open_store
+            try:
+                url = self.online_store if self.online_store is not None else default_online_store()
+            except NotConfigured:
+                raise NotConfigured(
+                    f"{who} reads feature groups ({', '.join(sorted(set(groups)))}) from the online store, but none "
+                    "is configured: pass online_store=... to load_scorer (e.g. 'sqlite:////data/online.db' or "
+                    "'redis://host:6379/0'), call palette.configure(online_store=...), or set "
+                    "PALETTE_ONLINE_STORE") from None
+            self.opened = open_store(url)
+        return self.opened
 
 
 def scorer(*class_names: str) -> Callable[[type], type]:

@@ -3,7 +3,9 @@
 What ``DSLTransformer.scoreInstance`` runs, and what ``load_scorer`` builds from a saved
 stage: the stage's lambdas, parsed by the DSL grammar and compiled to Python closures.
 Every lambda reads the stage's input row. A palette ref reads the column an earlier
-stage of the pipeline looked it up into, as on Spark.
+stage of the pipeline looked it up into; a ref no earlier stage provided is looked up by
+this stage itself (``palette.lookup.auto_lookups``), from the online store, into
+temporary fields dropped afterwards — as its Spark path does from the offline store.
 
 >>> s = DSLScorer.of({"tip2": 'nFill(nVal("basis:tip"), 0) * 2'})
 >>> s.scoreInstance({"tip": None})
@@ -13,36 +15,83 @@ from __future__ import annotations
 
 from palette.dsl import parse, to_python
 from palette.dsl.fields import default_field
+from palette.lookup import Definitions, auto_lookups, plan_reads
 
-from ..stage import LoadContext, StageScorer, scorer
+from ..batch import Batch
+from ..lookups import LookupStage, definitions_of
+from ..stage import LoadContext, scorer
 
 DSL_CLASSES = ("palette.transformers.dsl_stage.DSLTransformer", "palette.transformers.dsl_stage.DSLModel")
 
 
 @scorer(*DSL_CLASSES)
-class DSLScorer(StageScorer):
-    supports = "DSL lambdas, parsed by the DSL grammar (nothing unpickled); DSLModel's fitted values"
+class DSLScorer(LookupStage):
+    supports = ("DSL lambdas, parsed by the DSL grammar (nothing unpickled); DSLModel's fitted values; palette "
+                "refs no earlier stage provided are looked up in the online store")
     limitations = "a batch is scored row by row (each lambda is a Python closure over one row)"
 
     def __init__(self, path, metadata, context: LoadContext | None = None):
         super().__init__(path, metadata, context)
         self.lambdas: dict[str, str] = dict(self.param("lambdas"))
-        provided = context.provided if context is not None else {}
+        expressions = {name: parse(text) for name, text in self.lambdas.items()}
+        refs = {r.ref for e in expressions.values() for r in e.reads() if r.parsed.kind == "palette"}
+        provided = dict(context.provided) if context is not None else {}
+        temporary = auto_lookups(refs, provided)
+        self._temporary: list[tuple[str, str, int]] = []       # (temporary field, read column, feature index)
+        if temporary:
+            who = f"{metadata.get('class', 'DSL stage').rsplit('.', 1)[-1]} {self.uid}"
+            self.bind_reads(plan_reads(temporary, definitions_of(metadata, who).resolve), context)
+            self._temporary = [(temp, b.column, b.read.features.index(feature))
+                               for b in self.reads for temp, feature in b.read.outputs]
+        where = {**provided, **{ref: col for col, ref in temporary.items()}}
 
         def field_of(read):
-            if read.parsed.kind == "palette" and read.ref in provided:
-                return provided[read.ref]
+            if read.parsed.kind == "palette" and read.ref in where:
+                return where[read.ref]
             return default_field(read)
-        self._compiled = [(name, to_python(parse(text), field_of).row_function)
-                          for name, text in self.lambdas.items()]
+        self._compiled = [(name, to_python(e, field_of).row_function) for name, e in expressions.items()]
 
     @classmethod
-    def of(cls, lambdas: dict[str, str], context: LoadContext | None = None) -> "DSLScorer":
+    def of(cls, lambdas: dict[str, str], context: LoadContext | None = None, uid: str = "DSL",
+           definitions: Definitions | None = None) -> "DSLScorer":
         """A scorer for lambdas held in memory (an unsaved stage)."""
-        return cls(None, {"class": DSL_CLASSES[0], "paramMap": {"lambdas": dict(lambdas)}}, context)
+        metadata = {"class": DSL_CLASSES[0], "uid": uid, "paramMap": {"lambdas": dict(lambdas)}}
+        if definitions is not None:
+            metadata["paletteDefinitions"] = definitions.to_json()
+        return cls(None, metadata, context)
 
     def score_row(self, row: dict) -> dict:
         return {name: fn(row) for name, fn in self._compiled}
+
+    def score_instance(self, row: dict) -> dict:
+        if not self.reads:
+            out = dict(row)
+            for name, fn in self._compiled:
+                out[name] = fn(row)
+            return out
+        got = self.looked_up(row)
+        out = dict(row)
+        for column in got:
+            out.pop(column, None)
+        inputs = dict(out)
+        for temp, column, i in self._temporary:
+            values = got[column]
+            inputs[temp] = None if values is None else values[i]
+        for name, fn in self._compiled:
+            out[name] = fn(inputs)
+        return out
+
+    def score_batch(self, batch: Batch) -> Batch:
+        if not self.reads:
+            return super().score_batch(batch)
+        got = self.looked_up_batch(batch)
+        rest = batch.without(list(got))
+        temps = {temp: [None if v is None else v[i] for v in got[column]] for temp, column, i in self._temporary}
+        outputs = {name: [] for name, _ in self._compiled}
+        for row in rest.with_columns(temps).rows():
+            for name, fn in self._compiled:
+                outputs[name].append(fn(row))
+        return rest.with_columns(outputs)
 
     def output_columns(self) -> set[str]:
         return set(self.lambdas)

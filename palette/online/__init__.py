@@ -1,0 +1,52 @@
+"""Online stores: the latest feature values per entity key, for serving without Spark.
+
+``open_store(url)`` picks the implementation by the URL's scheme:
+
+- ``sqlite:///path/online.db`` (``sqlite:////abs/path.db``): embedded, a file, no server;
+- ``redis://host:port/db``: production, a Redis server shared by every serving replica.
+
+Both keep each value's event time, write latest-by-event-time in atomic batches, round-trip
+every value exactly, and raise ``OnlineStoreUnavailable`` (naming the URL and the cause)
+instead of hanging when the store does not answer. The materialize job fills them from
+the Delta tables (``FeatureStore.materialize``); ``load_scorer(path, online_store=url)``
+reads them. See docs/online-store.md.
+
+>>> store = open_store("sqlite:////tmp/palette-doc/online.db")      # doctest: +SKIP
+>>> store.groups()                                                   # doctest: +SKIP
+['region:service_fg', 'restaurant:batch_fg', 'restaurant:realtime_fg']
+"""
+from __future__ import annotations
+
+from typing import Callable
+from urllib.parse import urlsplit
+
+from palette.errors import OnlineSchemaMismatch, OnlineStoreError, OnlineStoreUnavailable
+
+from .base import GroupLayout, OnlineStore, Record, redact
+from .codec import RecordCodec, encode_key
+
+SCHEMES = {"sqlite": "palette.online.sqlite_store:SQLiteStore",
+           "redis": "palette.online.redis_store:RedisStore",
+           "rediss": "palette.online.redis_store:RedisStore"}
+
+
+def open_store(url: "str | OnlineStore", *, clock: Callable[[], float] | None = None, **options) -> OnlineStore:
+    """The online store at ``url`` (an ``OnlineStore`` is returned as it is). ``options``
+    override the URL's query parameters (``timeout_ms``, ...); ``clock`` gives "now" in
+    seconds since the epoch for max age (default ``time.time``)."""
+    if isinstance(url, OnlineStore):
+        return url
+    if not isinstance(url, str):
+        raise TypeError(f"an online store URL must be a string, got {type(url).__name__}")
+    scheme = urlsplit(url).scheme
+    target = SCHEMES.get(scheme)
+    if target is None:
+        raise ValueError(f"unknown online store URL {redact(url)!r}: use sqlite:///path/online.db (embedded) or "
+                         "redis://host:port/db")
+    import importlib
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)(url, clock=clock, **options)
+
+
+__all__ = ["open_store", "OnlineStore", "GroupLayout", "Record", "RecordCodec", "encode_key",
+           "OnlineStoreError", "OnlineStoreUnavailable", "OnlineSchemaMismatch", "SCHEMES"]

@@ -1,0 +1,162 @@
+"""How the online stores encode keys and feature values: exact, compact, no pickles.
+
+A stored record is one byte string::
+
+    count:u16  null bitmap (ceil(count / 8) bytes)  value per feature, in layout order
+
+where a ``num`` is an IEEE float64 (8 bytes: -0.0, NaN, infinities and subnormals come
+back bit for bit), a ``bool`` one byte, a ``ts`` int64 microseconds since the epoch
+(UTC), and a ``str`` a u32 byte length and its UTF-8 bytes. A null keeps its slot (zeros)
+and sets its bit. Values are little-endian and in the group's layout order, which only
+grows at the end (the registry allows adding features, never removing or retyping one):
+a reader decodes the first features it knows of a longer record, and reads the missing
+trailing features of a shorter one as null.
+
+>>> c = RecordCodec(["num", "str", "bool"])
+>>> c.decode(c.encode((-0.0, "é", None)))
+(-0.0, 'é', None)
+>>> RecordCodec(["num", "str", "bool", "num"]).decode(c.encode((1.5, "x", True)))
+(1.5, 'x', True, None)
+>>> encode_key(("r42",), ("str",)), encode_key((7, "a"), ("int", "str"))
+('r42', '[7,"a"]')
+"""
+from __future__ import annotations
+
+import json
+import struct
+from datetime import datetime, timedelta, timezone
+from numbers import Integral
+
+_COUNT = struct.Struct("<H")
+_LEN = struct.Struct("<I")
+_FIXED = {"num": "d", "bool": "?", "ts": "q"}
+_ZERO = {"num": 0.0, "bool": False, "ts": 0}
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO = timedelta(microseconds=1)
+
+
+def micros(value) -> int:
+    """A timestamp as int microseconds since the epoch: a datetime (naive is UTC, as
+    the DSL defines timestamps) or an int already in microseconds."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return (value - EPOCH) // _MICRO
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value)
+    raise TypeError(f"a timestamp must be a datetime or int microseconds, got {type(value).__name__} {value!r}")
+
+
+def from_micros(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def _plan(types: tuple[str, ...]) -> list[tuple]:
+    """Decoding steps for records holding ``types``: runs of fixed-size values read with
+    one struct each, and strings in between."""
+    steps, run, idx = [], "", []
+    for i, t in enumerate(types):
+        if t == "str":
+            if run:
+                steps.append(("fixed", struct.Struct("<" + run), tuple(idx)))
+                run, idx = "", []
+            steps.append(("str", None, (i,)))
+        else:
+            run += _FIXED[t]
+            idx.append(i)
+    if run:
+        steps.append(("fixed", struct.Struct("<" + run), tuple(idx)))
+    return steps
+
+
+class RecordCodec:
+    """Encodes and decodes the values of one feature group's layout (feature types in
+    storage order)."""
+
+    def __init__(self, types):
+        self.types = tuple(types)
+        for t in self.types:
+            if t not in ("num", "str", "bool", "ts"):
+                raise ValueError(f"unknown feature type {t!r}")
+        self.n = len(self.types)
+        self._ts = tuple(i for i, t in enumerate(self.types) if t == "ts")
+        self._plans: dict[int, list[tuple]] = {}      # record's count -> steps for min(count, n) values
+
+    # -- writing ----------------------------------------------------------------------
+    def encode(self, values) -> bytes:
+        n = self.n
+        if len(values) != n:
+            raise ValueError(f"a record of this layout holds {n} values, got {len(values)}")
+        bitmap = bytearray((n + 7) // 8)
+        parts = [b""]
+        run, run_values = "", []
+        for i, (t, v) in enumerate(zip(self.types, values)):
+            if v is None:
+                bitmap[i >> 3] |= 1 << (i & 7)
+            if t == "str":
+                if run:
+                    parts.append(struct.pack("<" + run, *run_values))
+                    run, run_values = "", []
+                data = b"" if v is None else str(v).encode("utf-8")
+                parts.append(_LEN.pack(len(data)))
+                parts.append(data)
+                continue
+            run += _FIXED[t]
+            if v is None:
+                run_values.append(_ZERO[t])
+            elif t == "num":
+                run_values.append(float(v))
+            elif t == "bool":
+                run_values.append(bool(v))
+            else:
+                run_values.append(micros(v))
+        if run:
+            parts.append(struct.pack("<" + run, *run_values))
+        parts[0] = _COUNT.pack(n) + bytes(bitmap)
+        return b"".join(parts)
+
+    # -- reading ----------------------------------------------------------------------
+    def decode(self, buf: bytes) -> tuple:
+        """The values of ``buf``, one per feature of this layout (timestamps as UTC
+        datetimes)."""
+        (count,) = _COUNT.unpack_from(buf, 0)
+        plan = self._plans.get(count)
+        if plan is None:
+            plan = self._plans[count] = _plan(self.types[:min(count, self.n)])
+        out = [None] * self.n
+        offset = 2 + (count + 7) // 8
+        for kind, st, idx in plan:
+            if kind == "fixed":
+                for i, v in zip(idx, st.unpack_from(buf, offset)):
+                    out[i] = v
+                offset += st.size
+            else:
+                (length,) = _LEN.unpack_from(buf, offset)
+                offset += 4
+                out[idx[0]] = buf[offset:offset + length].decode("utf-8")
+                offset += length
+        bitmap = buf[2:2 + (count + 7) // 8]
+        if any(bitmap):
+            for i in range(min(count, self.n)):
+                if bitmap[i >> 3] >> (i & 7) & 1:
+                    out[i] = None
+        for i in self._ts:
+            if out[i] is not None:
+                out[i] = from_micros(out[i])
+        return tuple(out)
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+def encode_key(values: tuple, types: tuple[str, ...]) -> str:
+    """An entity key as stored: the value itself for one key column, a JSON array for a
+    composite key (unambiguous whatever the strings hold). Values must already have the
+    key's types (``check_key`` in the runtime)."""
+    if len(values) == 1:
+        v = values[0]
+        return v if types[0] == "str" else str(int(v))
+    return json.dumps([v if t == "str" else int(v) for v, t in zip(values, types)],
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+__all__ = ["RecordCodec", "encode_key", "micros", "from_micros", "EPOCH"]

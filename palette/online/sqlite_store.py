@@ -1,0 +1,265 @@
+"""The embedded online store: one SQLite file, no server.
+
+``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (SQLAlchemy's spelling),
+with optional ``?timeout_ms=`` (how long a read or write waits for a lock; default 1000
+for reads, 60000 for writes).
+
+Layout: one table per feature group, ``"fg:<entity>:<group>"(k TEXT PRIMARY KEY, ts
+INTEGER, run INTEGER, v BLOB) WITHOUT ROWID``: the encoded key, the event time in µs, the
+materialization run that wrote it, the encoded values (a BLOB, so floats keep every bit:
+a REAL column would turn NaN into NULL and store -0.0 as 0). Two more tables hold the
+layouts and the watermarks.
+
+The file is in WAL mode: readers never wait for the writer and never see part of a
+batch (each batch is one transaction); any number of reader processes and one writer at a
+time (several writers queue on the lock). Each thread gets its own connection.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import parse_qs, urlsplit
+
+from palette.errors import OnlineStoreUnavailable
+
+from .base import Found, GroupLayout, OnlineStore, Record
+
+_MAX_VARS = 10_000          # keys per SELECT ... IN (...) statement
+
+
+def _table(group_id: str) -> str:
+    return '"fg:' + group_id.replace('"', '""') + '"'
+
+
+class SQLiteStore(OnlineStore):
+    scheme = "sqlite"
+
+    def __init__(self, url: str, *, timeout_ms: float | None = None, write_timeout_ms: float | None = None,
+                 clock=None):
+        super().__init__(url, **({"clock": clock} if clock else {}))
+        parts = urlsplit(url)
+        if parts.scheme != "sqlite" or not parts.path.startswith("/") or parts.path == "/":
+            raise ValueError(f"{url!r} is not a SQLite URL: use sqlite:///relative/path.db or "
+                             "sqlite:////absolute/path.db")
+        self.path = Path(parts.path[1:])        # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.timeout = float(timeout_ms if timeout_ms is not None else query.get("timeout_ms", 1000)) / 1000
+        self.write_timeout = float(write_timeout_ms if write_timeout_ms is not None
+                                   else query.get("write_timeout_ms", 60_000)) / 1000
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._sql: dict[tuple, str] = {}
+
+    # -- connections --------------------------------------------------------------------
+    def _fail(self, e: Exception, doing: str):
+        raise OnlineStoreUnavailable(f"online store {self.url} ({self.path}) is unavailable while {doing}: "
+                                     f"{type(e).__name__}: {e}") from e
+
+    def _connect(self, write: bool) -> sqlite3.Connection:
+        key = "writer" if write else "reader"
+        conn = getattr(self._local, key, None)
+        if conn is not None:
+            return conn
+        if not write and not self.path.is_file():
+            problem = "is not a file" if self.path.exists() else "does not exist; materialize features into it " \
+                "first (palette materialize --online-store ...)"
+            raise OnlineStoreUnavailable(f"online store {self.url} is unavailable: {self.path} {problem}")
+        try:
+            if write:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            mode = "rwc" if write else "rw"
+            conn = sqlite3.connect(f"file:{self.path}?mode={mode}", uri=True, isolation_level=None,
+                                   timeout=self.write_timeout if write else self.timeout,
+                                   check_same_thread=False, cached_statements=256)
+            if write:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript("""
+                    CREATE TABLE IF NOT EXISTS palette_layouts (gid TEXT PRIMARY KEY, layout TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS palette_watermarks (gid TEXT PRIMARY KEY, info TEXT NOT NULL);
+                """)
+        except sqlite3.Error as e:
+            self._fail(e, "connecting")
+        setattr(self._local, key, conn)
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _query(self, sql: str, params=(), write: bool = False) -> list:
+        try:
+            return self._connect(write).execute(sql, params).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return []
+            self._fail(e, "reading" if not write else "writing")
+        except sqlite3.Error as e:
+            self._fail(e, "reading" if not write else "writing")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+        self._local = threading.local()
+
+    def ping(self) -> None:
+        self._query("SELECT count(*) FROM sqlite_master")
+
+    # -- layouts and watermarks ----------------------------------------------------------
+    def _load_layout(self, group_id: str) -> GroupLayout | None:
+        if not self.path.is_file():
+            return None
+        rows = self._query("SELECT layout FROM palette_layouts WHERE gid = ?", (group_id,))
+        return GroupLayout.from_json(json.loads(rows[0][0])) if rows else None
+
+    def _layout_ids(self) -> list[str]:
+        if not self.path.is_file():
+            return []
+        return [r[0] for r in self._query("SELECT gid FROM palette_layouts")]
+
+    def _save_layout(self, layout: GroupLayout) -> None:
+        conn = self._connect(True)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {_table(layout.group_id)} "
+                         "(k TEXT PRIMARY KEY, ts INTEGER NOT NULL, run INTEGER NOT NULL, v BLOB NOT NULL) WITHOUT ROWID")
+            conn.execute("INSERT INTO palette_layouts (gid, layout) VALUES (?, ?) "
+                         "ON CONFLICT(gid) DO UPDATE SET layout = excluded.layout",
+                         (layout.group_id, json.dumps(layout.to_json())))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback(conn)
+            self._fail(e, f"setting up {layout.group_id}")
+
+    def watermark(self, group_id: str) -> dict | None:
+        if not self.path.is_file():
+            return None
+        rows = self._query("SELECT info FROM palette_watermarks WHERE gid = ?", (group_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def set_watermark(self, group_id: str, info: dict) -> None:
+        self._query("INSERT INTO palette_watermarks (gid, info) VALUES (?, ?) "
+                    "ON CONFLICT(gid) DO UPDATE SET info = excluded.info", (group_id, json.dumps(info)), write=True)
+
+    def drop(self, group_id: str) -> None:
+        conn = self._connect(True)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"DROP TABLE IF EXISTS {_table(group_id)}")
+            conn.execute("DELETE FROM palette_layouts WHERE gid = ?", (group_id,))
+            conn.execute("DELETE FROM palette_watermarks WHERE gid = ?", (group_id,))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback(conn)
+            self._fail(e, f"dropping {group_id}")
+        self._layouts.pop(group_id, None)
+
+    @staticmethod
+    def _rollback(conn):
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    # -- rows -------------------------------------------------------------------------------
+    def write(self, layout: GroupLayout, records: Iterable[Record]) -> int:
+        table = _table(layout.group_id)
+        # Latest wins: the value changes only when the stored event time is at most the
+        # bound; the run stamp moves forward either way (the run saw the key).
+        upsert = (f"INSERT INTO {table} (k, ts, run, v) SELECT ?1, ?2, ?3, ?4 WHERE true "
+                  f"ON CONFLICT(k) DO UPDATE SET "
+                  f"ts = CASE WHEN {table}.ts <= ?5 THEN excluded.ts ELSE {table}.ts END, "
+                  f"v = CASE WHEN {table}.ts <= ?5 THEN excluded.v ELSE {table}.v END, "
+                  f"run = max({table}.run, excluded.run)")
+        delete = f"DELETE FROM {table} WHERE k = ?1 AND ts <= ?2"
+        touch = f"UPDATE {table} SET run = max(run, ?2) WHERE k = ?1"
+        puts, removes, touches = [], [], []
+        for r in records:
+            if r.payload is None:
+                removes.append((r.key, r.bound))
+                touches.append((r.key, r.run))
+            else:
+                puts.append((r.key, r.ts, r.run, r.payload, r.bound))
+        conn = self._connect(True)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if puts:
+                conn.executemany(upsert, puts)
+            if removes:
+                conn.executemany(delete, removes)
+                conn.executemany(touch, touches)
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback(conn)
+            if "no such table" in str(e):
+                raise OnlineStoreUnavailable(f"online store {self.url}: feature group {layout.group_id} is not "
+                                             "set up here (OnlineStore.setup)") from e
+            self._fail(e, f"writing {layout.group_id}")
+        return len(puts) + len(removes)
+
+    def _select(self, table: str, n: int) -> str:
+        key = (table, n)
+        sql = self._sql.get(key)
+        if sql is None:
+            sql = (f"SELECT k, ts, v FROM {table} WHERE k = ?" if n == 1 else
+                   f"SELECT k, ts, v FROM {table} WHERE k IN ({','.join('?' * n)})")
+            if len(self._sql) < 512:
+                self._sql[key] = sql
+        return sql
+
+    def read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
+        conn = self._connect(False)
+        out = []
+        try:
+            for layout, keys in requests:
+                table = _table(layout.group_id)
+                if len(keys) == 1:
+                    row = conn.execute(self._select(table, 1), keys).fetchone()
+                    out.append([None if row is None else (row[1], row[2])])
+                    continue
+                found = {}
+                unique = list(dict.fromkeys(keys))
+                for i in range(0, len(unique), _MAX_VARS):
+                    chunk = unique[i:i + _MAX_VARS]
+                    for k, ts, v in conn.execute(self._select(table, len(chunk)), chunk):
+                        found[k] = (ts, v)
+                out.append([found.get(k) for k in keys])
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                raise OnlineStoreUnavailable(f"online store {self.url}: feature group {layout.group_id} is not "
+                                             "set up here; materialize it first") from e
+            self._fail(e, "reading")
+        except sqlite3.Error as e:
+            self._fail(e, "reading")
+        return out
+
+    def count(self, group_id: str) -> int:
+        rows = self._query(f"SELECT count(*) FROM {_table(group_id)}")
+        return rows[0][0] if rows else 0
+
+    def purge(self, layout: GroupLayout, before_run: int) -> int:
+        conn = self._connect(True)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
+            conn.execute(f"DELETE FROM {_table(layout.group_id)} WHERE run < ?", (before_run,))
+            changed = conn.total_changes - before
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback(conn)
+            self._fail(e, f"purging {layout.group_id}")
+        return changed
+
+    def size_bytes(self) -> int:
+        return sum(os.path.getsize(p) for p in (self.path, Path(f"{self.path}-wal")) if os.path.exists(p))
+
+
+__all__ = ["SQLiteStore"]

@@ -1,0 +1,313 @@
+"""The online stores, SQLite (a real file) and Redis (a real server on a loopback port):
+exact values, latest by event time, atomic batches, layouts, watermarks, unavailability."""
+import math
+import os
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from palette import Entity, FeatureGroup, OnlineSchemaMismatch, OnlineStoreUnavailable
+from palette.online import Record, RecordCodec, encode_key, open_store
+from palette.online.codec import micros
+
+ENTITY = Entity("restaurant", {"r_id": "str"})
+GROUP = FeatureGroup("restaurant", "fg", {"x": "num", "name": "str", "open": "bool", "seen": "ts"}, max_age="1h")
+# Event times near now: Redis expires a key at event time + max age (1h here).
+T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+
+
+def ts(minutes: float) -> int:
+    return micros(T0 + timedelta(minutes=minutes))
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path}/online.db")
+    else:
+        url = request.getfixturevalue("redis_url")
+        s = open_store(url + "?timeout_ms=2000", prefix=f"t{time.monotonic_ns()}")
+    yield s
+    s.close()
+
+
+def put(store, layout, key, minutes, values, bound=None, run=1):
+    t = ts(minutes)
+    payload = None if values is None else layout.codec().encode(values)
+    return store.write(layout, [Record(key, t, payload, t if bound is None else ts(bound), run)])
+
+
+def get(store, layout, *keys):
+    (found,) = store.read([(layout, list(keys))])
+    return [None if f is None else (f[0], layout.codec().decode(f[1])) for f in found]
+
+
+def bits(x):
+    return struct.pack("<d", x)
+
+
+def test_values_round_trip_exactly(store):
+    layout = store.setup(ENTITY, GROUP)
+    cases = {
+        "neg0": (-0.0, "", True, datetime(2026, 1, 1, tzinfo=timezone.utc)),
+        "inf": (math.inf, "é日本🍜", False, datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)),
+        "ninf": (-math.inf, "a\x00b\n\"c'", None, datetime(2262, 4, 11, tzinfo=timezone.utc)),
+        "nan": (math.nan, None, True, None),
+        "sub": (5e-324, "x" * 10_000, False, datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc)),
+        "max": (sys.float_info.max, "NULL", True, datetime(1, 1, 1, tzinfo=timezone.utc)),
+        "nulls": (None, None, None, None),
+        "naive": (0.1 + 0.2, "naive ts is UTC", False, datetime(2026, 1, 1, 12, 0)),
+    }
+    store.write(layout, [Record(k, ts(0), layout.codec().encode(v), ts(0)) for k, v in cases.items()])
+    got = dict(zip(cases, get(store, layout, *cases)))
+    for key, want in cases.items():
+        _, values = got[key]
+        x, name, is_open, seen = values
+        if want[0] is None:
+            assert x is None
+        else:
+            assert bits(x) == bits(want[0]), key
+        assert name == want[1] and is_open == want[2], key
+        expected_ts = None if want[3] is None else (want[3] if want[3].tzinfo else want[3].replace(tzinfo=timezone.utc))
+        assert seen == expected_ts, key
+        assert type(is_open) in (bool, type(None)) and type(x) in (float, type(None))
+
+
+def test_latest_by_event_time_wins(store):
+    layout = store.setup(ENTITY, GROUP)
+    put(store, layout, "r1", 10, (1.0, "ten", True, None))
+    put(store, layout, "r1", 5, (2.0, "late", True, None))             # a late row never wins
+    assert get(store, layout, "r1")[0] == (ts(10), (1.0, "ten", True, None))
+    put(store, layout, "r1", 10, (3.0, "corrected", True, None))       # the same time: a correction
+    assert get(store, layout, "r1")[0][1][1] == "corrected"
+    put(store, layout, "r1", 20, (4.0, "newer", False, None))
+    assert get(store, layout, "r1")[0] == (ts(20), (4.0, "newer", False, None))
+    put(store, layout, "r1", 20, (4.0, "newer", False, None))          # a replay is harmless
+    assert get(store, layout, "r1")[0] == (ts(20), (4.0, "newer", False, None))
+
+
+def test_bound_replaces_a_corrected_or_deleted_row(store):
+    layout = store.setup(ENTITY, GROUP)
+    put(store, layout, "r1", 20, (1.0, "deleted offline", True, None))
+    put(store, layout, "r1", 5, (2.0, "next latest", True, None), bound=20)
+    assert get(store, layout, "r1")[0] == (ts(5), (2.0, "next latest", True, None))
+    put(store, layout, "r1", 5, None, bound=4)                           # the stored row is newer: kept
+    assert get(store, layout, "r1")[0] is not None
+    put(store, layout, "r1", 5, None, bound=5)                           # no row left offline: removed
+    assert get(store, layout, "r1") == [None]
+
+
+def test_many_keys_unknown_and_duplicates_in_one_read(store):
+    layout = store.setup(ENTITY, GROUP)
+    store.write(layout, [Record(f"r{i}", ts(i), layout.codec().encode((float(i), None, None, None)), ts(i))
+                         for i in range(3000)])
+    keys = ["r2999", "nope", "r0", "r0", "r1500"]
+    got = get(store, layout, *keys)
+    assert [g and g[1][0] for g in got] == [2999.0, None, 0.0, 0.0, 1500.0]
+    assert store.count(GROUP.id) == 3000
+
+
+def test_composite_and_integer_keys(store):
+    entity = Entity("order_item", {"order_id": "int", "item": "str"})
+    group = FeatureGroup("order_item", "qty_fg", {"qty": "num"})
+    layout = store.setup(entity, group)
+    keys = [encode_key((1, "a"), layout.key_types), encode_key((1, "a,b"), layout.key_types),
+            encode_key((-7, '"]'), layout.key_types)]
+    assert len(set(keys)) == 3
+    store.write(layout, [Record(k, ts(0), layout.codec().encode((float(i),)), ts(0)) for i, k in enumerate(keys)])
+    assert [g[1] for g in get(store, layout, *keys)] == [(0.0,), (1.0,), (2.0,)]
+
+
+def test_layout_grows_and_refuses_incompatible_changes(store):
+    layout = store.setup(ENTITY, GROUP)
+    put(store, layout, "old", 0, (1.0, "a", True, T0))
+    grown = FeatureGroup("restaurant", "fg", {"extra": "num", "x": "num", "name": "str", "open": "bool",
+                                              "seen": "ts"}, max_age="1h")
+    bigger = store.setup(ENTITY, grown)
+    assert [f for f, _ in bigger.features] == ["x", "name", "open", "seen", "extra"]   # appended, not reordered
+    assert get(store, bigger, "old")[0][1] == (1.0, "a", True, T0, None)               # an old row reads null
+    put(store, bigger, "new", 0, (2.0, "b", False, None, 9.0))
+    assert get(store, layout, "new")[0][1] == (2.0, "b", False, None)                  # an old reader skips it
+    for changed, problem in [
+        (FeatureGroup("restaurant", "fg", {"x": "str", "name": "str", "open": "bool", "seen": "ts"}),
+         "feature 'x' type num -> str"),
+        (FeatureGroup("restaurant", "fg", {"name": "str", "open": "bool", "seen": "ts"}), "feature 'x' removed"),
+    ]:
+        with pytest.raises(OnlineSchemaMismatch, match=f"restaurant:fg.*{problem}.*Nothing was written"):
+            store.setup(ENTITY, changed)
+    with pytest.raises(OnlineSchemaMismatch, match="entity keys"):
+        store.setup(Entity("restaurant", {"r_id": "int"}), grown)
+    assert store.layout(GROUP.id, refresh=True) == bigger
+
+
+def test_watermark_purge_and_drop(store):
+    layout = store.setup(ENTITY, GROUP)
+    assert store.watermark(GROUP.id) is None
+    store.set_watermark(GROUP.id, {"version": 3, "table_id": "abc"})
+    assert store.watermark(GROUP.id) == {"version": 3, "table_id": "abc"}
+    put(store, layout, "seen_by_run_5", 0, (1.0, None, None, None), run=5)
+    put(store, layout, "only_run_3", 0, (1.0, None, None, None), run=3)
+    put(store, layout, "newer_online", 50, (1.0, None, None, None), run=3)
+    put(store, layout, "newer_online", 10, (2.0, None, None, None), run=5)       # refused, but seen by run 5
+    assert get(store, layout, "newer_online")[0][0] == ts(50)
+    assert store.purge(layout, 5) == 1
+    assert get(store, layout, "seen_by_run_5", "only_run_3", "newer_online")[1] is None
+    assert store.groups() == [GROUP.id]
+    store.drop(GROUP.id)
+    assert store.groups() == [] and store.watermark(GROUP.id) is None and store.layout(GROUP.id) is None
+
+
+def test_unknown_url():
+    with pytest.raises(ValueError, match="unknown online store URL 'mysql://u:\\*\\*\\*@h/db'.*sqlite.*redis"):
+        open_store("mysql://u:secret@h/db")
+
+
+def test_sqlite_missing_or_unreadable_file(tmp_path):
+    missing = open_store(f"sqlite:///{tmp_path}/nothing.db")
+    with pytest.raises(OnlineStoreUnavailable, match=f"sqlite:///{tmp_path}/nothing.db.*does not exist"):
+        missing.ping()
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(OnlineStoreUnavailable, match="dir.db is unavailable.*dir.db is not a file"):
+        open_store(f"sqlite:///{tmp_path}/dir.db").ping()
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(OnlineStoreUnavailable, match="junk.db"):
+        open_store(f"sqlite:///{tmp_path}/junk.db").groups()
+
+
+def test_sqlite_readers_in_other_processes_see_whole_batches_and_never_lock(tmp_path):
+    """One writer commits 40 batches of 2,000 keys (batch b sets every value to b) while
+    two reader processes read all keys again and again: every read sees one batch."""
+    url = f"sqlite:///{tmp_path}/online.db"
+    writer = open_store(url)
+    layout = writer.setup(ENTITY, GROUP)
+    keys = [f"r{i}" for i in range(2000)]
+
+    def batch(b):
+        payload = layout.codec().encode((float(b), None, None, None))
+        return [Record(k, ts(b), payload, ts(b)) for k in keys]
+    writer.write(layout, batch(0))
+    reader_code = textwrap.dedent(f"""
+        import sys, time
+        from palette.online import open_store
+        s = open_store({url!r}, timeout_ms=5)
+        layout = s.layout({GROUP.id!r})
+        keys = [f"r{{i}}" for i in range(2000)]
+        codec = layout.codec()
+        reads, seen = 0, set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            (found,) = s.read([(layout, keys)])
+            values = {{codec.decode(f[1])[0] for f in found}}
+            if len(values) != 1:
+                sys.exit(f"a read saw several batches: {{sorted(values)}}")
+            seen |= values
+            reads += 1
+            if 39.0 in values:
+                break
+        print(reads, len(seen))
+    """)
+    readers = [subprocess.Popen([sys.executable, "-c", reader_code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    time.sleep(1.0)
+    for b in range(1, 40):
+        writer.write(layout, batch(b))
+    for p in readers:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        reads, distinct = map(int, out.split())
+        assert reads >= 2 and distinct >= 1
+
+
+def test_redis_batch_is_atomic_for_readers(redis_url):
+    store = open_store(redis_url + "?timeout_ms=2000", prefix="atomic")
+    layout = store.setup(ENTITY, GROUP)
+    keys = [f"r{i}" for i in range(2000)]
+    errors, done = [], threading.Event()
+
+    def read_loop():
+        reader = open_store(redis_url + "?timeout_ms=2000", prefix="atomic")
+        codec = layout.codec()
+        while not done.is_set():
+            (found,) = reader.read([(layout, keys)])
+            values = {None if f is None else codec.decode(f[1])[0] for f in found}
+            if len(values) != 1:
+                errors.append(sorted(map(str, values)))
+        reader.close()
+    t = threading.Thread(target=read_loop)
+    t.start()
+    for b in range(30):
+        payload = layout.codec().encode((float(b), None, None, None))
+        store.write(layout, [Record(k, ts(b), payload, ts(b)) for k in keys])
+    done.set()
+    t.join()
+    assert not errors
+
+
+def test_redis_keys_expire_at_event_time_plus_max_age(redis_url):
+    import redis
+    store = open_store(redis_url, prefix="ttl")
+    layout = store.setup(ENTITY, GROUP)                 # max age 1h
+    now = datetime.now(timezone.utc)
+    fresh, stale = micros(now - timedelta(minutes=10)), micros(now - timedelta(hours=2))
+    payload = layout.codec().encode((1.0, None, None, None))
+    store.write(layout, [Record("fresh", fresh, payload, fresh), Record("stale", stale, payload, stale)])
+    client = redis.Redis.from_url(redis_url)
+    pttl = client.pttl(b"ttl:restaurant:fg:fresh")
+    assert 49 * 60_000 <= pttl <= 50 * 60_000 + 1000      # expires at event time + 1h
+    assert client.exists(b"ttl:restaurant:fg:stale") == 0   # already past its max age: gone
+
+
+def test_redis_one_round_trip_for_several_groups(redis_url, monkeypatch):
+    import redis.connection
+    store = open_store(redis_url, prefix="rt")
+    a = store.setup(ENTITY, GROUP)
+    b = store.setup(Entity("region", {"region_id": "str"}), FeatureGroup("region", "busy", {"n": "num"}))
+    store.read([(a, ["r0"])])                  # the connection's own handshake happens once, here
+    sends = []
+    original = redis.connection.AbstractConnection.send_packed_command
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
+                        lambda self, *a, **k: (sends.append(1), original(self, *a, **k))[1])
+    store.read([(a, ["r1", "r2", "r3"]), (b, ["u4pru", "x"])])
+    assert len(sends) == 1
+
+
+def test_redis_down_slow_and_back(redis_server):
+    """Down: fails at once, naming the URL. Stopped (SIGSTOP): a read gives up after its
+    timeout instead of hanging. Back (SIGCONT): the same client reads again by itself."""
+    url, proc = redis_server
+    store = open_store(url + "?timeout_ms=50", prefix="fault")
+    layout = store.setup(ENTITY, GROUP)
+    put(store, layout, "r1", 0, (1.0, None, None, None))
+    assert get(store, layout, "r1")[0] is not None
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(OnlineStoreUnavailable, match=f"{url}.*timed out while reading"):
+            get(store, layout, "r1")
+        assert time.monotonic() - t0 < 5          # gave up; did not hang
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    assert get(store, layout, "r1")[0] is not None
+    dead = open_store("redis://127.0.0.1:1/0?timeout_ms=50")
+    with pytest.raises(OnlineStoreUnavailable, match="redis://127.0.0.1:1/0.*(Connection|connect)"):
+        dead.ping()
+
+
+def test_password_is_not_shown(redis_url):
+    s = open_store(redis_url.replace("redis://", "redis://:hunter2@") + "?timeout_ms=50")
+    assert "hunter2" not in s.url and "***" in s.url and "hunter2" not in repr(s)
+
+
+def test_codec_decodes_prefixes_both_ways():
+    old, new = RecordCodec(["num", "str"]), RecordCodec(["num", "str", "ts", "bool"])
+    assert new.decode(old.encode((1.0, None))) == (1.0, None, None, None)
+    assert old.decode(new.encode((None, "s", T0, True))) == (None, "s")
+    with pytest.raises(ValueError, match="holds 2 values, got 3"):
+        old.encode((1.0, "a", 2))

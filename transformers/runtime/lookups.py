@@ -1,0 +1,189 @@
+"""Feature-store lookups on the single-row path: the online store, read as planned at load.
+
+A stage that reads the feature store (a ``PaletteTransformer``, or a DSL stage reading a
+palette ref no earlier stage provided) is a ``LookupStage``. At load time its reads
+(``palette.lookup.plan_reads``, the plan the Spark path runs too) are bound to the online
+store's layouts: a group that is missing there, or holds a feature with another type or
+other keys, fails now, naming it, never at request time.
+
+Each bound read has a hidden column, where the fetched values of its features land. The
+pipeline fetches every read whose keys are known at the same point in one round trip
+(``PipelineScorer``): the request's keys before the first stage, a key an earlier stage
+computes (the tutorial's ``region_id``) right before the stage that needs it. A stage
+used alone fetches its own reads. Either way the stage then turns the hidden column into
+its outputs and drops it.
+
+Semantics are the Spark path's for ``timestampCol`` at "now": the latest value, null when
+the key is unknown, the key is null, or the value is older than the group's max age at
+the moment of the read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+from palette.errors import FeatureLookupError, OnlineSchemaMismatch
+from palette.lookup import Definitions, GroupRead, max_age_micros, within_max_age
+from palette.online.base import GroupLayout, OnlineStore
+from palette.online.codec import RecordCodec, encode_key
+
+from .batch import Batch
+from .stage import LoadContext, StageScorer
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, eq=False)
+class BoundRead:
+    """A planned read bound to the online store: where its values land (``column``) and
+    where its features sit in the stored records."""
+    read: GroupRead
+    column: str
+    layout: GroupLayout
+    codec: RecordCodec
+    indices: tuple[int, ...]
+    max_age: int | None
+
+    @property
+    def group_id(self) -> str:
+        return self.read.group.id
+
+
+def bind(read: GroupRead, store: OnlineStore, column: str, who: str) -> BoundRead:
+    """Check a read against the online store's layout of its group (at load time)."""
+    gid = read.group.id
+    layout = store.layout(gid)
+    if layout is None:
+        raise OnlineSchemaMismatch(f"{who} reads feature group {gid}, which is not in the online store {store.url}: "
+                                   f"materialize it (palette materialize --online-store URL --group {gid})")
+    problems = []
+    if layout.key_types != read.key_types:
+        problems.append(f"its entity keys are {list(layout.keys)} online but {list(read.entity.join_keys.items())} "
+                        "in the model")
+    online = dict(layout.features)
+    for f in read.features:
+        want = read.group.feature(f).type
+        if f not in online:
+            problems.append(f"feature {f!r} is not in the online store")
+        elif online[f] != want:
+            problems.append(f"feature {f!r} is {online[f]} online but {want} in the model")
+    max_age = max_age_micros(read.group)
+    if store.scheme == "redis" and layout.max_age_micros is not None and \
+            (max_age is None or max_age > layout.max_age_micros):
+        problems.append(f"Redis expires its keys after {layout.max_age_micros // 1_000_000}s, but the model reads "
+                        f"values up to {'any age' if max_age is None else f'{max_age // 1_000_000}s'} old")
+    if problems:
+        raise OnlineSchemaMismatch(f"{who} cannot read feature group {gid} from the online store {store.url}: "
+                                   f"{'; '.join(problems)}. Materialize the group as the model was trained "
+                                   "(or retrain against the group as it is now)")
+    return BoundRead(read, column, layout, layout.codec(), tuple(layout.index(f) for f in read.features), max_age)
+
+
+def _bad_key(read: GroupRead, col: str, key_type: str, v) -> FeatureLookupError:
+    want = "a string" if key_type == "str" else "an integer"
+    return FeatureLookupError(f"field {col!r} is the key of {read.group.id} (entity {read.entity.name!r}) and must "
+                              f"be {want}, got {type(v).__name__} {v!r}")
+
+
+def key_of(row: dict, read: GroupRead) -> str | None:
+    """The stored key a row's key fields make, or None when a key field is null (a null
+    key matches nothing, as on Spark). Missing or mistyped fields raise, naming them."""
+    values = []
+    for col, key_type in zip(read.join_keys, read.key_types):
+        v = row.get(col, _MISSING)
+        if v is _MISSING:
+            raise FeatureLookupError(f"the row has no field {col!r}, the key {read.group.id} is looked up by; "
+                                     f"fields present: {', '.join(sorted(map(str, row))) or 'none'}")
+        if v is None:
+            return None
+        if key_type == "str":
+            if not isinstance(v, str):
+                raise _bad_key(read, col, key_type, v)
+        elif not isinstance(v, Integral) or isinstance(v, bool) or type(v).__name__ == "bool_":
+            raise _bad_key(read, col, key_type, v)
+        values.append(v)
+    return encode_key(tuple(values), read.key_types)
+
+
+def fetch(store: OnlineStore, reads: list[BoundRead], rows: list[dict]) -> dict[str, list]:
+    """{read's column: per row, the read's feature values (a tuple) or None} for every
+    read over every row: one round trip. Reads of one group share it, whatever stage
+    planned them: each key is read once and decoded once."""
+    keys = {b.column: [key_of(r, b.read) for r in rows] for b in reads}
+    wanted: dict[str, dict[str, None]] = {}
+    layouts: dict[str, GroupLayout] = {}
+    for b in reads:
+        slot = wanted.setdefault(b.group_id, {})
+        layouts[b.group_id] = b.layout
+        for k in keys[b.column]:
+            if k is not None:
+                slot[k] = None
+    groups = [g for g in wanted if wanted[g]]
+    raw = store.read([(layouts[g], list(wanted[g])) for g in groups]) if groups else []
+    found = {g: dict(zip(wanted[g], got)) for g, got in zip(groups, raw)}
+    now = store.now_micros()
+    decoded: dict[tuple, Any] = {}
+    out = {}
+    for b in reads:
+        stored = found.get(b.group_id, {})
+        values = []
+        for k in keys[b.column]:
+            hit = stored.get(k) if k is not None else None
+            if hit is None or not within_max_age(hit[0], now, b.max_age):
+                values.append(None)
+                continue
+            record = decoded.get((b.group_id, k))
+            if record is None:
+                record = decoded[(b.group_id, k)] = b.codec.decode(hit[1])
+            values.append(tuple(record[i] for i in b.indices))
+        out[b.column] = values
+    return out
+
+
+def definitions_of(metadata: dict, who: str) -> Definitions:
+    saved = metadata.get("paletteDefinitions")
+    if saved is None:
+        raise FeatureLookupError(
+            f"{who} reads palette features but was saved without their definitions (no feature store was known "
+            "when it was saved): load it in Spark with the feature store configured (storeRoot, "
+            "palette.configure or $PALETTE_STORE_ROOT) and save it again")
+    return Definitions.from_json(saved)
+
+
+class LookupStage(StageScorer):
+    """A stage that reads the online store: ``bind_reads`` at load time; ``looked_up`` /
+    ``looked_up_batch`` give each read's values (fetched by the pipeline, or here)."""
+
+    def bind_reads(self, reads: list[GroupRead], context: LoadContext | None) -> None:
+        who = f"{self.metadata.get('class', type(self).__name__).rsplit('.', 1)[-1]} {self.uid}"
+        if not reads:
+            self.reads, self.store = (), None
+            return
+        if context is None:
+            context = LoadContext()
+        store = context.store(who, [f"{r.group.id}" for r in reads])
+        self.store = store
+        self.reads = tuple(bind(r, store, f"__palette:{self.uid}:{i}", who) for i, r in enumerate(reads))
+
+    def looked_up(self, row: dict) -> dict[str, Any]:
+        """{read column: values or None} for one row: from the row when the pipeline
+        fetched them, else fetched now (one round trip)."""
+        todo = [b for b in self.reads if b.column not in row]
+        got = {b.column: row[b.column] for b in self.reads if b.column in row}
+        if todo:
+            got.update({c: v[0] for c, v in fetch(self.store, todo, [row]).items()})
+        return got
+
+    def looked_up_batch(self, batch: Batch) -> dict[str, list]:
+        todo = [b for b in self.reads if b.column not in batch.columns]
+        got = {b.column: batch.values(b.column) for b in self.reads if b.column in batch.columns}
+        if todo:
+            got.update(fetch(self.store, todo, batch.key_rows([k for b in todo for k in b.read.join_keys])))
+        return got
+
+    def hidden(self) -> list[str]:
+        return [b.column for b in self.reads]
+
+
+__all__ = ["BoundRead", "LookupStage", "bind", "fetch", "key_of", "definitions_of"]
