@@ -51,10 +51,14 @@ BATCH_ROWS = 2_000
 _BOUND, _DELETE, _TS = "__palette_bound", "__palette_delete", "__palette_ts"
 
 
-def crash_point(name: str) -> None:
-    """Kill this process group here when ``$PALETTE_CRASH_AT`` names this point (the
-    crash-safety tests kill a materialization at chosen points, for real)."""
+def crash_point(name: str, group: int | None = None) -> None:
+    """Kill the whole job here when ``$PALETTE_CRASH_AT`` names this point, with SIGKILL:
+    the driver's process group (``group``, when called on an executor) and this process's
+    own (an executor's: PySpark's worker daemon and every worker). The crash-safety tests
+    kill a materialization at chosen points, for real; unset, this does nothing."""
     if name in os.environ.get("PALETTE_CRASH_AT", "").split(","):
+        if group is not None:
+            os.killpg(group, signal.SIGKILL)
         os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
@@ -75,7 +79,7 @@ def _changed_keys(spark: SparkSession, path: str, entity: Entity, group: Feature
     try:
         changes = (spark.read.format("delta").option("readChangeFeed", "true")
                    .option("startingVersion", since + 1).option("endingVersion", version).load(path))
-        changes.schema    # noqa: B018 -- resolves the read: fails here when CDF is off for a version
+        changes.select(*keys, ts).rdd.getNumPartitions()   # plans the scan: fails when a version has no CDF
         method = "change data feed"
     except Exception as e:                       # arrives as a Py4J/pyspark AnalysisException
         log.info("group=%s: no change data feed for versions %d..%d (%s); diffing the two versions instead",
@@ -115,6 +119,7 @@ class _Writer:
                  run: int, batch_rows: int):
         self.url, self.layout_json, self.keys = url, layout.to_json(), keys
         self.features, self.run, self.batch_rows = features, run, batch_rows
+        self.driver_group = os.getpgid(0)          # for crash_point: executors run in other groups
 
     def __call__(self, batches):
         import pyarrow as pa
@@ -146,7 +151,7 @@ class _Writer:
                     if len(pending) >= self.batch_rows:
                         written += store.write(layout, pending)
                         pending = []
-                        crash_point("materialize_batch")
+                        crash_point("materialize_batch", self.driver_group)
             if pending:
                 written += store.write(layout, pending)
         finally:
@@ -217,10 +222,14 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
             log.warning("materialize group=%s: cannot read versions %d..%d (%s); full rebuild",
                         group_id, since, version, str(e).splitlines()[0][:160])
             since, (rows, method) = None, rows_to_write(spark, path, entity, group, version, None)
+        # The run stamps every key it writes or sees; a full run then removes the older
+        # stamps. Increasing across runs whatever the Delta versions (a recreated table
+        # starts again at 0): the clock, and past the last run's stamp.
+        run = max(int(time.time() * 1000), int((mark or {}).get("run", 0)) + 1)
         log.info("materialize group=%s start: versions %s..%d (%s) into %s", group_id,
                  "start" if since is None else since + 1, version, method, online.url)
         writer = _Writer(online_store, layout, list(entity.join_keys),
-                         [(f.name, f.type) for f in group.features], version, batch_rows)
+                         [(f.name, f.type) for f in group.features], run, batch_rows)
         stop = threading.Event()
         ticker = threading.Thread(target=_progress, args=(spark, group_id, started, stop), daemon=True)
         ticker.start()
@@ -229,11 +238,11 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
         finally:
             stop.set()
         if since is None:
-            removed = online.purge(layout, version)
+            removed = online.purge(layout, run)
             log.info("materialize group=%s: removed %d keys the table no longer holds", group_id, removed)
         crash_point("materialize_before_watermark")
         online.set_watermark(group_id, {"version": version, "table_id": table_id, "table": path,
-                                        "rows": int(totals["rows"]),
+                                        "rows": int(totals["rows"]), "run": run,
                                         "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         seconds = time.monotonic() - started
         result = {"rows": int(totals["rows"]), "version": version, "mode": method, "seconds": round(seconds, 3)}

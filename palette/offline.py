@@ -73,7 +73,9 @@ def ensure_table(spark: SparkSession, path: str, schema: T.StructType, retries: 
         try:
             if not DeltaTable.isDeltaTable(spark, path):
                 creating = True
-                DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).execute()
+                # The change data feed lets materialization read just what changed since its last run.
+                (DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+                 .property("delta.enableChangeDataFeed", "true").execute())
                 return
             existing = set(spark.read.format("delta").load(path).columns)
             new = [f for f in schema.fields if f.name not in existing]

@@ -35,7 +35,7 @@ class Record(NamedTuple):
     """One row to write: the encoded entity key, the event time (µs since the epoch), the
     encoded values (``None``: remove the key), the largest stored event time it may
     replace (``bound``; the event time itself for latest-wins), and the materialization
-    run (a Delta version) that wrote it."""
+    run that wrote it (a stamp that grows from run to run)."""
     key: str
     ts: int
     payload: bytes | None
