@@ -99,3 +99,41 @@ def encode(lat: float, lng: float, precision: int = 6) -> str | None:
     else:
         h = _spread(lng_k) | (_spread(lat_k) << 1)
     return "".join([BASE32[(h >> s) & 31] for s in _SHIFTS[precision]])
+
+
+def _cell_indices(v, axis: tuple[float, float], bits: int):
+    """``cell_index`` over a float64 array: the same floating-point steps, elementwise."""
+    import numpy as np
+    lo, span = axis
+    size = 1 << bits
+    k = np.minimum(((v - lo) / span * size).astype(np.int64), size - 1)
+    kf = k.astype(np.float64)
+    down = (k > 0) & (lo + span * kf / size > v)
+    up = ~down & (k < size - 1) & (lo + span * (kf + 1) / size <= v)
+    return k - down + up
+
+
+def encode_many(lat, lng, null, precision: int = 6) -> list:
+    """``encode`` over float64 arrays (``null`` marks missing points): a list of hashes,
+    None where ``encode`` gives None.
+
+    >>> import numpy as np
+    >>> encode_many(np.array([57.64911, 95.0]), np.array([10.40744, 0.0]), np.array([False, False]), 11)
+    ['u4pruydqqvj', None]
+    """
+    import numpy as np
+    n = len(lat)
+    ok = ~null & (lat >= -90.0) & (lat <= 90.0) & (lng >= -180.0) & (lng <= 180.0)
+    lng_bits, lat_bits = bits_per_axis(precision)
+    safe_lat, safe_lng = np.where(ok, lat, 0.0), np.where(ok, lng, 0.0)
+    lng_k, lat_k = _cell_indices(safe_lng, LNG, lng_bits), _cell_indices(safe_lat, LAT, lat_bits)
+    chars = np.empty((n, precision), dtype=np.uint8)
+    for j, (lng_shift, lng_width, lat_shift, lat_width, alphabet) in enumerate(char_tables(precision)):
+        index = (((lng_k >> lng_shift) & ((1 << lng_width) - 1)) << lat_width) | \
+            ((lat_k >> lat_shift) & ((1 << lat_width) - 1))
+        chars[:, j] = np.frombuffer(alphabet.encode(), dtype=np.uint8)[index]
+    hashes = chars.view(f"S{precision}").ravel().astype(str).tolist()
+    if not ok.all():
+        for i in np.flatnonzero(~ok).tolist():
+            hashes[i] = None
+    return hashes

@@ -1,11 +1,7 @@
 """One SparkSession for the whole run (pytest-spark's ``spark_session``), local[2], with
 the Delta jars from the local Maven repository."""
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
 
 import pytest
 
@@ -47,42 +43,14 @@ def small_delta_snapshots(spark_session):
         spark_session.conf.set(key, old)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory):
+def redis_server():
     """A real redis-server on a free loopback port for the test session: (url, process).
     ``make test`` installs redis-server from the OS packages."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed: run `make test` (it installs it), or apt-get install redis-server")
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"redis-server did not start on port {port}")
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0", proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    from palette.testing import redis_server as start
+    with start() as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,138 +8,45 @@ lookups; DSL stages looking up by themselves), thousands of requests including u
 keys, null keys, expired values and null features.
 """
 import math
-import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.regression import GBTRegressor
+from pyspark.sql import functions as F
 
-from palette import (DSLEstimator, DSLTransformer, Entity, FeatureGroup, FeatureLookupError, FeatureStore,
-                     OnlineSchemaMismatch, PaletteTransformer, nFill, nVal, regionId)
+from palette import (DSLTransformer, FeatureLookupError, FeatureStore, OnlineSchemaMismatch, PaletteTransformer,
+                     nFill, nVal)
 from palette.errors import NotConfigured
+from palette.examples import eta as eta_example
 from palette.online import open_store
 from palette.transformers import load_scorer
 
 # "Now" for both paths: the Spark side looks up as of AS_OF, the online reads use it as
 # their clock. It is the real time (to the minute), so that Redis's own expiry (event
 # time + max age, in real time) agrees; every generated age keeps 30 minutes away from
-# its group's max age, so the minutes the test runs change nothing.
+# its group's max age (palette.examples.eta), so the minutes the test runs change nothing.
 AS_OF = datetime.now(timezone.utc).replace(second=0, microsecond=0, tzinfo=None)
 AS_OF_SECONDS = AS_OF.replace(tzinfo=timezone.utc).timestamp()
 N_RESTAURANTS = 400
-MAX_AGE = {"realtime_fg": timedelta(hours=2), "batch_fg": timedelta(days=7), "service_fg": timedelta(hours=1)}
 OUTPUTS = ["n_meal", "prep_time", "lat", "long", "region_id", "n_busy",
            "prep_time_f", "n_meal_f", "order_size_f", "n_busy_f", "features", "prediction"]
-
-
-def age(rng, group, expired=False):
-    """An age that is clearly within (or clearly past) the group's max age."""
-    limit = MAX_AGE[group]
-    margin = timedelta(minutes=30)
-    if expired:
-        return limit + margin + (limit * rng.random())
-    return (limit - margin) * rng.random()
-
-
-def declare(store):
-    store.register(
-        Entity("restaurant", {"r_id": "str"}), Entity("region", {"region_id": "str"}),
-        FeatureGroup("restaurant", "realtime_fg", {"n_meal": "num", "lat": "num", "long": "num"},
-                     kind="realtime", max_age="2h"),
-        FeatureGroup("restaurant", "batch_fg", {"prep_time": "num"}, max_age="7d"),
-        FeatureGroup("region", "service_fg", {"n_busy": "num"}, kind="realtime", max_age="1h"))
-
-
-def generate(spark, store):
-    rng = random.Random(11)
-    realtime, batch = [], []
-    for i in range(N_RESTAURANTS):
-        r_id = f"r{i}"
-        lat, lng = 37.6 + rng.random() * 0.4, -122.6 + rng.random() * 0.4
-        if i % 10 != 9:                                    # r9, r19, ...: no realtime row at all
-            expired = i % 10 == 8                          # r8, r18, ...: only rows past max age
-            for j in range(rng.randint(1, 4)):
-                a = age(rng, "realtime_fg", expired) + timedelta(minutes=20 * j * (1 if expired else 0))
-                n_meal = None if rng.random() < 0.1 else float(rng.randint(0, 30))
-                realtime.append((r_id, AS_OF - a - timedelta(seconds=j), n_meal, lat, lng))
-        if i % 7 != 6:
-            for j in range(rng.randint(1, 3)):
-                prep = None if rng.random() < 0.15 else 5 + rng.random() * 25
-                batch.append((r_id, AS_OF - age(rng, "batch_fg", i % 7 == 5) - timedelta(hours=j), prep))
-    region = DSLTransformer(lambdas={"region_id": regionId(nVal("lat"), nVal("long"), 5)})
-    rows = spark.createDataFrame([(r[3], r[4]) for r in realtime], "lat double, long double")
-    regions = sorted({r.region_id for r in region.transform(rows).select("region_id").distinct().collect()})
-    busy = []
-    for k, cell in enumerate(regions):
-        if k % 6 == 5:
-            continue                                       # some regions have no busyness data
-        for j in range(rng.randint(1, 3)):
-            busy.append((cell, AS_OF - age(rng, "service_fg", k % 6 == 4) - timedelta(minutes=j),
-                         float(rng.randint(0, 12))))
-    store.ingest(spark.createDataFrame(realtime, "r_id string, event_ts timestamp, n_meal double, lat double, "
-                                                 "long double"), "restaurant:realtime_fg")
-    store.ingest(spark.createDataFrame(batch, "r_id string, event_ts timestamp, prep_time double"),
-                 "restaurant:batch_fg")
-    store.ingest(spark.createDataFrame(busy, "region_id string, event_ts timestamp, n_busy double"),
-                 "region:service_fg")
-
-
-def requests(spark, n=3000):
-    rng = random.Random(5)
-    rows = []
-    for i in range(n):
-        pick = rng.random()
-        r_id = None if pick < 0.02 else (f"unknown{i}" if pick < 0.07 else f"r{rng.randrange(N_RESTAURANTS)}")
-        rows.append((i, r_id, rng.randint(1, 6), AS_OF))
-    return spark.createDataFrame(rows, "order_id int, r_id string, order_size int, order_ts timestamp")
-
-
-def tutorial_stages(root, spelling):
-    lookup = {"timestampCol": "order_ts", "storeRoot": root}
-    if spelling == "palette_transformer":
-        return [
-            PaletteTransformer({"n_meal": "@palette:restaurant:realtime_fg:n_meal:r_id",
-                                "prep_time": "@palette:restaurant:batch_fg:prep_time:r_id",
-                                "lat": "@palette:restaurant:realtime_fg:lat:r_id",
-                                "long": "@palette:restaurant:realtime_fg:long:r_id"}, **lookup),
-            DSLEstimator(lambdas={"region_id": regionId(nVal("restaurant:realtime_fg:lat:r_id"),
-                                                        nVal("restaurant:realtime_fg:long:r_id"), 5)}, **lookup),
-            PaletteTransformer({"n_busy": "@palette:region:service_fg:n_busy:region_id"}, **lookup),
-            DSLEstimator(lambdas={
-                "prep_time_f": nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1),
-                "n_meal_f": nFill(nVal("restaurant:realtime_fg:n_meal:r_id"), -1),
-                "order_size_f": nVal("basis:order_size"),
-                "n_busy_f": nFill(nVal("region:service_fg:n_busy:region_id"), -1)}, **lookup)]
-    return [   # the DSL stages alone, looking up what they read
-        DSLEstimator(lambdas={"region_id": regionId(nVal("restaurant:realtime_fg:lat:r_id"),
-                                                    nVal("restaurant:realtime_fg:long:r_id"), 5),
-                              "lat": nVal("restaurant:realtime_fg:lat:r_id"),
-                              "long": nVal("restaurant:realtime_fg:long:r_id"),
-                              "n_meal": nVal("restaurant:realtime_fg:n_meal:r_id"),
-                              "prep_time": nVal("restaurant:batch_fg:prep_time:r_id")}, **lookup),
-        DSLEstimator(lambdas={
-            "n_busy": nVal("region:service_fg:n_busy:region_id"),
-            "prep_time_f": nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1),
-            "n_meal_f": nFill(nVal("restaurant:realtime_fg:n_meal:r_id"), -1),
-            "order_size_f": nVal("basis:order_size"),
-            "n_busy_f": nFill(nVal("region:service_fg:n_busy:region_id"), -1)}, **lookup)]
 
 
 @pytest.fixture(scope="module")
 def eta(spark_session, tmp_path_factory, small_delta_snapshots):
     root = tmp_path_factory.mktemp("eta")
     store = FeatureStore(root / "store")
-    declare(store)
-    generate(spark_session, store)
-    reqs = requests(spark_session).cache()
+    eta_example.declare(store)
+    eta_example.generate(spark_session, store, N_RESTAURANTS, AS_OF)
+    reqs = spark_session.createDataFrame(eta_example.requests(N_RESTAURANTS, 3000), "order_id int, r_id string, "
+                                         "order_size int").withColumn("order_ts", F.lit(AS_OF)).cache()
     labels = reqs.select("order_id", (reqs.order_size * 3.0 + reqs.order_id % 7).alias("eta"))
     models = {}
     for spelling in ("palette_transformer", "dsl_only"):
-        pipeline = Pipeline(stages=tutorial_stages(store.root, spelling) + [
-            VectorAssembler(inputCols=["prep_time_f", "n_meal_f", "order_size_f", "n_busy_f"],
-                            outputCol="features"),
+        pipeline = Pipeline(stages=eta_example.stages(store.root, spelling) + [
+            VectorAssembler(inputCols=eta_example.FEATURES, outputCol="features"),
             GBTRegressor(labelCol="eta", maxIter=15, maxDepth=4, seed=3)])
         model = pipeline.fit(reqs.join(labels, "order_id"))
         path = str(root / spelling)

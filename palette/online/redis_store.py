@@ -19,6 +19,7 @@ keys would span slots.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Iterable
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -98,6 +99,9 @@ class RedisStore(OnlineStore):
                                             retry=Retry(ExponentialBackoff(cap=1.0), 3))
         self._write_script = self._writer.register_script(_WRITE)
         self._purge_script = self._writer.register_script(_PURGE)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections = []
         self._layouts_key = f"{self.prefix}:__layouts__"
         self._watermarks_key = f"{self.prefix}:__watermarks__"
 
@@ -118,6 +122,11 @@ class RedisStore(OnlineStore):
         self._call(self._reader, "answering a ping", "PING")
 
     def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.disconnect()
+            self._connections.clear()
+        self._local = threading.local()
         self._reader.connection_pool.disconnect()
         self._writer.connection_pool.disconnect()
 
@@ -178,20 +187,27 @@ class RedisStore(OnlineStore):
         except self._redis.RedisError as e:
             self._fail(e, f"writing {len(keys)} rows of {layout.group_id}")
 
+    def _read_connection(self):
+        """This thread's own connection for reads: the commands of one read go out in one
+        write and their replies are read back in order (a pipeline without the pipeline
+        object). A connection that failed is dropped; the next read connects again."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._reader.connection_pool.make_connection()
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
     def read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
-        commands = []
-        for layout, keys in requests:
-            prefix = self._key_prefix(layout.group_id)
-            commands.append([prefix + k.encode() for k in keys])
+        commands = [("MGET", *[self._key_prefix(layout.group_id) + k.encode() for k in keys])
+                    for layout, keys in requests]
+        conn = self._read_connection()
         try:
-            if len(commands) == 1:
-                replies = [self._reader.execute_command("MGET", *commands[0])]
-            else:
-                pipe = self._reader.pipeline(transaction=False)
-                for keys in commands:
-                    pipe.execute_command("MGET", *keys)
-                replies = pipe.execute()
-        except self._redis.RedisError as e:
+            conn.send_packed_command(conn.pack_commands(commands) if len(commands) > 1
+                                     else conn.pack_command(*commands[0]))
+            replies = [conn.read_response() for _ in commands]
+        except (self._redis.RedisError, OSError) as e:
+            conn.disconnect()
             self._fail(e, "reading")
         out = []
         for reply in replies:

@@ -192,14 +192,6 @@ class Batch:
             mask[r, np.asarray(col[r].indices, dtype=np.intp)] = True
         return sparse, mask
 
-    def key_rows(self, names: list[str]) -> list[dict]:
-        """Each row's ``names`` columns as a dict (a row lacking one lacks it here too),
-        e.g. the key fields of lookups, without building whole rows."""
-        names = list(dict.fromkeys(names))
-        cols = [_as_list(self.columns[c]) if c in self.columns else [_MISSING] * self.n for c in names]
-        return [{k: v for k, v in zip(names, values) if v is not _MISSING} for values in zip(*cols)] \
-            if names else [{} for _ in range(self.n)]
-
     # -- new batches ----------------------------------------------------------------
     def without(self, names: list[str]) -> "Batch":
         """The batch without the columns ``names``."""

@@ -45,9 +45,10 @@ class BoundRead:
     indices: tuple[int, ...]
     max_age: int | None
 
-    @property
-    def group_id(self) -> str:
-        return self.read.group.id
+    def __post_init__(self):
+        for name, value in (("group_id", self.read.group.id), ("join_keys", self.read.join_keys),
+                            ("key_types", self.read.key_types)):
+            object.__setattr__(self, name, value)
 
 
 def bind(read: GroupRead, store: OnlineStore, column: str, who: str) -> BoundRead:
@@ -106,39 +107,69 @@ def key_of(row: dict, read: GroupRead) -> str | None:
     return encode_key(tuple(values), read.key_types)
 
 
-def fetch(store: OnlineStore, reads: list[BoundRead], rows: list[dict]) -> dict[str, list]:
-    """{read's column: per row, the read's feature values (a tuple) or None} for every
-    read over every row: one round trip. Reads of one group share it, whatever stage
-    planned them: each key is read once and decoded once."""
-    keys = {b.column: [key_of(r, b.read) for r in rows] for b in reads}
+_STR_OR_NONE = {str, type(None)}
+
+
+def batch_keys(batch: Batch, b: BoundRead) -> list:
+    """``key_of`` for every row of a batch: a column of string keys as it is (the common
+    case), anything else row by row, which raises ``key_of``'s error for the first bad row."""
+    if all(batch.in_every_row(col) for col in b.join_keys):
+        if b.key_types == ("str",):
+            values = batch.values(b.join_keys[0])
+            if set(map(type, values)) <= _STR_OR_NONE:
+                return values
+        columns = [batch.values(col) for col in b.join_keys]
+        return [key_of(dict(zip(b.join_keys, vals)), b.read) for vals in zip(*columns)]
+    for i in range(batch.n):
+        key_of(batch.row(i), b.read)
+    raise AssertionError("unreachable: a row lacks a key field")
+
+
+def _read_keys(store: OnlineStore, reads: list[BoundRead], keys: dict[str, list]) -> dict[str, list]:
+    """{read's column: per key, the read's feature values (a tuple) or None}: one round
+    trip for every read. Reads of one group share it, whatever stage planned them: each
+    key is read once and decoded once; max age is applied at the store's "now"."""
     wanted: dict[str, dict[str, None]] = {}
     layouts: dict[str, GroupLayout] = {}
     for b in reads:
         slot = wanted.setdefault(b.group_id, {})
         layouts[b.group_id] = b.layout
-        for k in keys[b.column]:
-            if k is not None:
-                slot[k] = None
+        slot.update(dict.fromkeys(keys[b.column]))
+    for slot in wanted.values():
+        slot.pop(None, None)
     groups = [g for g in wanted if wanted[g]]
     raw = store.read([(layouts[g], list(wanted[g])) for g in groups]) if groups else []
-    found = {g: dict(zip(wanted[g], got)) for g, got in zip(groups, raw)}
     now = store.now_micros()
-    decoded: dict[tuple, Any] = {}
+    records: dict[str, dict[str, tuple | None]] = {}
+    for b in reads:
+        if b.group_id in records or b.group_id not in groups:
+            continue
+        found = raw[groups.index(b.group_id)]
+        decode, max_age = b.codec.decode, b.max_age
+        records[b.group_id] = {k: decode(hit[1]) for k, hit in zip(wanted[b.group_id], found)
+                               if hit is not None and within_max_age(hit[0], now, max_age)}
     out = {}
     for b in reads:
-        stored = found.get(b.group_id, {})
+        stored = records.get(b.group_id, {})
+        idx = b.indices
         values = []
         for k in keys[b.column]:
-            hit = stored.get(k) if k is not None else None
-            if hit is None or not within_max_age(hit[0], now, b.max_age):
-                values.append(None)
-                continue
-            record = decoded.get((b.group_id, k))
-            if record is None:
-                record = decoded[(b.group_id, k)] = b.codec.decode(hit[1])
-            values.append(tuple(record[i] for i in b.indices))
+            record = stored.get(k)
+            values.append(None if record is None else tuple(record[i] for i in idx))
         out[b.column] = values
     return out
+
+
+def fetch(store: OnlineStore, reads: list[BoundRead], row: dict) -> dict[str, Any]:
+    """{read's column: the read's feature values (a tuple) or None} for one row, in one
+    round trip."""
+    got = _read_keys(store, reads, {b.column: [key_of(row, b.read)] for b in reads})
+    return {c: v[0] for c, v in got.items()}
+
+
+def fetch_batch(store: OnlineStore, reads: list[BoundRead], batch: Batch) -> dict[str, list]:
+    """``fetch`` for every row of a batch: one multi-key read per group, one round trip."""
+    return _read_keys(store, reads, {b.column: batch_keys(batch, b) for b in reads})
 
 
 def definitions_of(metadata: dict, who: str) -> Definitions:
@@ -172,18 +203,18 @@ class LookupStage(StageScorer):
         todo = [b for b in self.reads if b.column not in row]
         got = {b.column: row[b.column] for b in self.reads if b.column in row}
         if todo:
-            got.update({c: v[0] for c, v in fetch(self.store, todo, [row]).items()})
+            got.update(fetch(self.store, todo, row))
         return got
 
     def looked_up_batch(self, batch: Batch) -> dict[str, list]:
         todo = [b for b in self.reads if b.column not in batch.columns]
         got = {b.column: batch.values(b.column) for b in self.reads if b.column in batch.columns}
         if todo:
-            got.update(fetch(self.store, todo, batch.key_rows([k for b in todo for k in b.read.join_keys])))
+            got.update(fetch_batch(self.store, todo, batch))
         return got
 
     def hidden(self) -> list[str]:
         return [b.column for b in self.reads]
 
 
-__all__ = ["BoundRead", "LookupStage", "bind", "fetch", "key_of", "definitions_of"]
+__all__ = ["BoundRead", "LookupStage", "bind", "fetch", "fetch_batch", "key_of", "batch_keys", "definitions_of"]

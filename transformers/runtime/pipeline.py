@@ -27,7 +27,7 @@ from palette.errors import UnsupportedStageError
 
 from .artifact import PIPELINE_MODELS, check_format, read_metadata, stage_dirs
 from .batch import Batch
-from .lookups import BoundRead, fetch
+from .lookups import BoundRead, fetch, fetch_batch
 from .stage import LoadContext, StageScorer
 
 if TYPE_CHECKING:
@@ -98,8 +98,7 @@ class PipelineScorer:
                 if reads is not None:
                     if first:
                         row = dict(row)
-                    for column, values in fetch(self.online_store, reads, [row]).items():
-                        row[column] = values[0]
+                    row.update(fetch(self.online_store, reads, row))
                 row = step(row)
                 first = False
         return row
@@ -116,8 +115,7 @@ class PipelineScorer:
         for i, stage in enumerate(self.stages):
             reads = self.fetch_points.get(i)
             if reads is not None and batch.n:
-                batch = batch.with_columns(fetch(self.online_store, reads, batch.key_rows(
-                    [k for b in reads for k in b.read.join_keys])))
+                batch = batch.with_columns(fetch_batch(self.online_store, reads, batch))
             batch = stage.score_batch(batch)
         return batch.frame() if isinstance(rows, pd.DataFrame) else batch.rows()
 

@@ -13,11 +13,14 @@ temporary fields dropped afterwards — as its Spark path does from the offline 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from palette.dsl import parse, to_python
+from palette.dsl.batch_backend import BatchExpression, Irregular, Vec
 from palette.dsl.fields import default_field
 from palette.lookup import Definitions, auto_lookups, plan_reads
 
-from ..batch import Batch
+from ..batch import Batch, with_nulls
 from ..lookups import LookupStage, definitions_of
 from ..stage import LoadContext, scorer
 
@@ -28,7 +31,9 @@ DSL_CLASSES = ("palette.transformers.dsl_stage.DSLTransformer", "palette.transfo
 class DSLScorer(LookupStage):
     supports = ("DSL lambdas, parsed by the DSL grammar (nothing unpickled); DSLModel's fitted values; palette "
                 "refs no earlier stage provided are looked up in the online store")
-    limitations = "a batch is scored row by row (each lambda is a Python closure over one row)"
+    batch_fallback = "for values the readers do not take (the row path then raises its error)"
+    limitations = ("log, log1p, sqrt, exp, pow, round and the string and timestamp functions apply the row "
+                   "rule to each value of a batch (numpy's kernels may differ in the last bit)")
 
     def __init__(self, path, metadata, context: LoadContext | None = None):
         super().__init__(path, metadata, context)
@@ -50,6 +55,7 @@ class DSLScorer(LookupStage):
                 return where[read.ref]
             return default_field(read)
         self._compiled = [(name, to_python(e, field_of).row_function) for name, e in expressions.items()]
+        self._columnar = [(name, BatchExpression(e, field_of)) for name, e in expressions.items()]
 
     @classmethod
     def of(cls, lambdas: dict[str, str], context: LoadContext | None = None, uid: str = "DSL",
@@ -81,17 +87,45 @@ class DSLScorer(LookupStage):
             out[name] = fn(inputs)
         return out
 
+    def score_columns(self, batch: Batch) -> dict | None:
+        """Every lambda over the whole batch (``palette.dsl.batch_backend``: numpy where it
+        is exact, the row rules elsewhere), or None when the batch's values do not fit the
+        readers (it is then scored row by row, which raises the row path's error)."""
+        out = {}
+        try:
+            for name, expr in self._columnar:
+                out[name] = _column(expr(batch))
+        except Irregular:
+            return None
+        return out
+
     def score_batch(self, batch: Batch) -> Batch:
         if not self.reads:
             return super().score_batch(batch)
         got = self.looked_up_batch(batch)
         rest = batch.without(list(got))
         temps = {temp: [None if v is None else v[i] for v in got[column]] for temp, column, i in self._temporary}
-        outputs = {name: [] for name, _ in self._compiled}
-        for row in rest.with_columns(temps).rows():
-            for name, fn in self._compiled:
-                outputs[name].append(fn(row))
-        return rest.with_columns(outputs)
+        inputs = rest.with_columns(temps)
+        with np.errstate(all="ignore"):
+            out = self.score_columns(inputs) if inputs.n else {}
+        if out is None:
+            self.batches_row_by_row += 1
+            outputs = {name: [] for name, _ in self._compiled}
+            for row in inputs.rows():
+                for name, fn in self._compiled:
+                    outputs[name].append(fn(row))
+            out = outputs
+        return rest.with_columns(out)
 
     def output_columns(self) -> set[str]:
         return set(self.lambdas)
+
+
+def _column(v: Vec):
+    """A batch backend value as a Batch column."""
+    if v.kind == "num":
+        values = v.values
+        if v.null.any():
+            values = np.where(v.null, np.nan, values)
+        return with_nulls(values, v.null)
+    return v.as_list()

@@ -1,0 +1,334 @@
+"""The Python backend over a batch of rows: numpy where it is exact, the row rules elsewhere.
+
+``to_batch(expr)`` compiles an expression into a function of a batch of columns
+(``palette.transformers.runtime.batch.Batch``, or anything with ``n``,
+``nullable_floats(name)``, ``values(name)`` and ``in_every_row(name)``) that returns one
+value per row (a ``Vec``) — the very values the row backend (``python_backend``) gives row by row,
+bit for bit: it is how ``scoreBatch`` runs a DSL stage.
+
+Numbers travel as a float64 array with a null mask; +, -, *, /, %, comparisons, the
+three-valued logic, if, coalesce/nFill, min/max, clip, abs, sign, floor, ceil, bucket and
+regionId are numpy operations that compute exactly what the row rules compute (IEEE
+arithmetic is the same in both). Functions where numpy's kernels may differ from
+Python's ``math`` in the last bit (log, exp, pow, ...), round, and the string and
+timestamp functions apply the row backend's own rule to each non-null value. A batch
+whose values do not fit the readers (a string read by nVal, a missing field) raises
+``Irregular``: the caller scores it row by row, which raises the row path's error.
+
+>>> import numpy as np
+>>> class Rows:                                   # the smallest batch
+...     n = 3
+...     def nullable_floats(self, name): return np.array([1.0, np.nan, 4.0]), np.array([False, True, False])
+...     def in_every_row(self, name): return True
+>>> to_batch('nFill(nVal("x"), -1) * 2')(Rows()).as_list()
+[2.0, -2.0, 8.0]
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+import numpy as np
+
+from palette.errors import PaletteError
+
+from . import geohash
+from .ast import Binary, Call, Literal, Node, Read, Unary
+from .fields import default_field
+from .functions import SIGNATURES
+from .parser import parse
+from .python_backend import _BINARY_STRICT, _READ_VALUE, _UNARY_MATH, _round
+
+_BIG = 2.0 ** 52
+
+
+class Irregular(PaletteError):
+    """The batch's values do not fit the expression's readers: score it row by row (a
+    signal for the caller, not an error a user sees)."""
+
+
+class Vec:
+    """One value per row: ``num`` (float64 ``values`` + ``null`` mask), ``bool`` (bool
+    ``values`` + ``null``) or ``obj`` (a list, None for null)."""
+    __slots__ = ("kind", "values", "null")
+
+    def __init__(self, kind: str, values, null=None):
+        self.kind, self.values, self.null = kind, values, null
+
+    def as_list(self) -> list:
+        if self.kind == "obj":
+            return self.values
+        out = self.values.tolist()
+        if self.null.any():
+            for i in np.flatnonzero(self.null).tolist():
+                out[i] = None
+        return out
+
+
+def _num(values: np.ndarray, null: np.ndarray) -> Vec:
+    return Vec("num", values, null)
+
+
+def _finite(values: np.ndarray, null: np.ndarray) -> Vec:
+    """Arithmetic results: NaN and infinities are null."""
+    return _num(values, null | ~np.isfinite(values))
+
+
+def _from_list(kind: str, items: list) -> Vec:
+    if kind == "num":
+        null = np.fromiter((x is None for x in items), dtype=bool, count=len(items))
+        return _num(np.array([0.0 if x is None else x for x in items], dtype=np.float64), null)
+    if kind == "bool":
+        null = np.fromiter((x is None for x in items), dtype=bool, count=len(items))
+        return Vec("bool", np.fromiter((bool(x) for x in items), dtype=bool, count=len(items)), null)
+    return Vec("obj", items)
+
+
+def _kind(node: Node) -> str:
+    return {"num": "num", "bool": "bool"}.get(node.type, "obj")
+
+
+def _each(kind: str, op: Callable, args: list[Vec]) -> Vec:
+    """The row rule ``op`` on every row whose arguments are all non-null; null elsewhere."""
+    lists = [a.as_list() for a in args]
+    out = [None if None in xs else op(*xs) for xs in zip(*lists)]
+    return _from_list(kind, out)
+
+
+# -- reading ----------------------------------------------------------------------
+
+def _read(node: Read, batch, field: str) -> Vec:
+    if not batch.in_every_row(field):
+        raise Irregular(field)
+    if node.reader == "nVal":
+        try:
+            got = batch.nullable_floats(field)
+        except (OverflowError, TypeError, ValueError):
+            got = None
+        if got is None:
+            raise Irregular(field)
+        values, null = got
+        with np.errstate(invalid="ignore"):
+            return _num(np.where(null, 0.0, values), null | ~np.isfinite(values))
+    values = batch.values(field)
+    if node.reader == "sVal":
+        if not all(type(v) is str or v is None for v in values):
+            raise Irregular(field)
+        return Vec("obj", list(values))
+    if node.reader == "bVal":
+        if not all(v is None or type(v) is bool for v in values):
+            raise Irregular(field)
+        return _from_list("bool", values)
+    if not all(v is None or isinstance(v, datetime) for v in values):
+        raise Irregular(field)
+    convert = _READ_VALUE["tVal"](node, field)
+    return Vec("obj", [convert(v) for v in values])
+
+
+# -- operators -------------------------------------------------------------------------
+
+def _and_or(op: str, a: Vec, b: Vec) -> Vec:
+    """SQL's three-valued logic: false and null = false, true or null = true."""
+    a_true, a_false = ~a.null & a.values, ~a.null & ~a.values
+    b_true, b_false = ~b.null & b.values, ~b.null & ~b.values
+    if op == "and":
+        values = a_true & b_true
+        return Vec("bool", values, ~(values | a_false | b_false))
+    values = a_true | b_true
+    return Vec("bool", values, ~(values | (a_false & b_false)))
+
+
+_NUMPY_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+                  "==": np.equal, "!=": np.not_equal}
+_PY_COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+               ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+def _binary(node: Binary, a: Vec, b: Vec) -> Vec:
+    op = node.op
+    if op in ("and", "or"):
+        return _and_or(op, a, b)
+    if op in _NUMPY_COMPARE:
+        if a.kind == "num":
+            null = a.null | b.null
+            return Vec("bool", _NUMPY_COMPARE[op](a.values, b.values) & ~null, null)
+        return _each("bool", _PY_COMPARE[op], [a, b])
+    null = a.null | b.null
+    x, y = a.values, b.values
+    if op == "+":
+        return _finite(x + y, null)
+    if op == "-":
+        return _finite(x - y, null)
+    if op == "*":
+        return _finite(x * y, null)
+    zero = y == 0
+    safe = np.where(zero, 1.0, y)
+    if op == "/":
+        return _finite(x / safe, null | zero)
+    return _num(np.fmod(x, safe), null | zero)             # "%": C's fmod, as math.fmod
+
+
+def _unary(node: Unary, a: Vec) -> Vec:
+    if node.op == "not":
+        return Vec("bool", ~a.values & ~a.null, a.null)
+    return _num(-a.values, a.null)
+
+
+# -- functions ------------------------------------------------------------------------------
+
+def _first_non_null(kind: str, args: list[Vec]) -> Vec:
+    if kind != "obj" and all(a.kind == kind for a in args):
+        values, null = args[-1].values.copy(), args[-1].null.copy()
+        for a in reversed(args[:-1]):
+            take = ~a.null
+            values = np.where(take, a.values, values)
+            null = null & a.null
+        return Vec(kind, values, null)
+    lists = [a.as_list() for a in args]
+    return _from_list(kind, [next((x for x in xs if x is not None), None) for xs in zip(*lists)])
+
+
+def _if(c: Vec, a: Vec, b: Vec, kind: str) -> Vec:
+    yes = c.values & ~c.null
+    if kind != "obj":
+        return Vec(kind, np.where(yes, a.values, b.values), np.where(yes, a.null, b.null))
+    return Vec("obj", [x if t else y for t, x, y in zip(yes.tolist(), a.as_list(), b.as_list())])
+
+
+def _extreme(args: list[Vec], smaller: bool) -> Vec:
+    """min/max ignoring nulls, the row rule's way: the first value strictly beyond the one
+    kept so far replaces it (so of -0.0 and 0.0 the first wins)."""
+    values, null = args[0].values.copy(), args[0].null.copy()
+    for a in args[1:]:
+        better = (a.values < values) if smaller else (a.values > values)
+        take = ~a.null & (null | better)
+        values = np.where(take, a.values, values)
+        null = null & a.null
+    return _num(values, null)
+
+
+def _clip(x: Vec, lo: Vec, hi: Vec) -> Vec:
+    m = np.where(lo.values > x.values, lo.values, x.values)     # Python's max(x, lo)
+    return _num(np.where(hi.values < m, hi.values, m), x.null | lo.null | hi.null)   # min(m, hi)
+
+
+def _floor_ceil(x: Vec, fn) -> Vec:
+    # float(math.floor(x)) is never -0.0: + 0.0 turns numpy's -0.0 into 0.0.
+    return _num(np.where(np.abs(x.values) < _BIG, fn(x.values) + 0.0, x.values), x.null)
+
+
+def _sign(x: Vec) -> Vec:
+    return _num(np.where(x.values == 0, x.values, np.copysign(1.0, x.values)), x.null)
+
+
+def _bucket(node: Call, x: Vec) -> Vec:
+    cuts = np.array([a.value for a in node.args[1:]], dtype=np.float64)
+    return _num(np.searchsorted(cuts, x.values, side="right").astype(np.float64), x.null)
+
+
+def _region_id(node: Call, lat: Vec, lng: Vec) -> Vec:
+    precision = int(node.args[2].value) if len(node.args) > 2 else 6
+    return Vec("obj", geohash.encode_many(lat.values, lng.values, lat.null | lng.null, precision))
+
+
+def _call(node: Call, args: list[Vec]) -> Vec:
+    name, kind = node.name, _kind(node)
+    if SIGNATURES[name].learned:
+        from .errors import DSLUnsupportedError
+        raise DSLUnsupportedError(f"{name} is learned from data: use it in a DSLEstimator and fit it "
+                                  f"before scoring ({node})")
+    if name in ("coalesce", "nFill", "sFill"):
+        return _first_non_null(kind, args)
+    if name == "if":
+        return _if(*args, kind)
+    if name == "isNull":
+        a = args[0]
+        null = a.null if a.kind != "obj" else np.fromiter((x is None for x in a.values), dtype=bool,
+                                                            count=len(a.values))
+        return Vec("bool", null.copy(), np.zeros(len(null), dtype=bool))
+    if name in ("min", "max"):
+        return _extreme(args, name == "min")
+    if name == "clip":
+        return _clip(*args)
+    if name == "abs":
+        return _num(np.abs(args[0].values), args[0].null)
+    if name == "sign":
+        return _sign(args[0])
+    if name in ("floor", "ceil"):
+        return _floor_ceil(args[0], np.floor if name == "floor" else np.ceil)
+    if name == "bucket":
+        return _bucket(node, args[0])
+    if name == "regionId":
+        return _region_id(node, args[0], args[1])
+    if name == "round":
+        d = int(node.args[1].value) if len(node.args) > 1 else 0
+        return _each(kind, lambda x: _round(x, d), args[:1])
+    if name == "concat":
+        return _each(kind, lambda *parts: "".join(parts), args)
+    if name in _UNARY_MATH:
+        return _each(kind, _UNARY_MATH[name], args)
+    if name in _BINARY_STRICT:
+        return _each(kind, _BINARY_STRICT[name], args)
+    raise TypeError(f"the batch backend has no rule for {name}")
+
+
+def _literal(node: Literal, n: int) -> Vec:
+    v = node.value
+    kind = _kind(node)
+    if kind == "obj":
+        return Vec("obj", [v] * n)
+    dtype = np.float64 if kind == "num" else bool
+    return Vec(kind, np.full(n, v, dtype=dtype), np.zeros(n, dtype=bool))
+
+
+class BatchExpression:
+    """A compiled expression: call it with a batch to get one value per row (a Batch
+    column: a float64 array, a masked one, or a list)."""
+
+    def __init__(self, expr: Node, field_of: Callable[[Read], str] = default_field):
+        if expr.type == "invalid":
+            raise expr.error
+        self.expr = expr
+        self.fields = {r._key(): field_of(r) for r in expr.reads()}
+        for n in expr.walk():
+            if isinstance(n, Call) and SIGNATURES[n.name].learned:
+                _call(n, [])                          # raises DSLUnsupportedError, as the row backend does
+
+    def vector(self, batch) -> Vec:
+        n = batch.n
+        cache: dict[Any, Vec] = {}
+
+        def ev(node: Node) -> Vec:
+            if isinstance(node, Literal):
+                return _literal(node, n)
+            if isinstance(node, Read):
+                key = node._key()
+                if key not in cache:
+                    cache[key] = _read(node, batch, self.fields[key])
+                return cache[key]
+            if isinstance(node, Unary):
+                return _unary(node, ev(node.operand))
+            if isinstance(node, Binary):
+                return _binary(node, ev(node.left), ev(node.right))
+            if isinstance(node, Call):
+                return _call(node, [ev(a) for a in node.args])
+            raise TypeError(f"the batch backend has no rule for {type(node).__name__}")
+
+        with np.errstate(all="ignore"):
+            for read in self.expr.reads():           # every read is checked, whatever branch is taken
+                ev(read)
+            return ev(self.expr)
+
+    def __call__(self, batch) -> Vec:
+        return self.vector(batch)
+
+
+NODE_RULES = {Literal, Read, Unary, Binary, Call}    # the node classes this backend evaluates
+
+
+def to_batch(expr, field_of: Callable[[Read], str] = default_field) -> BatchExpression:
+    """Compile an expression (or DSL text) into a function of a batch of rows."""
+    return BatchExpression(parse(expr), field_of)
+
+
+__all__ = ["to_batch", "BatchExpression", "Vec", "Irregular", "NODE_RULES"]

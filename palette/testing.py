@@ -1,0 +1,64 @@
+"""Helpers for tests and benchmarks that need real servers on loopback.
+
+>>> with redis_server() as (url, process):          # doctest: +SKIP
+...     store = open_store(url)
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from .errors import PaletteError
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerNotStarted(PaletteError, RuntimeError):
+    """A server a test or benchmark needs is not installed or did not start."""
+
+
+@contextmanager
+def redis_server(timeout: float = 20.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real ``redis-server`` (from the OS packages) on a free loopback port, without
+    persistence, for the duration of the block: yields ``(url, process)``."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise ServerNotStarted("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="palette-redis-") as workdir:
+        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                 "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                        s.sendall(b"PING\r\n")
+                        if s.recv(16).startswith(b"+PONG"):
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise ServerNotStarted(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0", proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+__all__ = ["free_port", "redis_server", "ServerNotStarted"]
