@@ -311,3 +311,45 @@ def test_codec_decodes_prefixes_both_ways():
     assert old.decode(new.encode((None, "s", T0, True))) == (None, "s")
     with pytest.raises(ValueError, match="holds 2 values, got 3"):
         old.encode((1.0, "a", 2))
+
+
+def test_cached_store_is_bounded_in_size_and_staleness(tmp_path):
+    from palette.online import CachedStore
+    inner = open_store(f"sqlite:///{tmp_path}/online.db")
+    layout = inner.setup(ENTITY, GROUP)
+    put(inner, layout, "r1", 0, (1.0, None, None, None))
+    now = [100.0]
+    cached = CachedStore(inner, max_entries=2, max_seconds=1.0, monotonic=lambda: now[0])
+    assert get(cached, layout, "r1", "unknown")[0][1][0] == 1.0
+    assert (cached.hits, cached.misses) == (0, 2)
+    put(inner, layout, "r1", 1, (2.0, None, None, None))              # the store moves on...
+    put(inner, layout, "unknown", 1, (3.0, None, None, None))
+    now[0] += 0.5
+    assert [g and g[1][0] for g in get(cached, layout, "r1", "unknown")] == [1.0, None]   # ...the cache, not yet
+    assert cached.hits == 2
+    now[0] += 0.6                                                         # past max_seconds: read again
+    assert [g and g[1][0] for g in get(cached, layout, "r1", "unknown")] == [2.0, 3.0]
+    get(cached, layout, "a", "b", "c")
+    assert len(cached._entries) == 2                                      # least recently used went first
+    with pytest.raises(ValueError, match="max_entries >= 1"):
+        CachedStore(inner, max_entries=0)
+
+
+def test_write_rows_for_a_stream_is_latest_wins_atomic_and_checked(store):
+    from palette.online import RowRejected, write_rows
+    now = T0 + timedelta(minutes=30)
+    batch = [{"r_id": "r1", "event_ts": now, "x": 1.0, "name": "a"},
+             {"r_id": "r2", "event_ts": now, "x": 2.0, "open": True}]
+    assert write_rows(store, ENTITY, GROUP, batch) == 2
+    assert write_rows(store, ENTITY, GROUP, batch) == 2                 # a replay changes nothing
+    late = [{"r_id": "r1", "event_ts": now - timedelta(minutes=5), "x": -1.0}]
+    write_rows(store, ENTITY, GROUP, late)                                # a late row never wins
+    layout = store.layout(GROUP.id)
+    assert [g[1] for g in get(store, layout, "r1", "r2")] == [(1.0, "a", None, None), (2.0, None, True, None)]
+    for bad, problem in [({"r_id": 3, "event_ts": now}, "key 'r_id'.*must be a string"),
+                         ({"r_id": "r3"}, "no event time"),
+                         ({"r_id": "r3", "event_ts": now, "x": "one"}, "feature 'x'.*is num, got str"),
+                         ({"r_id": "r3", "event_ts": now, "color": 1}, "does not declare")]:
+        with pytest.raises(RowRejected, match=problem):
+            write_rows(store, ENTITY, GROUP, [{"r_id": "r4", "event_ts": now, "x": 4.0}, bad])
+    assert get(store, layout, "r3", "r4") == [None, None]              # nothing of a rejected batch
