@@ -48,6 +48,7 @@ from .registry import Entity, FeatureGroup
 log = logging.getLogger("palette.materialize")
 
 BATCH_ROWS = 2_000
+BROADCAST_KEYS = 2_000_000      # changed keys up to this many are broadcast to the table scan
 _BOUND, _DELETE, _TS = "__palette_bound", "__palette_delete", "__palette_ts"
 
 
@@ -63,11 +64,36 @@ def crash_point(name: str, group: int | None = None) -> None:
 
 
 def table_identity(spark: SparkSession, path: str) -> tuple[str, int]:
-    """(Delta table id, current version): a recreated table has a new id."""
+    """(Delta table id, current version): a recreated table has a new id. The id is read
+    off the first commit of the log when it is still there (``DESCRIBE DETAIL`` rebuilds
+    the table's state to answer, seconds on a large table), else from the detail."""
     from delta.tables import DeltaTable
     table = DeltaTable.forPath(spark, path)
-    detail = table.detail().select("id").first()
-    return detail["id"], table.history(1).first()["version"]
+    version = table.history(1).first()["version"]
+    table_id = _first_commit_table_id(path)
+    if table_id is None:
+        table_id = table.detail().select("id").first()["id"]
+    return table_id, version
+
+
+def _first_commit_table_id(path: str) -> str | None:
+    """The table id in the metaData action of the log's version 0, for a table on the local
+    file system whose first commit was not cleaned up; else None."""
+    import json
+    from urllib.parse import urlsplit
+    parts = urlsplit(path)
+    if parts.scheme not in ("", "file"):
+        return None
+    first = os.path.join(parts.path if parts.scheme else path, "_delta_log", f"{0:020d}.json")
+    try:
+        with open(first) as f:
+            for line in f:
+                action = json.loads(line)
+                if "metaData" in action:
+                    return action["metaData"]["id"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
 
 
 def _changed_keys(spark: SparkSession, path: str, entity: Entity, group: FeatureGroup, since: int,
@@ -97,19 +123,30 @@ def _changed_keys(spark: SparkSession, path: str, entity: Entity, group: Feature
 
 
 def rows_to_write(spark: SparkSession, path: str, entity: Entity, group: FeatureGroup, version: int,
-                  since: int | None) -> tuple[DataFrame, str]:
+                  since: int | None) -> tuple[DataFrame, str, list[DataFrame]]:
     """What a run writes, one row per key: keys, the event time (µs), the features, the
-    bound it may replace up to and whether it removes the key."""
+    bound it may replace up to and whether it removes the key; how the changes were found;
+    and the cached DataFrames to unpersist after the run. An increment reads only the
+    table's rows of the changed keys (a broadcast semi-join when they are few), so its
+    cost follows the change, not the table."""
     keys = list(entity.join_keys)
-    latest = offline.latest_rows(offline.read_table(spark, path, version=version), entity, group)
-    latest = latest.withColumn(_TS, F.unix_micros(F.col(f"`{group.timestamp_col}`"))).drop(group.timestamp_col)
+    table = offline.read_table(spark, path, version=version)
     if since is None:
-        return latest.withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)), "full"
+        latest = _with_micros(offline.latest_rows(table, entity, group), group)
+        return latest.withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)), "full", []
     changed, method = _changed_keys(spark, path, entity, group, since, version)
+    cached = changed.cache()
+    changed = F.broadcast(cached) if cached.count() <= BROADCAST_KEYS else cached
+    affected = table.join(changed.select(*[F.col(f"`{k}`") for k in keys]), on=keys, how="left_semi")
+    latest = _with_micros(offline.latest_rows(affected, entity, group), group)
     rows = changed.join(latest, on=keys, how="left")
     return (rows.withColumn(_BOUND, F.greatest(F.col(_BOUND), F.coalesce(F.col(_TS), F.col(_BOUND))))
                 .withColumn(_DELETE, F.col(_TS).isNull())
-                .withColumn(_TS, F.coalesce(F.col(_TS), F.col(_BOUND)))), method
+                .withColumn(_TS, F.coalesce(F.col(_TS), F.col(_BOUND)))), method, [cached]
+
+
+def _with_micros(latest: DataFrame, group: FeatureGroup) -> DataFrame:
+    return latest.withColumn(_TS, F.unix_micros(F.col(f"`{group.timestamp_col}`"))).drop(group.timestamp_col)
 
 
 class _Writer:
@@ -215,13 +252,13 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
             else:
                 since = mark["version"]
         try:
-            rows, method = rows_to_write(spark, path, entity, group, version, since)
+            rows, method, cached = rows_to_write(spark, path, entity, group, version, since)
         except Exception as e:
             if since is None:
                 raise
             log.warning("materialize group=%s: cannot read versions %d..%d (%s); full rebuild",
                         group_id, since, version, str(e).splitlines()[0][:160])
-            since, (rows, method) = None, rows_to_write(spark, path, entity, group, version, None)
+            since, (rows, method, cached) = None, rows_to_write(spark, path, entity, group, version, None)
         # The run stamps every key it writes or sees; a full run then removes the older
         # stamps. Increasing across runs whatever the Delta versions (a recreated table
         # starts again at 0): the clock, and past the last run's stamp.
@@ -237,6 +274,8 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
             totals = rows.mapInArrow(writer, "rows long").agg(F.coalesce(F.sum("rows"), F.lit(0)).alias("rows")).first()
         finally:
             stop.set()
+            for df in cached:
+                df.unpersist()
         if since is None:
             removed = online.purge(layout, run)
             log.info("materialize group=%s: removed %d keys the table no longer holds", group_id, removed)
