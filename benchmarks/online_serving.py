@@ -12,7 +12,14 @@ loopback). In one run:
   (b) Spark's ``transform`` of a one-row DataFrame of the same model (median of 10) and
       its ratio to (a)'s p50;
   (c) ``scoreBatch`` of 1,000 requests: rows/s, against the single-row rows/s of (a)
-      (goal >= 10x).
+      (goal >= 10x);
+  (d) lookups alone against Feast: the same 4 features of 2 feature views (n_meal, lat,
+      long; prep_time) for one restaurant, by a PaletteTransformer served with
+      ``load_scorer`` and by Feast's ``get_online_features``, from SQLite and from the same
+      Redis, Feast holding the very rows palette materialized. Feast runs in its own
+      virtualenv (``~/.cache/palette-bench/feast-venv``, made on first use with
+      ``pip install feast[redis]``; ``$PALETTE_FEAST_VENV`` overrides), as its pins may
+      clash with ours. Goals: palette >= 8x faster at p50 with SQLite, >= 3x with Redis.
 
 Before timing, the served predictions of 1,000 requests are compared with Spark's.
 
@@ -34,9 +41,80 @@ TRAIN_ORDERS = 20_000
 REQUESTS = 1_000
 BATCH = 1_000
 SPARK_REPEATS = 10
+FEAST_CALLS = 5_000
 GOALS = {"sqlite_p50_us": ("<=", 100.0), "sqlite_p99_us": ("<=", 500.0), "redis_p50_us": ("<=", 300.0),
          "sqlite_batch_over_single": (">=", 10.0), "redis_batch_over_single": (">=", 10.0),
-         "prediction_mismatches": ("==", 0)}
+         "prediction_mismatches": ("==", 0), "feast_over_palette_sqlite_p50": (">=", 8.0),
+         "feast_over_palette_redis_p50": (">=", 3.0), "feast_value_mismatches": ("==", 0)}
+LOOKUPS = {"n_meal": "@palette:restaurant:realtime_fg:n_meal:r_id", "lat": "@palette:restaurant:realtime_fg:lat:r_id",
+           "long": "@palette:restaurant:realtime_fg:long:r_id",
+           "prep_time": "@palette:restaurant:batch_fg:prep_time:r_id"}
+
+
+def feast_python() -> str:
+    """The python of Feast's own virtualenv, made on first use."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    venv = Path(os.environ.get("PALETTE_FEAST_VENV", Path.home() / ".cache" / "palette-bench" / "feast-venv"))
+    python = venv / "bin" / "python"
+    if not python.exists() or subprocess.run([str(python), "-c", "import feast"], capture_output=True).returncode:
+        print(f"making Feast's virtualenv in {venv} (pip install feast[redis]) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "feast[redis]"], check=True)
+    return str(python)
+
+
+def against_feast(spark, store, workdir: str, urls: dict, redis_url: str, keys: list, clock: float) -> dict:
+    """(d): palette's lookups alone and Feast's, same rows, same stores."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from palette import PaletteTransformer, offline
+    from palette.online import open_store
+    from palette.transformers import load_scorer
+
+    for gid, name in (("restaurant:realtime_fg", "realtime"), ("restaurant:batch_fg", "batch")):
+        g = store.group(gid)
+        offline.latest_rows(store.read(gid, spark), store.entity(g.entity), g).toPandas() \
+            .to_parquet(f"{workdir}/{name}.parquet")
+    Path(f"{workdir}/keys.json").write_text(json.dumps(keys))
+    path = f"{workdir}/lookups_model"
+    PaletteTransformer(LOOKUPS, storeRoot=store.root).write().save(path)
+    fig, ours = {}, {}
+    requests = [{"r_id": k} for k in keys]
+    for name, url in urls.items():
+        scorer = load_scorer(path, online_store=open_store(url, clock=lambda: clock))
+        lat = latencies_us(scorer.scoreInstance, requests, FEAST_CALLS * 4)
+        fig[f"palette_lookups_{name}_p50_us"] = lat["p50"]
+        ours[name] = {k: scorer.scoreInstance({"r_id": k}) for k in keys[:200]}
+    try:
+        python = feast_python()
+        address = redis_url.split("//", 1)[1].split("/", 1)[0]
+        proc = subprocess.run([python, str(Path(__file__).with_name("_feast_side.py")), workdir, address,
+                               str(FEAST_CALLS)], capture_output=True, text=True, timeout=1800)
+        if proc.returncode:
+            raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
+        feast = json.loads(proc.stdout.strip().splitlines()[-1])
+    except Exception as e:       # Feast's own failure is a finding of this benchmark, not a crash of it
+        print(f"Feast could not be measured: {type(e).__name__}: {e}", flush=True)
+        return fig
+    mismatches = 0
+    for name in urls:
+        fig[f"feast_{name}_p50_us"] = feast[name]["p50_us"]
+        fig[f"feast_over_palette_{name}_p50"] = feast[name]["p50_us"] / fig[f"palette_lookups_{name}_p50_us"]
+        for k, served in feast[name]["served"].items():
+            i = int(k[1:]) if k[1:].isdigit() else -1
+            if i % 10 in (8, 9) or i % 7 in (5, 6):         # expired or missing: palette applies max age
+                continue
+            mismatches += any(served[f] != ours[name][k][f] for f in LOOKUPS)
+        print(f"lookups of 4 features in 2 groups, {name}: palette p50 "
+              f"{fig[f'palette_lookups_{name}_p50_us']:.1f} µs, Feast p50 {feast[name]['p50_us']:.0f} µs: "
+              f"{fig[f'feast_over_palette_{name}_p50']:.1f}x", flush=True)
+    fig["feast_value_mismatches"] = mismatches
+    return fig
 
 
 def fitted_eta(spark, workdir: str, as_of: datetime):
@@ -127,6 +205,8 @@ def main(rows: int | None = None) -> dict:
                   f"({goal_text(lat['p50'], *GOALS[f'{name}_p50_us'])}); scoreBatch {batch:,.0f} rows/s = "
                   f"{batch / single_rows_per_s:.1f}x single rows ({single_rows_per_s:,.0f}/s)", flush=True)
         fig["prediction_mismatches"] = mismatches
+        keys = [r["r_id"] for r in requests if r["r_id"] is not None]
+        fig.update(against_feast(spark, store, workdir, urls, redis_url, keys, clock))
     spark_s = spark_one_row_s(spark, model, requests, as_of)
     fig["spark_one_row_ms"] = spark_s * 1000
     fig["spark_over_sqlite_p50"] = spark_s * 1e6 / fig["sqlite_p50_us"]

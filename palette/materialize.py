@@ -153,10 +153,11 @@ class _Writer:
     """Runs on the executors (``mapInArrow``): encodes rows and writes them in batches."""
 
     def __init__(self, url: str, layout: GroupLayout, keys: list[str], features: list[tuple[str, str]],
-                 run: int, batch_rows: int):
+                 run: int, batch_rows: int, written=None):
         self.url, self.layout_json, self.keys = url, layout.to_json(), keys
         self.features, self.run, self.batch_rows = features, run, batch_rows
         self.driver_group = os.getpgid(0)          # for crash_point: executors run in other groups
+        self.written = written                     # an accumulator: rows written, for progress logs
 
     def __call__(self, batches):
         import pyarrow as pa
@@ -193,10 +194,14 @@ class _Writer:
                 written += store.write(layout, pending)
         finally:
             store.close()
+            if self.written is not None:
+                self.written.add(written)
         yield pa.RecordBatch.from_pydict({"rows": [written]})
 
 
-def _progress(spark: SparkSession, group_id: str, started: float, stop: threading.Event, every: float = 10.0):
+def _progress(spark: SparkSession, group_id: str, started: float, written, stop: threading.Event,
+              every: float = 10.0):
+    """Log, every ``every`` seconds, the rows written so far (by finished tasks) and the rate."""
     tracker = spark.sparkContext.statusTracker()
     while not stop.wait(every):
         done = total = 0
@@ -204,8 +209,9 @@ def _progress(spark: SparkSession, group_id: str, started: float, stop: threadin
             info = tracker.getStageInfo(sid)
             if info is not None:
                 done, total = done + info.numCompletedTasks, total + info.numTasks
-        log.info("materialize group=%s running %.0fs: %d of %d tasks of the current stage done",
-                 group_id, time.monotonic() - started, done, total)
+        seconds = time.monotonic() - started
+        log.info("materialize group=%s running %.0fs: %d rows written (%.0f rows/s), %d of %d tasks of the "
+                 "current stage done", group_id, seconds, written.value, written.value / seconds, done, total)
 
 
 def check_groups(store, group_ids: list[str], online_store: str) -> None:
@@ -265,10 +271,11 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
         run = max(int(time.time() * 1000), int((mark or {}).get("run", 0)) + 1)
         log.info("materialize group=%s start: versions %s..%d (%s) into %s", group_id,
                  "start" if since is None else since + 1, version, method, online.url)
+        written = spark.sparkContext.accumulator(0)
         writer = _Writer(online_store, layout, list(entity.join_keys),
-                         [(f.name, f.type) for f in group.features], run, batch_rows)
+                         [(f.name, f.type) for f in group.features], run, batch_rows, written)
         stop = threading.Event()
-        ticker = threading.Thread(target=_progress, args=(spark, group_id, started, stop), daemon=True)
+        ticker = threading.Thread(target=_progress, args=(spark, group_id, started, written, stop), daemon=True)
         ticker.start()
         try:
             totals = rows.mapInArrow(writer, "rows long").agg(F.coalesce(F.sum("rows"), F.lit(0)).alias("rows")).first()
