@@ -16,6 +16,8 @@ import logging
 import sys
 import time
 
+from palette.jobs import run_job
+
 log = logging.getLogger("palette.jobs.ingest")
 FORMATS = ("parquet", "delta", "csv", "json", "orc")
 
@@ -58,17 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    parser = argparse.ArgumentParser(prog="palette ingest", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        run(args.group, args.source, args.format, args.store)
-    except Exception as e:                       # the scheduler gets the reason and a non-zero code
-        log.error("ingest failed group=%s: %s", args.group, e)
-        return 1
-    return 0
+    return run_job("ingest", __doc__.splitlines()[0], add_arguments,
+                   lambda a: run(a.group, a.source, a.format, a.store), argv, lambda a: f" group={a.group}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import argparse
 import logging
 import sys
 
+from palette.jobs import run_job
+
 log = logging.getLogger("palette.jobs.materialize")
 
 
@@ -42,19 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    parser = argparse.ArgumentParser(prog="palette materialize", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        results = run(args.online_store, args.group, args.full, args.store, args.batch_rows)
-    except Exception as e:                       # the scheduler gets the reason and a non-zero code
-        log.error("materialize failed: %s", e)
-        return 1
-    for group, r in results.items():
-        log.info("materialized %s: %s", group, r)
-    return 0
+    def work(args):
+        for group, result in run(args.online_store, args.group, args.full, args.store, args.batch_rows).items():
+            log.info("materialized %s: %s", group, result)
+    return run_job("materialize", __doc__.splitlines()[0], add_arguments, work, argv)
 
 
 if __name__ == "__main__":

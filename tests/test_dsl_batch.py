@@ -46,7 +46,7 @@ def compare(exprs, rs, stats=None):
 STATS = Counter()
 
 
-@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@settings(max_examples=250, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.sampled_from(ROOTS), min_size=4, max_size=4).flatmap(
     lambda roots: st.tuples(st.tuples(*[expressions(root=r) for r in roots]),
                             st.lists(rows(), min_size=20, max_size=20))))
