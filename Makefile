@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis]"
+	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,serve]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,7 +35,7 @@ demo: install jars
 	$(BIN)/python notebooks/02_feature_store_eta.py
 
 $(VENV)/.palette-bench-installed: $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,bench]"
+	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,serve,bench]"
 	touch $@
 
 bench: install jars redis $(VENV)/.palette-bench-installed

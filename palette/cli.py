@@ -5,9 +5,11 @@
     palette features show restaurant:batch_fg
     palette ingest --group restaurant:batch_fg --source /data/prep --format parquet
     palette materialize --online-store sqlite:////data/online.db [--group restaurant:batch_fg] [--full]
+    palette serve --model eta=/models/eta --online-store sqlite:////data/online.db
 
 The store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only ``ingest`` and
-``materialize`` start Spark; the registry commands read the registry file.
+``materialize`` start Spark; the registry commands read the registry file, and ``serve``
+never imports pyspark.
 """
 from __future__ import annotations
 
@@ -61,6 +63,10 @@ def _show(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:                      # its own options and --help (palette.serve.config)
+        from palette.serve import main as serve_main
+        return serve_main(argv[1:])
     parser = argparse.ArgumentParser(prog="palette", description="palette feature store")
     sub = parser.add_subparsers(dest="command", required=True)
     features = sub.add_parser("features", help="search and show registered features")
@@ -80,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ingest_job.add_arguments(ingest)
     ingest.set_defaults(run=lambda a: ingest_job.main(
         ["--group", a.group, "--source", a.source, "--format", a.format] + (["--store", a.store] if a.store else [])))
+    sub.add_parser("serve", help="serve saved models over HTTP without a JVM (palette serve --help)")
     materialize = sub.add_parser("materialize", help="copy the latest feature values into an online store (runs Spark)")
     from palette.jobs import materialize as materialize_job
     materialize_job.add_arguments(materialize)

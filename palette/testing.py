@@ -27,38 +27,50 @@ class ServerNotStarted(PaletteError, RuntimeError):
     """A server a test or benchmark needs is not installed or did not start."""
 
 
-@contextmanager
-def redis_server(timeout: float = 20.0) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A real ``redis-server`` (from the OS packages) on a free loopback port, without
-    persistence, for the duration of the block: yields ``(url, process)``."""
+def start_redis(port: int, workdir: str, persist: bool = False, timeout: float = 20.0) -> subprocess.Popen:
+    """Start ``redis-server`` on ``127.0.0.1:port`` (``persist``: an append-only file in
+    ``workdir``, so a restart keeps the data) and wait until it answers PING."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise ServerNotStarted("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "yes" if persist else "no", "--appendfsync", "always", "--dir", workdir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise ServerNotStarted(f"redis-server did not start on port {port}")
+        time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def redis_server(timeout: float = 20.0, persist: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real ``redis-server`` (from the OS packages) on a free loopback port for the
+    duration of the block: yields ``(url, process)``. Without ``persist`` it keeps
+    nothing on disk."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="palette-redis-") as workdir:
-        proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                 "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        proc = start_redis(port, workdir, persist, timeout)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                        s.sendall(b"PING\r\n")
-                        if s.recv(16).startswith(b"+PONG"):
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise ServerNotStarted(f"redis-server did not start on port {port}")
-                time.sleep(0.05)
             yield f"redis://127.0.0.1:{port}/0", proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
-
-__all__ = ["free_port", "redis_server", "ServerNotStarted"]
+__all__ = ["free_port", "redis_server", "start_redis", "stop", "ServerNotStarted"]

@@ -56,3 +56,23 @@ def redis_server():
 @pytest.fixture
 def redis_url(redis_server):
     return redis_server[0]
+
+
+@pytest.fixture(scope="session")
+def eta(spark_session, tmp_path_factory):
+    """The ETA pipeline in both spellings, fitted and saved, with Spark's outputs (tests/eta_fixtures.py)."""
+    from eta_fixtures import build_eta
+    key = "spark.databricks.delta.snapshotPartitions"
+    old = spark_session.conf.get(key, None)
+    spark_session.conf.set(key, "2")
+    try:
+        return build_eta(spark_session, tmp_path_factory)
+    finally:
+        spark_session.conf.unset(key) if old is None else spark_session.conf.set(key, old)
+
+
+@pytest.fixture(scope="session")
+def online_urls(eta, redis_server, spark_session):
+    """The ETA features materialized into SQLite and the session's Redis: {"sqlite": url, "redis": url}."""
+    from eta_fixtures import materialize_eta
+    return materialize_eta(eta, redis_server, spark_session)

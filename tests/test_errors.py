@@ -10,7 +10,7 @@ import palette
 from palette import PaletteError
 
 PACKAGES = ["palette", "palette.dsl", "palette.transformers", "palette.transformers.runtime",
-            "palette.transformers.runtime.scorers", "palette.online", "palette.parity", "palette.jobs"]
+            "palette.transformers.runtime.scorers", "palette.online", "palette.serve", "palette.parity", "palette.jobs"]
 
 
 def all_modules():

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from palette.errors import OnlineSchemaMismatch, OnlineStoreError, OnlineStoreUnavailable
 
-from .base import GroupLayout, OnlineStore, Record, redact
+from .base import DelegatingStore, GroupLayout, OnlineStore, Record, redact
 from .cache import CachedStore
 from .codec import RecordCodec, encode_key
 from .writes import RowRejected, write_rows
@@ -50,6 +50,6 @@ def open_store(url: "str | OnlineStore", *, clock: Callable[[], float] | None = 
     return getattr(importlib.import_module(module), cls)(url, clock=clock, **options)
 
 
-__all__ = ["open_store", "OnlineStore", "GroupLayout", "Record", "RecordCodec", "encode_key", "CachedStore",
+__all__ = ["open_store", "OnlineStore", "GroupLayout", "Record", "RecordCodec", "encode_key", "CachedStore", "DelegatingStore",
            "write_rows", "RowRejected",
            "OnlineStoreError", "OnlineStoreUnavailable", "OnlineSchemaMismatch", "SCHEMES"]

@@ -218,4 +218,52 @@ class OnlineStore(ABC):
         self.close()
 
 
-__all__ = ["OnlineStore", "GroupLayout", "Record", "Found", "redact"]
+class DelegatingStore(OnlineStore):
+    """An online store that hands every call to ``store``: the base of wrappers that change
+    one thing (a cache of reads, metrics of reads)."""
+
+    def __init__(self, store: OnlineStore):
+        super().__init__(store.url, store.clock)
+        self.store, self.scheme = store, store.scheme
+
+    def read(self, requests):
+        return self.store.read(requests)
+
+    def _load_layout(self, group_id):
+        return self.store._load_layout(group_id)
+
+    def _save_layout(self, layout):
+        self.store._save_layout(layout)
+
+    def _layout_ids(self):
+        return self.store._layout_ids()
+
+    def write(self, layout, records):
+        return self.store.write(layout, records)
+
+    def count(self, group_id):
+        return self.store.count(group_id)
+
+    def purge(self, layout, before_run):
+        return self.store.purge(layout, before_run)
+
+    def watermark(self, group_id):
+        return self.store.watermark(group_id)
+
+    def set_watermark(self, group_id, info):
+        self.store.set_watermark(group_id, info)
+
+    def drop(self, group_id):
+        self.store.drop(group_id)
+
+    def ping(self):
+        self.store.ping()
+
+    def close(self):
+        self.store.close()
+
+    def now_micros(self) -> int:
+        return self.store.now_micros()
+
+
+__all__ = ["OnlineStore", "DelegatingStore", "GroupLayout", "Record", "Found", "redact"]

@@ -15,14 +15,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Iterable
+from typing import Callable
 
-from .base import Found, GroupLayout, OnlineStore, Record
+from .base import DelegatingStore, Found, GroupLayout, OnlineStore
 
 _UNKNOWN = object()
 
 
-class CachedStore(OnlineStore):
+class CachedStore(DelegatingStore):
     """``store`` with its reads cached: at most ``max_entries`` keys (least recently used
     go first), each for at most ``max_seconds``. Everything else goes to ``store``."""
 
@@ -30,8 +30,7 @@ class CachedStore(OnlineStore):
                  monotonic: Callable[[], float] = time.monotonic):
         if max_entries < 1 or max_seconds <= 0:
             raise ValueError("a lookup cache needs max_entries >= 1 and max_seconds > 0")
-        super().__init__(store.url, store.clock)
-        self.store, self.scheme = store, store.scheme
+        super().__init__(store)
         self.max_entries, self.max_seconds, self._monotonic = max_entries, max_seconds, monotonic
         self._entries: OrderedDict[tuple[str, str], tuple[float, object]] = OrderedDict()
         self._lock = threading.Lock()
@@ -70,43 +69,6 @@ class CachedStore(OnlineStore):
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return out
-
-    # -- everything else is the store's -------------------------------------------------
-    def _load_layout(self, group_id):
-        return self.store._load_layout(group_id)
-
-    def _save_layout(self, layout):
-        self.store._save_layout(layout)
-
-    def _layout_ids(self):
-        return self.store._layout_ids()
-
-    def write(self, layout: GroupLayout, records: Iterable[Record]) -> int:
-        return self.store.write(layout, records)
-
-    def count(self, group_id):
-        return self.store.count(group_id)
-
-    def purge(self, layout, before_run):
-        return self.store.purge(layout, before_run)
-
-    def watermark(self, group_id):
-        return self.store.watermark(group_id)
-
-    def set_watermark(self, group_id, info):
-        self.store.set_watermark(group_id, info)
-
-    def drop(self, group_id):
-        self.store.drop(group_id)
-
-    def ping(self):
-        self.store.ping()
-
-    def close(self):
-        self.store.close()
-
-    def now_micros(self) -> int:
-        return self.store.now_micros()
 
 
 __all__ = ["CachedStore"]

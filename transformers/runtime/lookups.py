@@ -216,5 +216,9 @@ class LookupStage(StageScorer):
     def hidden(self) -> list[str]:
         return [b.column for b in self.reads]
 
+    def key_fields(self) -> dict[str, str]:
+        """The key columns the reads are looked up by, and their key types."""
+        return {col: t for b in self.reads for col, t in zip(b.join_keys, b.key_types)}
+
 
 __all__ = ["BoundRead", "LookupStage", "bind", "fetch", "fetch_batch", "key_of", "batch_keys", "definitions_of"]

@@ -84,6 +84,28 @@ class PipelineScorer:
         self._steps: list[tuple[list[BoundRead] | None, Callable]] = [
             (self.fetch_points.get(i), s.score_instance) for i, s in enumerate(stages)]
 
+    def request_fields(self) -> dict[str, str]:
+        """The fields a request must hold (no earlier stage writes them) and what each must
+        be (``StageScorer.input_fields``): what a serving process checks up front."""
+        required: dict[str, str] = {}
+        written: set[str] = set()
+        for stage in self.stages:
+            for field, kind in stage.input_fields().items():
+                if field not in written and field not in required:
+                    required[field] = kind
+            outputs = stage.output_columns()
+            if outputs is None:
+                break
+            written |= outputs
+        return required
+
+    def output_columns(self) -> list[str]:
+        """Every column the stages write, in order."""
+        out: dict[str, None] = {}
+        for stage in self.stages:
+            out.update(dict.fromkeys(sorted(stage.output_columns() or ())))
+        return list(out)
+
     @property
     def round_trips(self) -> int:
         """Online-store round trips per request."""

@@ -29,9 +29,22 @@ from .vectors import as_array
 
 SCORERS: dict[str, type] = {}
 
-# Params that name a column a Spark stage writes (for planning: what a stage produces).
+# Params that name a column a Spark stage writes (for planning: what a stage produces)...
 OUTPUT_PARAMS = ("outputCol", "outputCols", "predictionCol", "rawPredictionCol", "probabilityCol",
                  "varianceCol", "leafCol")
+# ... and the columns it reads (what a request must hold when no earlier stage writes them).
+INPUT_PARAMS = ("inputCol", "inputCols", "featuresCol", "offsetCol")
+
+
+def _columns(params: dict, names) -> list[str]:
+    out = []
+    for name in names:
+        value = params.get(name)
+        if isinstance(value, str) and value:
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str) and v)
+    return out
 
 
 class RowSkipped(PaletteError):
@@ -118,14 +131,12 @@ class StageScorer:
     def output_columns(self) -> set[str] | None:
         """The columns this stage writes, or None when it cannot tell (the planner then
         treats it as writing anything)."""
-        out = set()
-        for name in OUTPUT_PARAMS:
-            value = self.params.get(name)
-            if isinstance(value, str):
-                out.add(value)
-            elif isinstance(value, list):
-                out.update(value)
-        return out
+        return set(_columns(self.params, OUTPUT_PARAMS))
+
+    def input_fields(self) -> dict[str, str]:
+        """The columns this stage reads and what each must hold: ``num``, ``str``, ``bool``,
+        ``ts``, ``int`` (an integer key) or ``any`` (the stage itself checks it)."""
+        return dict.fromkeys(_columns(self.params, INPUT_PARAMS), "any")
 
     # -- features -------------------------------------------------------------------
     def features_of(self, row: dict, col: str, size: int | None) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 from palette.dsl import parse, to_python
 from palette.dsl.batch_backend import BatchExpression, Irregular, Vec
 from palette.dsl.fields import default_field
+from palette.dsl.functions import READERS
 from palette.lookup import Definitions, auto_lookups, plan_reads
 
 from ..batch import Batch, with_nulls
@@ -55,6 +56,13 @@ class DSLScorer(LookupStage):
                 return where[read.ref]
             return default_field(read)
         self._compiled = [(name, to_python(e, field_of).row_function) for name, e in expressions.items()]
+        temps = set(temporary)
+        self._inputs = {}
+        for e in expressions.values():
+            for r in e.reads():
+                field = field_of(r)
+                if field not in temps:
+                    self._inputs.setdefault(field, READERS[r.reader])
         self._columnar = [(name, BatchExpression(e, field_of)) for name, e in expressions.items()]
 
     @classmethod
@@ -119,6 +127,9 @@ class DSLScorer(LookupStage):
 
     def output_columns(self) -> set[str]:
         return set(self.lambdas)
+
+    def input_fields(self) -> dict[str, str]:
+        return {**self.key_fields(), **self._inputs}
 
 
 def _column(v: Vec):

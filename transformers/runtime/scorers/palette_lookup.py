@@ -39,6 +39,9 @@ class PaletteLookupScorer(LookupStage):
     def output_columns(self) -> set[str]:
         return set(self.features)
 
+    def input_fields(self) -> dict[str, str]:
+        return self.key_fields()
+
     def score_instance(self, row: dict) -> dict:
         got = self.looked_up(row)
         out = dict(row)

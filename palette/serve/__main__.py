@@ -1,0 +1,6 @@
+"""``python -m palette.serve``: the same as ``palette serve``."""
+import sys
+
+from .supervisor import main
+
+sys.exit(main())

@@ -1,0 +1,215 @@
+"""The HTTP app (Starlette on uvicorn): thin handlers over the loaded models.
+
+Errors are JSON of one shape, ``{"error": {"code", "message", "details"}}``, and the
+status says who is at fault: 4xx the request (each bad instance and field named), 503 the
+online store (within its timeout; the next request tries again), 500 a bug (logged with
+its traceback; the response has none).
+
+>>> app = create_app(ServeConfig.from_sources(["--model", "eta=/models/eta"]))   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+import uuid
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from palette.errors import OnlineStoreUnavailable
+from palette.online import open_store
+
+from . import metrics
+from .config import ServeConfig
+from .models import BadRequest, ModelSet
+from .protocols import JSON, content_type, csv_instances, kserve_instances, mlflow_instances, parse_json
+
+log = logging.getLogger("palette.serve")
+_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _json(payload, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload, option=_OPTS), status_code=status, media_type=JSON)
+
+
+def _error(status: int, code: str, message: str, details: list | None = None) -> Response:
+    return _json({"error": {"code": code, "message": message, "details": details or []}}, status)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BadRequest(f"the body is {int(length):,} bytes; the limit is {limit:,} (--max-body-bytes)",
+                         status=413, code="body_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"the body is over the limit of {limit:,} bytes (--max-body-bytes)", status=413,
+                             code="body_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _want_features(request: Request, payload) -> bool:
+    flag = request.query_params.get("features", "")
+    return flag.lower() in ("1", "true", "yes") or (isinstance(payload, dict) and payload.get("features") is True)
+
+
+def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=None) -> Starlette:
+    """The app serving ``config``'s models (loaded here unless ``models`` is given);
+    ``on_ready()`` is called once it serves."""
+    if models is None:
+        url = config.online_store_url()
+        store = metrics.InstrumentedStore(open_store(url)) if url else None
+        models = ModelSet(config, store)
+        models.start()
+    for name, m in models.models.items():
+        metrics.MODEL_LOAD.labels(name).set(m.load_seconds)
+    metrics.GENERATION.set(models.generation)
+    supervisor = int(os.environ.get("PALETTE_SERVE_SUPERVISOR", "0") or 0)
+
+    async def score(request: Request, name: str, endpoint: str, parse) -> Response:
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            model = models.get(name)
+            if model is None:
+                status = 404
+                return _error(404, "unknown_model", f"no model {name!r} is served; served: "
+                                                    f"{', '.join(models.models)}")
+            body = await _body(request, config.max_body_bytes)
+            instances, payload = parse(request, body, model)
+            problems = model.check(instances)
+            if problems:
+                raise BadRequest(f"{len(problems)} problem(s) with the instances", problems, code="invalid_instances")
+            want = _want_features(request, payload)
+            predictions, features = model.score(instances, want)
+            metrics.INSTANCES.labels(name).inc(len(instances))
+            status = 200
+            out = {"predictions": predictions}
+            if features is not None:
+                out["features"] = features
+            return _json(out)
+        except BadRequest as e:
+            status = e.status
+            return _error(e.status, e.code, e.message, e.details)
+        except OnlineStoreUnavailable as e:
+            status = 503
+            return _error(503, "online_store_unavailable", str(e))
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("request %s to model %s failed", ref, name)
+            return _error(500, "internal", f"internal error (reference {ref}); the server log has the details")
+        finally:
+            metrics.REQUESTS.labels(name, endpoint, str(status)).inc()
+            metrics.LATENCY.labels(name, endpoint).observe(time.perf_counter() - t0)
+
+    def kserve(request: Request, body: bytes, model):
+        if content_type(request.headers) != JSON:
+            raise BadRequest(f"Content-Type must be application/json, got {content_type(request.headers) or 'none'}",
+                             status=415, code="unsupported_media_type")
+        payload = parse_json(body)
+        return kserve_instances(payload, config.max_instances), payload
+
+    def mlflow(request: Request, body: bytes, model):
+        kind = content_type(request.headers)
+        if kind == JSON:
+            payload = parse_json(body)
+            return mlflow_instances(payload, config.max_instances), payload
+        if kind in ("text/csv", "application/csv"):
+            return csv_instances(body, model.fields, config.max_instances), None
+        raise BadRequest(f"Content-Type must be application/json or text/csv, got {kind or 'none'}", status=415,
+                         code="unsupported_media_type")
+
+    async def predict(request: Request) -> Response:
+        return await score(request, request.path_params["name"], "predict", kserve)
+
+    async def invocations(request: Request) -> Response:
+        name = config.default_model or (next(iter(models.models)) if len(models.models) == 1 else None)
+        if name is None:
+            return _error(400, "no_default_model", "several models are served: start with --default-model NAME, "
+                                                   "or use POST /v1/models/NAME:predict")
+        return await score(request, name, "invocations", mlflow)
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "alive"})
+
+    async def readyz(request: Request) -> Response:
+        if not models.models:
+            return _error(503, "not_ready", "no model is loaded")
+        if models.online_store is not None:
+            try:
+                models.online_store.ping()
+            except OnlineStoreUnavailable as e:
+                return _error(503, "online_store_unavailable", str(e))
+        return _json({"status": "ready", "models": sorted(models.models), "generation": models.generation})
+
+    async def list_models(request: Request) -> Response:
+        return _json({"models": [m.describe() for m in models.models.values()],
+                      "generation": models.generation, "last_reload": models.last_reload})
+
+    async def one_model(request: Request) -> Response:
+        m = models.get(request.path_params["name"])
+        if m is None:
+            return _error(404, "unknown_model", f"no model {request.path_params['name']!r} is served")
+        return _json(m.describe())
+
+    async def metrics_endpoint(request: Request) -> Response:
+        text, kind = metrics.render()
+        return Response(text, media_type=kind)
+
+    async def reload_here() -> dict:
+        result = await asyncio.get_running_loop().run_in_executor(None, models.reload)
+        for name, m in models.models.items():
+            metrics.MODEL_LOAD.labels(name).set(m.load_seconds)
+        metrics.GENERATION.set(models.generation)
+        return result
+
+    async def admin_reload(request: Request) -> Response:
+        if supervisor:
+            before = (models.last_reload or {}).get("at", 0)
+            os.kill(supervisor, signal.SIGHUP)      # every worker reloads; wait for this one's outcome
+            deadline = time.monotonic() + 300
+            while (models.last_reload or {}).get("at", 0) == before and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            result = models.last_reload
+        else:
+            result = await reload_here()
+        return _json(result, 200 if result and result["ok"] else 409)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload_here()))
+        except (NotImplementedError, RuntimeError, ValueError):      # not the main thread (a test client)
+            pass
+        if os.environ.pop("PALETTE_SERVE_RELOAD_PENDING", None):      # asked for while this worker started
+            asyncio.ensure_future(reload_here())
+        if on_ready is not None:
+            on_ready()
+        yield
+        if models.online_store is not None:
+            models.online_store.close()
+
+    routes = [
+        Route("/v1/models/{name}:predict", predict, methods=["POST"]),
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/healthz", healthz), Route("/ping", healthz), Route("/readyz", readyz),
+        Route("/v1/models", list_models), Route("/v1/models/{name}", one_model),
+        Route("/metrics", metrics_endpoint), Route("/admin/reload", admin_reload, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.models = models
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,226 @@
+"""The models a serving process holds: loaded once, checked, swapped whole on reload.
+
+Everything a request needs is resolved here, when a model loads — the scorer, its plan of
+online reads, the fields a request must hold and their types, the columns it answers
+with — so a request does no metadata work.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from numbers import Integral, Real
+
+from palette.errors import OnlineStoreUnavailable, PaletteError
+from palette.transformers.runtime import PipelineScorer, RowSkipped, load_scorer
+
+from .config import ModelConfig, ServeConfig
+
+log = logging.getLogger("palette.serve")
+
+_INDEX = "__palette_request_index"
+
+
+class ModelLoadError(PaletteError, RuntimeError):
+    """A model that cannot be served; the message names it and says why."""
+
+
+class BadRequest(PaletteError, ValueError):
+    """A request the service refuses (4xx): ``details`` names each bad instance and field."""
+
+    def __init__(self, message: str, details: list[dict] | None = None, status: int = 400, code: str = "bad_request"):
+        super().__init__(message)
+        self.message, self.details, self.status, self.code = message, details or [], status, code
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+_CHECKS = {"num": (_is_num, "a number"), "str": (lambda v: isinstance(v, str), "a string"),
+           "bool": (lambda v: isinstance(v, bool), "true or false"),
+           "int": (lambda v: isinstance(v, Integral) and not isinstance(v, bool), "an integer"),
+           "ts": (lambda v: isinstance(v, str), "an ISO 8601 timestamp string")}
+
+
+def _timestamp(v: str) -> datetime:
+    t = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith("Z") else v)
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t
+
+
+@dataclass
+class ServedModel:
+    name: str
+    path: str
+    scorer: PipelineScorer
+    fields: dict[str, str]
+    outputs: list[str]
+    written: list[str]
+    stages: list[str]
+    loaded_at: float
+    load_seconds: float
+    _ts_fields: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "path": self.path, "ready": True, "stages": self.stages,
+                "inputs": [{"name": f, "type": k} for f, k in self.fields.items()], "outputs": self.outputs,
+                "online_round_trips": self.scorer.round_trips,
+                "loaded_at": datetime.fromtimestamp(self.loaded_at, timezone.utc).isoformat(timespec="seconds"),
+                "load_seconds": round(self.load_seconds, 3)}
+
+    # -- a request ----------------------------------------------------------------------
+    def check(self, instances: list) -> list[dict]:
+        """Every instance is checked before anything is scored; the problems of all of them
+        (bounded) come back at once, each naming the instance and the field."""
+        problems = []
+        for i, inst in enumerate(instances):
+            if not isinstance(inst, dict):
+                problems.append({"instance": i, "problem": f"must be an object of field: value, got "
+                                                          f"{type(inst).__name__}"})
+            else:
+                for f, kind in self.fields.items():
+                    if f not in inst:
+                        problems.append({"instance": i, "field": f, "problem": "missing"})
+                        continue
+                    v = inst[f]
+                    check = _CHECKS.get(kind)
+                    if v is not None and check is not None and not check[0](v):
+                        problems.append({"instance": i, "field": f,
+                                         "problem": f"must be {check[1]} (or null), got {type(v).__name__} {v!r}"[:200]})
+                    elif v is not None and kind == "ts":
+                        try:
+                            _timestamp(v)
+                        except ValueError:
+                            problems.append({"instance": i, "field": f,
+                                             "problem": f"must be an ISO 8601 timestamp, got {v!r}"[:200]})
+            if len(problems) >= 50:
+                break
+        return problems
+
+    def _row(self, inst: dict) -> dict:
+        if not self._ts_fields:
+            return inst
+        row = dict(inst)
+        for f in self._ts_fields:
+            if isinstance(row.get(f), str):
+                row[f] = _timestamp(row[f])
+        return row
+
+    def score(self, instances: list[dict], features: bool = False) -> tuple[list, list | None]:
+        """(predictions, features or None), one per instance. One instance goes through
+        ``scoreInstance``, several through ``scoreBatch``; an instance a stage drops
+        (handleInvalid='skip') gets a null prediction."""
+        try:
+            if len(instances) == 1:
+                try:
+                    rows = [self.scorer.scoreInstance(self._row(instances[0]))]
+                except RowSkipped:
+                    rows = [None]
+            else:
+                indexed = [{**self._row(inst), _INDEX: i} for i, inst in enumerate(instances)]
+                scored = {r[_INDEX]: r for r in self.scorer.scoreBatch(indexed)}
+                rows = [scored.get(i) for i in range(len(instances))]
+        except OnlineStoreUnavailable:
+            raise
+        except (PaletteError, ValueError, TypeError, KeyError) as e:
+            raise BadRequest(f"the instances could not be scored: {e}", self._locate(instances)) from None
+        predictions = [self._answer(r) for r in rows]
+        extra = [None if r is None else {c: r.get(c) for c in self.written} for r in rows] if features else None
+        return predictions, extra
+
+    def _answer(self, row: dict | None):
+        if row is None:
+            return None
+        if len(self.outputs) == 1:
+            return row.get(self.outputs[0])
+        return {c: row.get(c) for c in self.outputs}
+
+    def _locate(self, instances: list[dict]) -> list[dict]:
+        """Which instances fail, and why: each scored alone (a failed batch only)."""
+        details = []
+        for i, inst in enumerate(instances):
+            try:
+                self.scorer.scoreInstance(self._row(inst))
+            except RowSkipped:
+                continue
+            except OnlineStoreUnavailable:
+                raise
+            except Exception as e:            # the instance's own error, whatever the stage raised
+                details.append({"instance": i, "problem": str(e)[:500]})
+                if len(details) >= 20:
+                    break
+        return details
+
+
+def default_outputs(scorer: PipelineScorer) -> list[str]:
+    """The model's prediction column(s): every ``predictionCol`` its stages write, else what
+    the last stage writes."""
+    preds = [s.params["predictionCol"] for s in scorer.stages if s.params.get("predictionCol")]
+    if preds:
+        return list(dict.fromkeys(preds))
+    last = scorer.stages[-1].output_columns() if scorer.stages else None
+    return sorted(last or [])
+
+
+def load_model(m: ModelConfig, online_store) -> ServedModel:
+    t0 = time.perf_counter()
+    try:
+        scorer = load_scorer(m.path, online_store=online_store)
+    except Exception as e:
+        raise ModelLoadError(f"model {m.name!r} ({m.path}) cannot be served: {type(e).__name__}: {e}") from e
+    written = scorer.output_columns()
+    outputs = m.outputs or default_outputs(scorer)
+    unknown = [c for c in outputs if c not in written]
+    if unknown or not outputs:
+        raise ModelLoadError(f"model {m.name!r} ({m.path}): outputs {unknown or outputs} are not columns it writes; "
+                             f"it writes {', '.join(written) or 'nothing'}")
+    fields = scorer.request_fields()
+    return ServedModel(m.name, m.path, scorer, fields, outputs, written,
+                       [s.metadata.get("class", type(s).__name__).rsplit(".", 1)[-1] for s in scorer.stages],
+                       time.time(), time.perf_counter() - t0, [f for f, k in fields.items() if k == "ts"])
+
+
+class ModelSet:
+    """The served models. ``reload`` loads every model directory again and swaps the whole
+    set at once, only when every model loaded; otherwise the old set keeps serving."""
+
+    def __init__(self, config: ServeConfig, online_store=None):
+        self.config, self.online_store = config, online_store
+        self.models: dict[str, ServedModel] = {}
+        self.generation = 0
+        self.last_reload: dict | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> dict[str, ServedModel]:
+        return {name: load_model(m, self.online_store) for name, m in self.config.models.items()}
+
+    def start(self) -> None:
+        self.models = self.load()
+        self.generation = 1
+
+    def reload(self) -> dict:
+        """Load every model again; swap only if all loaded. Returns what happened."""
+        with self._lock:
+            t0 = time.perf_counter()
+            try:
+                new = self.load()
+            except ModelLoadError as e:
+                self.last_reload = {"ok": False, "error": str(e), "generation": self.generation,
+                                    "at": time.time()}
+                log.error("reload refused, the serving version stays: %s", e)
+                return self.last_reload
+            self.models = new                    # one reference swap: requests see old or new, whole
+            self.generation += 1
+            self.last_reload = {"ok": True, "generation": self.generation, "at": time.time(),
+                                "seconds": round(time.perf_counter() - t0, 3)}
+            log.info("reloaded %d model(s) in %.2fs (generation %d)", len(new), time.perf_counter() - t0,
+                     self.generation)
+            return self.last_reload
+
+    def get(self, name: str) -> ServedModel | None:
+        return self.models.get(name)
+
+
+__all__ = ["ServedModel", "ModelSet", "ModelLoadError", "BadRequest", "load_model", "default_outputs"]

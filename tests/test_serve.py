@@ -1,0 +1,324 @@
+"""The serving process, for real: `python -m palette.serve` in a subprocess on a free
+loopback port — where importing pyspark raises and java is not on PATH — against real
+SQLite files and a real Redis, answering real HTTP requests."""
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from palette.testing import free_port, start_redis, stop
+from palette.transformers import load_scorer
+
+BLOCKER = '''
+import sys
+class _NoSpark:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pyspark", "py4j", "delta"):
+            raise ImportError(f"{name} is blocked: the serving process must not import it")
+        return None
+sys.meta_path.insert(0, _NoSpark())
+'''
+
+
+def http(method, url, body=None, content_type="application/json", timeout=30):
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None and content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw, status = r.read(), r.status
+    except urllib.error.HTTPError as e:
+        raw, status = e.read(), e.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode()
+
+
+class Service:
+    """A `python -m palette.serve` subprocess; ``url`` once it is ready."""
+
+    def __init__(self, tmp_path, args, wait=True):
+        site = tmp_path / f"nospark{time.monotonic_ns()}"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(BLOCKER)
+        env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "SPARK_HOME")}
+        env.update(PYTHONPATH=str(site), PATH=os.path.dirname(sys.executable), PYTHONUNBUFFERED="1")
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.log = tmp_path / f"serve{time.monotonic_ns()}.log"
+        self.proc = subprocess.Popen([sys.executable, "-m", "palette.serve", "--port", "0", *args],
+                                     env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        self.url = None
+        if wait:
+            self.wait_ready()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_ready(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.url is None:
+                for line in self.output().splitlines():
+                    if " on http://" in line:
+                        self.url = line.split(" on ", 1)[1].split(" ")[0]
+            if self.url is not None:
+                try:
+                    if http("GET", self.url + "/readyz", timeout=2)[0] == 200:
+                        return
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the service exited with {self.proc.returncode}:\n{self.output()}")
+            time.sleep(0.1)
+        raise AssertionError(f"the service did not become ready:\n{self.output()}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def sqlite_service(eta, online_urls, tmp_path_factory):
+    s = Service(tmp_path_factory.mktemp("serve"), ["--model", f"eta={eta['models']['palette_transformer'][0]}",
+                                                     "--online-store", online_urls["sqlite"], "--workers", "2"])
+    yield s
+    assert s.stop() == 0, s.output()
+
+
+def requests_of(eta, n):
+    return [{"r_id": r["r_id"], "order_size": r["order_size"]} for r in eta["requests"][:n]]
+
+
+def test_predictions_are_the_in_process_scorer_s(eta, online_urls, sqlite_service):
+    scorer = load_scorer(eta["models"]["palette_transformer"][0], online_store=online_urls["sqlite"])
+    instances = requests_of(eta, 300)
+    status, out = http("POST", sqlite_service.url + "/v1/models/eta:predict", {"instances": instances})
+    assert status == 200, out
+    want = [scorer.scoreInstance(i)["prediction"] for i in instances]
+    assert len(out["predictions"]) == 300
+    assert all(math.isclose(a, b, rel_tol=1e-15) for a, b in zip(out["predictions"], want))
+    for inst, w in list(zip(instances, want))[:20]:                     # one instance per request
+        status, one = http("POST", sqlite_service.url + "/v1/models/eta:predict", {"instances": [inst]})
+        assert status == 200 and math.isclose(one["predictions"][0], w, rel_tol=1e-15)
+    status, dbg = http("POST", sqlite_service.url + "/v1/models/eta:predict?features=true", {"instances": instances[:2]})
+    assert status == 200 and set(dbg["features"][0]) >= {"n_meal", "region_id", "n_busy_f", "features", "prediction"}
+    assert dbg["features"][1]["prediction"] == dbg["predictions"][1]
+
+
+def test_mlflow_invocations_formats(eta, sqlite_service):
+    instances = requests_of(eta, 5)
+    _, want = http("POST", sqlite_service.url + "/v1/models/eta:predict", {"instances": instances})
+    cols = ["r_id", "order_size"]
+    bodies = [{"dataframe_split": {"columns": cols, "data": [[i[c] for c in cols] for i in instances]}},
+              {"dataframe_records": instances}, {"instances": instances},
+              {"inputs": {c: [i[c] for i in instances] for c in cols}}]
+    for body in bodies:
+        assert http("POST", sqlite_service.url + "/invocations", body) == (200, want), body
+    csv = "r_id,order_size\n" + "\n".join(f"{i['r_id'] or ''},{i['order_size']}" for i in instances)
+    assert http("POST", sqlite_service.url + "/invocations", csv.encode(), "text/csv") == (200, want)
+
+
+def test_bad_requests_get_4xx_naming_what_is_wrong(sqlite_service):
+    url = sqlite_service.url
+    cases = [
+        (("POST", url + "/v1/models/eta:predict", b"{not json"), 400, "malformed_json"),
+        (("POST", url + "/v1/models/eta:predict", b'{"instances": []}'), 400, "no_instances"),
+        (("POST", url + "/v1/models/eta:predict", b'{"rows": []}'), 400, "bad_request"),
+        (("POST", url + "/v1/models/nope:predict", b'{"instances": [{}]}'), 404, "unknown_model"),
+        (("POST", url + "/v1/models/eta:predict", b"x" * (2 << 20)), 413, "body_too_large"),
+        (("POST", url + "/invocations", b'{"dataframe_split": {"columns": ["r_id"], "data": [[1, 2]]}}'), 400,
+         "bad_request"),
+    ]
+    for (method, u, body), status, code in cases:
+        got_status, got = http(method, u, body)
+        assert (got_status, got["error"]["code"]) == (status, code), (u, body[:40], got)
+    status, got = http("POST", url + "/v1/models/eta:predict", b'{"instances": [{"r_id": "r1"}]}', "text/plain")
+    assert status == 415 and "application/json" in got["error"]["message"]
+    status, got = http("POST", url + "/v1/models/eta:predict",
+                       {"instances": [{"r_id": "r1", "order_size": 2}, {"r_id": 7, "order_size": "two"}, {"r_id": "r2"},
+                                      "not an object"]})
+    assert status == 400 and got["error"]["code"] == "invalid_instances"
+    assert {(d["instance"], d.get("field")) for d in got["error"]["details"]} == \
+        {(1, "r_id"), (1, "order_size"), (2, "order_size"), (3, None)}
+    assert "Traceback" not in json.dumps(got)
+    assert http("GET", url + "/healthz") == (200, {"status": "alive"})          # nothing died
+
+
+def test_health_models_and_metrics(eta, sqlite_service):
+    url = sqlite_service.url
+    assert http("GET", url + "/readyz")[0] == 200
+    status, models = http("GET", url + "/v1/models")
+    (m,) = models["models"]
+    assert m["name"] == "eta" and m["inputs"] == [{"name": "r_id", "type": "str"}, {"name": "order_size", "type": "num"}]
+    assert m["outputs"] == ["prediction"] and m["stages"][-1] == "GBTRegressionModel" and m["online_round_trips"] == 2
+    before = _metric(url, 'palette_instances_total{model="eta"}')
+    for _ in range(6):                       # two workers: each request lands on either
+        http("POST", url + "/v1/models/eta:predict", {"instances": requests_of(eta, 3)})
+    assert _metric(url, 'palette_instances_total{model="eta"}') == before + 18
+    text = http("GET", url + "/metrics")[1]
+    for name in ("palette_request_seconds_bucket", "palette_online_store_seconds_count",
+                 "palette_model_load_seconds", 'palette_requests_total{endpoint="predict",model="eta",status="200"}'):
+        assert name in text, name
+
+
+def _metric(url, name):
+    text = http("GET", url + "/metrics")[1]
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits_0(eta, online_urls, tmp_path):
+    s = Service(tmp_path, ["--model", f"eta={eta['models']['palette_transformer'][0]}",
+                           "--online-store", online_urls["sqlite"], "--max-instances", "50000",
+                           "--max-body-bytes", str(8 << 20)])
+    big = {"instances": requests_of(eta, 3000) * 10}
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=http("POST", s.url + "/v1/models/eta:predict", big)))
+    t.start()
+    time.sleep(0.15)
+    s.proc.send_signal(signal.SIGTERM)
+    t.join(60)
+    assert result["r"][0] == 200 and len(result["r"][1]["predictions"]) == 30000
+    assert s.proc.wait(60) == 0, s.output()
+
+
+def test_reload_swaps_versions_and_refuses_a_broken_one(eta, online_urls, tmp_path):
+    live = tmp_path / "eta"
+    shutil.copytree(eta["models"]["palette_transformer"][0], live)
+    s = Service(tmp_path, ["--model", f"eta={live}", "--online-store", online_urls["sqlite"], "--workers", "2"])
+    try:
+        assert http("GET", s.url + "/v1/models")[1]["models"][0]["stages"][0] == "PaletteTransformer"
+        shutil.rmtree(live)
+        shutil.copytree(eta["models"]["dsl_only"][0], live)             # the new version
+        status, result = http("POST", s.url + "/admin/reload")
+        assert status == 200 and result["ok"], result
+        for _ in range(10):                                              # every worker swapped
+            assert http("GET", s.url + "/v1/models")[1]["models"][0]["stages"][0] == "DSLModel"
+        good = http("POST", s.url + "/v1/models/eta:predict", {"instances": requests_of(eta, 3)})
+        shutil.rmtree(live / "stages")                                   # a broken version
+        status, result = http("POST", s.url + "/admin/reload")
+        assert status == 409 and not result["ok"] and "'eta'" in result["error"], result
+        for _ in range(10):                                              # the last good one still serves
+            assert http("POST", s.url + "/v1/models/eta:predict", {"instances": requests_of(eta, 3)}) == good
+        os.kill(s.proc.pid, signal.SIGHUP)                               # a signal reloads too (and is refused)
+        time.sleep(1)
+        assert http("GET", s.url + "/readyz")[0] == 200
+    finally:
+        assert s.stop() == 0, s.output()
+
+
+def test_a_model_that_cannot_load_stops_the_start(eta, tmp_path):
+    s = Service(tmp_path, ["--model", f"eta={tmp_path / 'missing'}"], wait=False)
+    assert s.proc.wait(120) == 1
+    assert "model 'eta'" in s.output() and "missing" in s.output()
+    s = Service(tmp_path, ["--model", f"eta={eta['models']['palette_transformer'][0]}",
+                           "--online-store", f"sqlite:///{tmp_path}/empty.db"], wait=False)
+    assert s.proc.wait(120) == 1
+    assert "model 'eta'" in s.output() and "empty.db" in s.output()
+    s = Service(tmp_path, [], wait=False)
+    assert s.proc.wait(60) == 2 and "no model to serve" in s.output()
+
+
+@pytest.mark.slow
+def test_redis_down_gives_503_then_serves_again_without_restart(eta, tmp_path, spark_session):
+    """Under traffic, Redis is stopped (SIGSTOP: slower than the timeout), then killed and
+    started again on the same port: the service answers 503 in time, never 500, never
+    drops a connection, and serves again within a second of Redis being back."""
+    port = free_port()
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    redis = start_redis(port, str(workdir), persist=True)
+    url = f"redis://127.0.0.1:{port}/0?timeout_ms=2000&prefix=serve"
+    eta["store"].materialize(online_store=url, spark=spark_session)
+    s = Service(tmp_path, ["--model", f"eta={eta['models']['palette_transformer'][0]}",
+                           "--online-store", url, "--store-timeout-ms", "100", "--workers", "2"])
+    results, stop_traffic = [], threading.Event()
+
+    def traffic():
+        body = {"instances": requests_of(eta, 2)}
+        while not stop_traffic.is_set():
+            t0 = time.monotonic()
+            try:
+                status, _ = http("POST", s.url + "/v1/models/eta:predict", body, timeout=10)
+            except OSError as e:
+                status = f"connection error {e}"
+            results.append((t0, time.monotonic(), status))
+    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1)
+        os.kill(redis.pid, signal.SIGSTOP)
+        time.sleep(1.5)
+        os.kill(redis.pid, signal.SIGCONT)
+        time.sleep(1)
+        redis.kill()
+        redis.wait()
+        time.sleep(1.5)
+        redis = start_redis(port, str(workdir), persist=True)
+        back = time.monotonic()
+        time.sleep(2)
+    finally:
+        stop_traffic.set()
+        for t in threads:
+            t.join(30)
+        stop(redis)
+        code = s.stop()
+    statuses = {r[2] for r in results}
+    assert statuses <= {200, 503}, statuses
+    assert 503 in statuses and code == 0
+    slow = [r for r in results if r[2] == 503 and r[1] - r[0] > 2.0]
+    assert not slow, f"503s should come within the timeout, some took {max(r[1] - r[0] for r in slow):.1f}s"
+    after = [r for r in results if r[0] >= back]
+    first_ok = min(r[1] for r in after if r[2] == 200)
+    assert first_ok - back <= 1.0, f"served again {first_ok - back:.2f}s after Redis was back"
+    assert all(r[2] == 200 for r in after if r[0] >= back + 1.0)
+
+
+def test_serving_reads_no_registry_and_no_delta(eta, online_urls, tmp_path):
+    """Only the model directory and the online store: copies of both elsewhere, the feature
+    store root gone from the environment."""
+    model = tmp_path / "model"
+    shutil.copytree(eta["models"]["dsl_only"][0], model)
+    online = tmp_path / "online.db"
+    shutil.copy(Path(online_urls["sqlite"][len("sqlite:///"):]), online)
+    s = Service(tmp_path, ["--model", f"eta={model}", "--online-store", f"sqlite:///{online}"])
+    try:
+        status, out = http("POST", s.url + "/v1/models/eta:predict", {"instances": requests_of(eta, 4)})
+        assert status == 200 and len(out["predictions"]) == 4
+    finally:
+        assert s.stop() == 0
+
+
+def test_config_file_and_environment(eta, online_urls, tmp_path):
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(f'online_store = "{online_urls["sqlite"]}"\nworkers = 1\n'
+                   f'[models.eta]\npath = "{eta["models"]["palette_transformer"][0]}"\n'
+                   f'outputs = ["prediction", "n_busy_f"]\n')
+    s = Service(tmp_path, ["--config", str(cfg)])
+    try:
+        status, out = http("POST", s.url + "/v1/models/eta:predict", {"instances": requests_of(eta, 2)})
+        assert status == 200 and set(out["predictions"][0]) == {"prediction", "n_busy_f"}
+    finally:
+        assert s.stop() == 0
+    help_text = subprocess.run([sys.executable, "-m", "palette.serve", "--help"], capture_output=True, text=True).stdout
+    for option in ("--model", "--output", "--online-store", "--workers", "--store-timeout-ms", "--max-body-bytes",
+                   "--config", "PALETTE_SERVE_", "SIGTERM", "SIGHUP"):
+        assert option in help_text, option
