@@ -121,8 +121,12 @@ def main(rows: int | None = None) -> dict:
     fig = {}
     with redis_server() as (redis_url, _):
         urls = {"sqlite": f"sqlite:///{workdir}/online.db", "redis": f"{redis_url}?timeout_ms=100"}
-        for name, url in urls.items():
+        for url in urls.values():
             store.materialize(online_store=url, spark=spark)
+        # A serving host runs no JVM: stop this run's Spark (a later module starts its own)
+        # so its driver's threads and collector take no CPU from the service and wrk.
+        spark.stop()
+        for name, url in urls.items():
             scorer = load_scorer(path, online_store=open_store(url))
             reqs = [{"r_id": i, "order_size": 3} for i in ids[:1000]]
             fig[f"{name}_in_process_p50_us"] = latencies_us(scorer.scoreInstance, reqs, 20_000)["p50"]
