@@ -1,6 +1,7 @@
 """Scheduled Spark jobs, each runnable as ``palette <job> ...`` and under ``spark-submit``:
-``ingest`` (a source into a feature group's Delta table) and ``materialize`` (the latest
-values from Delta into an online store)."""
+``ingest`` (a source into a feature group's Delta table), ``materialize`` (the latest
+values from Delta into an online store) and ``parity`` (a model's ``transform()`` against
+its serving path)."""
 from __future__ import annotations
 
 import argparse
@@ -13,18 +14,19 @@ def run_job(name: str, description: str, add_arguments: Callable[[argparse.Argum
             work: Callable[[argparse.Namespace], object], argv: list[str] | None = None,
             describe: Callable[[argparse.Namespace], str] = lambda args: "") -> int:
     """A job's entry point: log lines on stderr, arguments parsed and checked, and any
-    failure logged with its reason and exit code 1, so a scheduler sees both."""
+    failure logged with its reason and exit code 1, so a scheduler sees both. ``work``
+    may return an int exit code of its own (a parity check that found mismatches: 1)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     parser = argparse.ArgumentParser(prog=f"palette {name}", description=description)
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        work(args)
+        code = work(args)
     except Exception as e:                       # the scheduler gets the reason and a non-zero code
         logging.getLogger(f"palette.jobs.{name}").error("%s failed%s: %s", name, describe(args), e)
         return 1
-    return 0
+    return code if type(code) is int else 0
 
 
 __all__ = ["run_job"]

@@ -6,9 +6,10 @@
     palette ingest --group restaurant:batch_fg --source /data/prep --format parquet
     palette materialize --online-store sqlite:////data/online.db [--group restaurant:batch_fg] [--full]
     palette serve --model eta=/models/eta --online-store sqlite:////data/online.db
+    palette parity --model /models/eta --data /data/orders --online-store sqlite:////data/online.db
 
-The store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only ``ingest`` and
-``materialize`` start Spark; the registry commands read the registry file, and ``serve``
+The store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only ``ingest``,
+``materialize`` and ``parity`` start Spark; the registry commands read the registry file, and ``serve``
 never imports pyspark.
 """
 from __future__ import annotations
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["serve"]:                      # its own options and --help (palette.serve.config)
         from palette.serve import main as serve_main
         return serve_main(argv[1:])
+    if argv[:1] == ["parity"]:                     # a CI gate: exit 1 on any mismatch
+        from palette.jobs import parity as parity_job
+        return parity_job.main(argv[1:])
     parser = argparse.ArgumentParser(prog="palette", description="palette feature store")
     sub = parser.add_subparsers(dest="command", required=True)
     features = sub.add_parser("features", help="search and show registered features")
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ingest.set_defaults(run=lambda a: ingest_job.main(
         ["--group", a.group, "--source", a.source, "--format", a.format] + (["--store", a.store] if a.store else [])))
     sub.add_parser("serve", help="serve saved models over HTTP without a JVM (palette serve --help)")
+    sub.add_parser("parity", help="check transform() against the serving path; exit 1 on any mismatch "
+                   "(palette parity --help)")
     materialize = sub.add_parser("materialize", help="copy the latest feature values into an online store (runs Spark)")
     from palette.jobs import materialize as materialize_job
     materialize_job.add_arguments(materialize)

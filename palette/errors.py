@@ -79,6 +79,13 @@ class ArtifactError(PaletteError, ValueError):
     palette (upgrade palette to read it)."""
 
 
+# -- parity ------------------------------------------------------------------------------
+
+class ParityError(PaletteError, RuntimeError):
+    """The parity harness could not compare the two paths (a side failed to score, or the
+    model and the data do not fit): not a mismatch, which a ``ParityReport`` reports."""
+
+
 __all__ = ["PaletteError", "RegistryError", "NotRegistered", "IngestError", "FeatureLookupError",
            "NotConfigured", "DeltaJarsMissing", "OnlineStoreError", "OnlineStoreUnavailable", "OnlineSchemaMismatch",
-           "MaterializeError", "UnsupportedStageError", "ArtifactError"]
+           "MaterializeError", "UnsupportedStageError", "ArtifactError", "ParityError"]

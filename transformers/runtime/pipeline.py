@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 import numpy as np
 
@@ -69,6 +69,16 @@ def plan_fetches(stages: list[StageScorer]) -> dict[int, list[BoundRead]]:
             last = end
         points.setdefault(last, []).append(b)
     return points
+
+
+class BatchObserver(Protocol):
+    """What ``PipelineScorer.scoreBatch`` tells an observer, stage by stage."""
+
+    def fetching(self, stage: int, reads: list[BoundRead], batch: Batch) -> None:
+        """The reads about to be fetched, in one round trip, before stage ``stage``."""
+
+    def scored(self, stage: int, batch: Batch) -> None:
+        """The batch after stage ``stage`` (its outputs added, the rows it skips gone)."""
 
 
 class PipelineScorer:
@@ -125,20 +135,28 @@ class PipelineScorer:
                 first = False
         return row
 
-    def scoreBatch(self, rows: "Iterable[dict] | pd.DataFrame") -> "list[dict] | pd.DataFrame":
+    def scoreBatch(self, rows: "Iterable[dict] | pd.DataFrame",
+                   observer: "BatchObserver | None" = None) -> "list[dict] | pd.DataFrame":
         """Score many rows at once: a list of dicts gives a list of dicts, a pandas
         DataFrame gives a DataFrame. Each stage works on whole columns with numpy where
         it can (see ``batch.py``), with the same numbers as ``scoreInstance``, and each
         dependency level's lookups are one multi-key read per group for the whole batch.
         Rows a stage would drop (``RowSkipped``) are left out, as Spark's transform leaves
-        them out of its output."""
+        them out of its output.
+
+        ``observer`` sees the batch before each fetch and after each stage (the parity
+        harness records every stage's outputs this way, through the serving code path)."""
         import pandas as pd
         batch = Batch.of(rows)
         for i, stage in enumerate(self.stages):
             reads = self.fetch_points.get(i)
             if reads is not None and batch.n:
+                if observer is not None:
+                    observer.fetching(i, reads, batch)
                 batch = batch.with_columns(fetch_batch(self.online_store, reads, batch))
             batch = stage.score_batch(batch)
+            if observer is not None:
+                observer.scored(i, batch)
         return batch.frame() if isinstance(rows, pd.DataFrame) else batch.rows()
 
     def close(self) -> None:

@@ -1,0 +1,209 @@
+"""What the parity harness found: per stage and column, the first divergence, store skew.
+
+A ``ParityReport`` reads as text (``str(report)``), as JSON (``report.to_json()``,
+``write_json``) and as a self-contained HTML page (``write_html``: a stage-by-stage
+pass/fail strip, and per column a scatter of ``transform`` against ``scoreInstance`` and a
+histogram of their relative differences, inline SVG, no script and nothing fetched).
+
+Two findings are kept apart:
+
+- **store skew**: the online store does not hold what the offline store's latest view
+  holds for a key the rows read (missing online, stale, ahead, other values, or a value
+  online where offline has none);
+- **logic skew**: the two paths computed different values from the same inputs.
+
+A row's mismatches are blamed on the first stage where the row diverged; later stages'
+mismatches on that row are "inherited". A lookup stage's mismatches on rows whose keys
+have store skew are blamed on the store.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .compare import jsonable
+
+# Relative-difference bins of the histograms (the last catches infinite differences).
+ERROR_BINS = [("equal", 0.0), ("<1e-15", 1e-15), ("<1e-12", 1e-12), ("<1e-9", 1e-9), ("<1e-6", 1e-6),
+              ("<1e-3", 1e-3), ("<1", 1.0), (">=1", math.inf)]
+
+
+def error_bin(rel: float) -> str:
+    for label, bound in ERROR_BINS:
+        if rel == 0.0 and bound == 0.0 or rel < bound:
+            return label
+    return ERROR_BINS[-1][0]
+
+
+@dataclass
+class Example:
+    """One mismatching row: its id, the request's fields, both values."""
+    row: int
+    request: dict
+    spark: Any
+    python: Any
+    cause: str            # "logic", "store" or "inherited"
+
+
+@dataclass
+class ColumnResult:
+    name: str
+    compared: int = 0
+    mismatches: int = 0
+    own: int = 0                    # on rows that agreed before this stage
+    max_abs: float | None = None
+    max_rel: float | None = None
+    examples: list[Example] = field(default_factory=list)
+    points: list[tuple[float, float]] = field(default_factory=list)     # (spark, python), a sample
+    histogram: dict[str, int] = field(default_factory=dict)             # relative difference bins
+
+
+@dataclass
+class StageResult:
+    index: int
+    name: str
+    uid: str
+    reads: list[str]
+    columns: list[ColumnResult]
+    rows_spark: int = 0
+    rows_python: int = 0
+    kept_by_one_side: int = 0       # rows one path dropped (handleInvalid='skip') and the other kept
+    own_rows: int = 0               # rows that first diverge here
+    store_rows: int = 0             # of those, rows whose looked-up keys have store skew
+    inherited_rows: int = 0         # rows that diverged at an earlier stage
+
+    @property
+    def verdict(self) -> str:
+        if self.own_rows:
+            return "store skew" if self.store_rows == self.own_rows else "logic skew"
+        return "inherited" if self.inherited_rows else "pass"
+
+
+@dataclass
+class StoreSkew:
+    """A key whose online record differs from the offline store's latest view."""
+    group: str
+    key: dict
+    kind: str             # missing_online, stale, ahead, different_values, extra_online
+    online_time: datetime | None
+    online_values: dict | None
+    offline_time: datetime | None
+    offline_values: dict | None
+
+    def describe(self) -> str:
+        def side(t, v):
+            return "nothing" if t is None else f"{t:%Y-%m-%d %H:%M:%S} {_values(v)}"
+        return (f"{self.group} {_values(self.key)}: {self.kind.replace('_', ' ')} "
+                f"(online {side(self.online_time, self.online_values)}; "
+                f"offline {side(self.offline_time, self.offline_values)})")
+
+
+def _values(d: dict | None) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in (d or {}).items())
+
+
+@dataclass
+class ParityReport:
+    model: str
+    rows: int
+    as_of: datetime
+    online_store: str | None
+    stages: list[StageResult]
+    store_skew: list[StoreSkew] = field(default_factory=list)
+    keys_checked: dict[str, int] = field(default_factory=dict)
+    rtol: float = 1e-9
+    atol: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.store_skew and all(s.verdict == "pass" for s in self.stages)
+
+    @property
+    def first_divergence(self) -> StageResult | None:
+        return next((s for s in self.stages if s.own_rows), None)
+
+    @property
+    def mismatched_rows(self) -> int:
+        return sum(s.own_rows for s in self.stages)
+
+    def column(self, name: str, stage: int | None = None) -> ColumnResult:
+        """The result of a column (of the last stage that writes it, unless ``stage``)."""
+        for s in reversed(self.stages):
+            if stage is None or s.index == stage:
+                for c in s.columns:
+                    if c.name == name:
+                        return c
+        raise KeyError(f"no stage writes column {name!r}")
+
+    # -- text ----------------------------------------------------------------------------
+    def __str__(self) -> str:
+        verdict = "PASS" if self.ok else "FAIL"
+        lines = [f"parity {verdict}: {self.model}: {self.rows:,} rows, {len(self.stages)} stages, as of "
+                 f"{self.as_of:%Y-%m-%dT%H:%M:%SZ}; online store {self.online_store or 'none'}; "
+                 f"floats within rtol={self.rtol:g}, atol={self.atol:g}"]
+        first = self.first_divergence
+        if first is not None:
+            lines.append(f"first divergence: stage {first.index} {first.name} ({first.uid}): {first.verdict} in "
+                         f"{first.own_rows:,} rows")
+        if self.keys_checked:
+            checked = ", ".join(f"{g} {n:,}" for g, n in self.keys_checked.items())
+            lines.append(f"store skew: {len(self.store_skew)} keys of those read ({checked})")
+            for s in self.store_skew[:10]:
+                lines.append(f"  {s.describe()}")
+            if len(self.store_skew) > 10:
+                lines.append(f"  ... {len(self.store_skew) - 10} more")
+        header = ["stage", "rows", "columns", "diverge here", "of which store", "inherited", "max rel err", "verdict"]
+        table = [[f"{s.index} {s.name}", f"{s.rows_python:,}", str(len(s.columns)), f"{s.own_rows:,}",
+                  f"{s.store_rows:,}", f"{s.inherited_rows:,}",
+                  _fmt(max((c.max_rel for c in s.columns if c.max_rel is not None), default=None)), s.verdict]
+                 for s in self.stages]
+        widths = [max(len(r[i]) for r in [header] + table) for i in range(len(header))]
+        lines.append("")
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + table]
+        for s in self.stages:
+            for c in s.columns:
+                if c.own:
+                    lines.append("")
+                    lines.append(f"stage {s.index} {s.name}, column {c.name}: {c.mismatches:,} of {c.compared:,} "
+                                 f"rows differ ({c.own:,} here first); max abs {_fmt(c.max_abs)}, "
+                                 f"max rel {_fmt(c.max_rel)}")
+                    for e in [e for e in c.examples if e.cause != "inherited"][:5]:
+                        lines.append(f"  row {e.row} {_values(e.request)}: transform={e.spark!r} "
+                                     f"scoreInstance={e.python!r}{' (store skew)' if e.cause == 'store' else ''}")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        d = jsonable(asdict(self))
+        d["ok"] = self.ok
+        first = self.first_divergence
+        d["first_divergence"] = None if first is None else {"stage": first.index, "name": first.name,
+                                                             "uid": first.uid, "verdict": first.verdict}
+        for s, js in zip(self.stages, d["stages"]):
+            js["verdict"] = s.verdict
+            for c in js["columns"]:
+                c.pop("points")
+        return d
+
+    def write_json(self, path) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_json(), f, indent=2)
+
+    # -- HTML ------------------------------------------------------------------------------
+    def write_html(self, path) -> None:
+        with open(path, "w") as f:
+            f.write(self.to_html())
+
+    def to_html(self) -> str:
+        from .html_report import render
+        return render(self)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}"

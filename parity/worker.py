@@ -1,0 +1,151 @@
+"""The single-row side of the parity harness, run in a process that cannot import pyspark.
+
+``check_parity`` starts ``python -m palette.parity.worker REQUEST RESULT``: this module
+refuses every import of pyspark, py4j and delta (an import hook, installed before the
+runtime is imported, and a check that none was imported before), loads the saved model
+with ``load_scorer`` — as a serving process does, reading the online store — and scores
+the rows in batches through ``PipelineScorer.scoreBatch``, the code ``palette serve``
+runs. An observer records what each stage wrote, which rows it kept, and each lookup's
+keys; then the online records of those keys are read once more, with their event times,
+for the store-skew check.
+
+REQUEST and RESULT are pickle files the harness writes and reads in a temporary
+directory of its own (rows and results between two processes of one run; a saved model
+is never pickled).
+"""
+from __future__ import annotations
+
+import importlib.abc
+import pickle
+import sys
+import time
+
+BLOCKED = ("pyspark", "py4j", "delta")
+ROW_ID = "__palette_parity_row"
+
+
+class _NoSpark(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} cannot be imported here: the parity harness scores the single-row side "
+                              "in a process without Spark, as a serving process runs")
+        return None
+
+
+def _forbid_spark() -> None:
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+    if loaded:
+        raise SystemExit(f"palette parity worker: {', '.join(loaded)} already imported; it must run without Spark")
+    sys.meta_path.insert(0, _NoSpark())
+
+
+class _Recorder:
+    """A ``BatchObserver``: each stage's outputs by row id, and each read's keys."""
+
+    def __init__(self, scorer):
+        from palette.transformers.runtime.lookups import batch_keys
+        self._batch_keys = batch_keys
+        self.owner = {id(b): s for s, stage in enumerate(scorer.stages) for b in stage.reads}
+        self.outputs = []
+        for stage in scorer.stages:
+            cols = stage.output_columns()
+            self.outputs.append(None if cols is None else sorted(cols))
+        self.values: list[dict[str, list]] = [{} for _ in scorer.stages]
+        self.kept: list[list] = [[] for _ in scorer.stages]
+        self.row_keys: dict[int, dict[str, dict]] = {}     # stage -> group -> row id -> key tuple
+        self.keys: dict[str, dict[str, tuple]] = {}        # group -> stored key -> key tuple
+        self.layouts = {}
+        self.hidden = {b.column for stage in scorer.stages for b in stage.reads}
+
+    def fetching(self, stage, reads, batch):
+        rows = batch.values(ROW_ID)
+        for b in reads:
+            stored = self._batch_keys(batch, b)
+            columns = [batch.values(c) for c in b.join_keys]
+            per_row = self.row_keys.setdefault(self.owner[id(b)], {}).setdefault(b.group_id, {})
+            known = self.keys.setdefault(b.group_id, {})
+            self.layouts[b.group_id] = b.layout
+            for i, key in enumerate(stored):
+                if key is not None:
+                    raw = tuple(col[i] for col in columns)
+                    per_row[rows[i]] = raw
+                    known[key] = raw
+
+    def scored(self, stage, batch):
+        self.kept[stage].extend(batch.values(ROW_ID))
+        cols = self.outputs[stage]
+        if cols is None:                          # a stage that cannot say: every visible column
+            cols = [c for c in batch.columns if c != ROW_ID and c not in self.hidden]
+            self.outputs[stage] = cols
+        out = self.values[stage]
+        for c in cols:
+            out.setdefault(c, []).extend(batch.values(c) if c in batch.columns else [_Absent] * batch.n)
+
+
+class _Absent:
+    """A column the stage did not write (pickled by reference)."""
+
+
+def _online_records(store, recorder: _Recorder, chunk: int = 5000) -> dict:
+    """{group: {key tuple: (event time µs, {feature: value}) or None}} as stored now."""
+    out = {}
+    for gid, keys in recorder.keys.items():
+        layout = recorder.layouts[gid]
+        codec = layout.codec()
+        names = [f for f, _ in layout.features]
+        stored = list(keys)
+        records = {}
+        for start in range(0, len(stored), chunk):
+            part = stored[start:start + chunk]
+            for key, hit in zip(part, store.read([(layout, part)])[0]):
+                records[keys[key]] = None if hit is None else (hit[0], dict(zip(names, codec.decode(hit[1]))))
+        out[gid] = {"records": records, "keys": list(layout.keys), "max_age_micros": layout.max_age_micros}
+    return out
+
+
+def score(request: dict) -> dict:
+    """Score ``request["columns"]`` (column -> values, with the row ids) with the model at
+    ``request["model"]``; what the harness compares."""
+    from palette.transformers.runtime import load_scorer
+
+    started = time.perf_counter()
+    scorer = load_scorer(request["model"], online_store=request.get("online_store"))
+    loaded = time.perf_counter()
+    columns, n, size = request["columns"], len(request["columns"][ROW_ID]), request["batch_rows"]
+    recorder = _Recorder(scorer)
+    now = None
+    for start in range(0, n, size):
+        rows = [dict(zip(columns, values)) for values in zip(*(v[start:start + size] for v in columns.values()))]
+        scorer.scoreBatch(rows, observer=recorder)
+    if scorer.online_store is not None:
+        now = scorer.online_store.now_micros()
+    scored = time.perf_counter()
+    online = _online_records(scorer.online_store, recorder) if scorer.online_store is not None else {}
+    stages = [{"class": s.metadata.get("class", type(s).__name__), "uid": s.uid, "outputs": recorder.outputs[i],
+               "reads": [{"group": b.group_id, "join_keys": list(b.join_keys), "features": list(b.read.features),
+                          "outputs": [list(o) for o in b.read.outputs]} for b in s.reads],
+               "kept": recorder.kept[i], "values": recorder.values[i]}
+              for i, s in enumerate(scorer.stages)]
+    result = {"stages": stages, "online": online, "row_keys": recorder.row_keys, "now_micros": now,
+              "online_store": None if scorer.online_store is None else scorer.online_store.url,
+              "seconds": {"load": loaded - started, "score": scored - loaded}}
+    scorer.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _forbid_spark()
+    with open(argv[0], "rb") as f:
+        request = pickle.load(f)
+    try:
+        result = {"ok": score(request)}
+    except Exception as e:             # the harness raises it, named, in the caller's process
+        result = {"error": f"{type(e).__name__}: {e}"}
+    with open(argv[1], "wb") as f:
+        pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
