@@ -54,6 +54,8 @@ def main(rows: int | None = None) -> dict:
         report = check_parity(path, requests, online_store=url)
     harness_s = timed(check)
     print(report)
+    report.write_html(f"{workdir}/parity.html")
+    print(f"HTML report: {workdir}/parity.html", flush=True)
     fig = {"rows": n, "transform_s": transform_s, "harness_s": harness_s, "harness_over_transform": harness_s / transform_s,
            "mismatched_rows": report.mismatched_rows, "store_skew_keys": len(report.store_skew)}
     fig.update({f"part_{k.replace(' ', '_')}_s": v for k, v in report.seconds.items()})

@@ -7,9 +7,11 @@
     palette materialize --online-store sqlite:////data/online.db [--group restaurant:batch_fg] [--full]
     palette serve --model eta=/models/eta --online-store sqlite:////data/online.db
     palette parity --model /models/eta --data /data/orders --online-store sqlite:////data/online.db
+    palette ingest-logs --logs /logs/serving --table /data/palette/logs/served
+    palette consistency --logs /logs/serving --since 2026-12-02 --min-match-rate 0.99
 
 The store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only ``ingest``,
-``materialize`` and ``parity`` start Spark; the registry commands read the registry file, and ``serve``
+``materialize``, ``parity``, ``ingest-logs`` and ``consistency`` start Spark; the registry commands read the registry file, and ``serve``
 never imports pyspark.
 """
 from __future__ import annotations
@@ -71,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["parity"]:                     # a CI gate: exit 1 on any mismatch
         from palette.jobs import parity as parity_job
         return parity_job.main(argv[1:])
+    if argv[:1] == ["ingest-logs"]:
+        from palette.jobs import ingest_logs as ingest_logs_job
+        return ingest_logs_job.main(argv[1:])
+    if argv[:1] == ["consistency"]:                # exit 1 when a threshold is breached
+        from palette.jobs import consistency as consistency_job
+        return consistency_job.main(argv[1:])
     parser = argparse.ArgumentParser(prog="palette", description="palette feature store")
     sub = parser.add_subparsers(dest="command", required=True)
     features = sub.add_parser("features", help="search and show registered features")
@@ -91,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ingest.set_defaults(run=lambda a: ingest_job.main(
         ["--group", a.group, "--source", a.source, "--format", a.format] + (["--store", a.store] if a.store else [])))
     sub.add_parser("serve", help="serve saved models over HTTP without a JVM (palette serve --help)")
+    sub.add_parser("ingest-logs", help="append the serving process's feature logs to a Delta table (runs Spark)")
+    sub.add_parser("consistency", help="online/offline consistency of logged feature reads (runs Spark; "
+                   "palette consistency --help)")
     sub.add_parser("parity", help="check transform() against the serving path; exit 1 on any mismatch "
                    "(palette parity --help)")
     materialize = sub.add_parser("materialize", help="copy the latest feature values into an online store (runs Spark)")

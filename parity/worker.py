@@ -40,7 +40,7 @@ def _forbid_spark() -> None:
 
 
 class _Recorder:
-    """A ``BatchObserver``: each stage's outputs by row id, and each read's keys."""
+    """A ``ScoreObserver``: each stage's outputs by row id, and each read's keys."""
 
     def __init__(self, scorer):
         from palette.transformers.runtime.lookups import batch_keys
@@ -57,7 +57,7 @@ class _Recorder:
         self.layouts = {}
         self.hidden = {b.column for stage in scorer.stages for b in stage.reads}
 
-    def fetching(self, stage, reads, batch):
+    def fetched(self, stage, reads, batch, got):
         rows = batch.values(ROW_ID)
         for b in reads:
             stored = self._batch_keys(batch, b)

@@ -28,6 +28,7 @@ from palette.online import open_store
 
 from . import metrics
 from .config import ServeConfig
+from .feature_log import open_log
 from .models import BadRequest, ModelSet
 from .protocols import JSON, content_type, csv_instances, kserve_instances, mlflow_instances, parse_json
 
@@ -69,7 +70,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
     if models is None:
         url = config.online_store_url()
         store = metrics.InstrumentedStore(open_store(url)) if url else None
-        models = ModelSet(config, store)
+        models = ModelSet(config, store, open_log(config.log_dir) if config.log_dir else None)
         models.start()
     for name, m in models.models.items():
         metrics.MODEL_LOAD.labels(name).set(m.load_seconds)
@@ -91,7 +92,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
             if problems:
                 raise BadRequest(f"{len(problems)} problem(s) with the instances", problems, code="invalid_instances")
             want = _want_features(request, payload)
-            predictions, features = model.score(instances, want)
+            predictions, features = model.score(instances, want, request.headers.get("x-request-id"))
             metrics.INSTANCES.labels(name).inc(len(instances))
             status = 200
             out = {"predictions": predictions}
@@ -197,6 +198,8 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         if on_ready is not None:
             on_ready()
         yield
+        if models.feature_log is not None:
+            models.feature_log.close()                 # what is queued is written before the worker exits
         if models.online_store is not None:
             models.online_store.close()
 

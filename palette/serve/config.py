@@ -49,6 +49,9 @@ class ServeConfig:
     default_model: str | None = None
     graceful_seconds: float = 30.0
     log_level: str = "info"
+    log_dir: str | None = None                 # feature logging (palette.logs) off unless set
+    log_sample: float = 1.0
+    log_by: str = "key"
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -59,7 +62,8 @@ class ServeConfig:
         c = cls()
         for name, conv in (("online_store", str), ("host", str), ("port", int), ("workers", int),
                            ("max_body_bytes", int), ("max_instances", int), ("store_timeout_ms", float),
-                           ("default_model", str), ("graceful_seconds", float), ("log_level", str)):
+                           ("default_model", str), ("graceful_seconds", float), ("log_level", str),
+                           ("log_dir", str), ("log_sample", float), ("log_by", str)):
             value = getattr(args, name)
             if value is None:
                 value = env.get(f"PALETTE_SERVE_{name.upper()}")
@@ -97,6 +101,10 @@ class ServeConfig:
             raise ConfigError(f"--port must be 0..65535, got {self.port}")
         if self.default_model is not None and self.default_model not in self.models:
             raise ConfigError(f"--default-model {self.default_model!r} is not served; served: {', '.join(self.models)}")
+        if not 0.0 <= self.log_sample <= 1.0:
+            raise ConfigError(f"--log-sample must be a fraction between 0 and 1, got {self.log_sample}")
+        if self.log_by not in ("key", "request"):
+            raise ConfigError(f"--log-by must be 'key' or 'request', got {self.log_by!r}")
         if self.max_body_bytes < 1024 or self.max_instances < 1:
             raise ConfigError("--max-body-bytes must be at least 1024 and --max-instances at least 1")
 
@@ -147,6 +155,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-instances", type=int, help="more instances in one request get 413 (default 10000)")
     p.add_argument("--graceful-seconds", type=float, help="on SIGTERM, how long in-flight requests may take")
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-dir", metavar="DIR", help="log the features each sampled request read, its keys and "
+                   "prediction as Parquet files under DIR (date=/model= partitions; see palette.logs)")
+    p.add_argument("--log-sample", type=float, metavar="FRACTION",
+                   help="the fraction of requests to log (default 1.0 with --log-dir)")
+    p.add_argument("--log-by", choices=["key", "request"],
+                   help="sample by a hash of the request's entity key, keeping every request of a sampled key "
+                        "(default), or by request")
     p.add_argument("--config", metavar="FILE", help="a TOML, YAML or JSON file with the options above")
     return p
 

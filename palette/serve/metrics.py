@@ -9,7 +9,9 @@ prometheus-client's multiprocess mode.
 - ``palette_instances_total{model}``: instances scored;
 - ``palette_online_store_seconds``, ``palette_online_store_errors_total``: online reads;
 - ``palette_model_load_seconds{model}``: how long the serving version took to load;
-- ``palette_model_generation``: how many times the model set was (re)loaded.
+- ``palette_model_generation``: how many times the model set was (re)loaded;
+- ``palette_feature_log_records_total{model}``, ``palette_feature_log_dropped_total``:
+  feature-log records queued, and dropped (a full queue, a failed write).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ STORE_LATENCY = Histogram("palette_online_store_seconds", "Online store read lat
 STORE_ERRORS = Counter("palette_online_store_errors_total", "Online store reads that failed")
 MODEL_LOAD = Gauge("palette_model_load_seconds", "Load time of the serving version", ["model"], **_GAUGE)
 GENERATION = Gauge("palette_model_generation", "Model set (re)loads", **_GAUGE)
+LOGGED = Counter("palette_feature_log_records_total", "Feature-log records queued", ["model"])
+LOG_DROPPED = Counter("palette_feature_log_dropped_total", "Feature-log records dropped")
 
 
 class InstrumentedStore(DelegatingStore):
@@ -66,4 +70,4 @@ def worker_exited(pid: int) -> None:
 
 
 __all__ = ["REQUESTS", "LATENCY", "INSTANCES", "STORE_LATENCY", "STORE_ERRORS", "MODEL_LOAD", "GENERATION",
-           "InstrumentedStore", "render", "worker_exited"]
+           "LOGGED", "LOG_DROPPED", "InstrumentedStore", "render", "worker_exited"]

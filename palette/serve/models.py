@@ -14,13 +14,15 @@ from datetime import datetime, timezone
 from numbers import Integral, Real
 
 from palette.errors import OnlineStoreUnavailable, PaletteError
+from palette.logs.writer import FeatureLog, new_request_id
 from palette.transformers.runtime import PipelineScorer, RowSkipped, load_scorer
 
 from .config import ModelConfig, ServeConfig
+from .feature_log import INDEX, Capture, ModelLog
 
 log = logging.getLogger("palette.serve")
 
-_INDEX = "__palette_request_index"
+_INDEX = INDEX
 
 
 class ModelLoadError(PaletteError, RuntimeError):
@@ -62,6 +64,7 @@ class ServedModel:
     loaded_at: float
     load_seconds: float
     _ts_fields: list[str] = field(default_factory=list)
+    feature_log: ModelLog | None = None
 
     def describe(self) -> dict:
         return {"name": self.name, "path": self.path, "ready": True, "stages": self.stages,
@@ -108,19 +111,24 @@ class ServedModel:
                 row[f] = _timestamp(row[f])
         return row
 
-    def score(self, instances: list[dict], features: bool = False) -> tuple[list, list | None]:
+    def score(self, instances: list[dict], features: bool = False,
+              request_id: str | None = None) -> tuple[list, list | None]:
         """(predictions, features or None), one per instance. One instance goes through
         ``scoreInstance``, several through ``scoreBatch``; an instance a stage drops
-        (handleInvalid='skip') gets a null prediction."""
+        (handleInvalid='skip') gets a null prediction. With a feature log, the sampled
+        instances are logged (under ``request_id``) once answered."""
+        started = time.time()
+        sampled = self.feature_log.sampled(instances) if self.feature_log is not None else None
+        capture = Capture() if sampled else None
         try:
             if len(instances) == 1:
                 try:
-                    rows = [self.scorer.scoreInstance(self._row(instances[0]))]
+                    rows = [self.scorer.scoreInstance(self._row(instances[0]), capture)]
                 except RowSkipped:
                     rows = [None]
             else:
                 indexed = [{**self._row(inst), _INDEX: i} for i, inst in enumerate(instances)]
-                scored = {r[_INDEX]: r for r in self.scorer.scoreBatch(indexed)}
+                scored = {r[_INDEX]: r for r in self.scorer.scoreBatch(indexed, capture)}
                 rows = [scored.get(i) for i in range(len(instances))]
         except OnlineStoreUnavailable:
             raise
@@ -128,6 +136,8 @@ class ServedModel:
             raise BadRequest(f"the instances could not be scored: {e}", self._locate(instances)) from None
         predictions = [self._answer(r) for r in rows]
         extra = [None if r is None else {c: r.get(c) for c in self.written} for r in rows] if features else None
+        if capture is not None:
+            self.feature_log.write(capture, instances, predictions, sampled, request_id or new_request_id(), started)
         return predictions, extra
 
     def _answer(self, row: dict | None):
@@ -164,7 +174,8 @@ def default_outputs(scorer: PipelineScorer) -> list[str]:
     return sorted(last or [])
 
 
-def load_model(m: ModelConfig, online_store) -> ServedModel:
+def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = None,
+               log_sample: float = 1.0, log_by: str = "key") -> ServedModel:
     t0 = time.perf_counter()
     try:
         scorer = load_scorer(m.path, online_store=online_store)
@@ -177,24 +188,27 @@ def load_model(m: ModelConfig, online_store) -> ServedModel:
         raise ModelLoadError(f"model {m.name!r} ({m.path}): outputs {unknown or outputs} are not columns it writes; "
                              f"it writes {', '.join(written) or 'nothing'}")
     fields = scorer.request_fields()
+    logged = None if feature_log is None else ModelLog(feature_log, m.name, m.path, scorer, log_sample, log_by)
     return ServedModel(m.name, m.path, scorer, fields, outputs, written,
                        [s.metadata.get("class", type(s).__name__).rsplit(".", 1)[-1] for s in scorer.stages],
-                       time.time(), time.perf_counter() - t0, [f for f, k in fields.items() if k == "ts"])
+                       time.time(), time.perf_counter() - t0, [f for f, k in fields.items() if k == "ts"], logged)
 
 
 class ModelSet:
     """The served models. ``reload`` loads every model directory again and swaps the whole
     set at once, only when every model loaded; otherwise the old set keeps serving."""
 
-    def __init__(self, config: ServeConfig, online_store=None):
-        self.config, self.online_store = config, online_store
+    def __init__(self, config: ServeConfig, online_store=None, feature_log: FeatureLog | None = None):
+        self.config, self.online_store, self.feature_log = config, online_store, feature_log
         self.models: dict[str, ServedModel] = {}
         self.generation = 0
         self.last_reload: dict | None = None
         self._lock = threading.Lock()
 
     def load(self) -> dict[str, ServedModel]:
-        return {name: load_model(m, self.online_store) for name, m in self.config.models.items()}
+        c = self.config
+        return {name: load_model(m, self.online_store, self.feature_log, c.log_sample, c.log_by)
+                for name, m in c.models.items()}
 
     def start(self) -> None:
         self.models = self.load()

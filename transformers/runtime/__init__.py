@@ -15,9 +15,9 @@ from palette.errors import ArtifactError, UnsupportedStageError
 
 from .artifact import FORMAT_VERSION, read_metadata
 from .batch import Batch
-from .pipeline import BatchObserver, PipelineScorer, load_scorer, supported_stages
+from .pipeline import ScoreObserver, PipelineScorer, load_scorer, supported_stages
 from .stage import SCORERS, LoadContext, RowSkipped, StageScorer, scorer
 
-__all__ = ["load_scorer", "PipelineScorer", "BatchObserver", "StageScorer", "RowSkipped", "LoadContext", "SCORERS", "scorer",
+__all__ = ["load_scorer", "PipelineScorer", "ScoreObserver", "StageScorer", "RowSkipped", "LoadContext", "SCORERS", "scorer",
            "supported_stages", "read_metadata", "FORMAT_VERSION", "Batch", "UnsupportedStageError",
            "ArtifactError"]

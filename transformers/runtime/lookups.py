@@ -6,7 +6,9 @@ palette ref no earlier stage provided) is a ``LookupStage``. At load time its re
 store's layouts: a group that is missing there, or holds a feature with another type or
 other keys, fails now, naming it, never at request time.
 
-Each bound read has a hidden column, where the fetched values of its features land. The
+Each bound read has a hidden column, where the fetched values of its features land (a
+tuple per row: the values in the read's feature order, then the record's event time in
+µs, which a feature log records; null when nothing live is stored). The
 pipeline fetches every read whose keys are known at the same point in one round trip
 (``PipelineScorer``): the request's keys before the first stage, a key an earlier stage
 computes (the tutorial's ``region_id``) right before the stage that needs it. A stage
@@ -126,8 +128,8 @@ def batch_keys(batch: Batch, b: BoundRead) -> list:
 
 
 def _read_keys(store: OnlineStore, reads: list[BoundRead], keys: dict[str, list]) -> dict[str, list]:
-    """{read's column: per key, the read's feature values (a tuple) or None}: one round
-    trip for every read. Reads of one group share it, whatever stage planned them: each
+    """{read's column: per key, the read's feature values followed by the record's event
+    time in µs (a tuple), or None}: one round trip for every read. Reads of one group share it, whatever stage planned them: each
     key is read once and decoded once; max age is applied at the store's "now"."""
     wanted: dict[str, dict[str, None]] = {}
     layouts: dict[str, GroupLayout] = {}
@@ -146,7 +148,7 @@ def _read_keys(store: OnlineStore, reads: list[BoundRead], keys: dict[str, list]
             continue
         found = raw[groups.index(b.group_id)]
         decode, max_age = b.codec.decode, b.max_age
-        records[b.group_id] = {k: decode(hit[1]) for k, hit in zip(wanted[b.group_id], found)
+        records[b.group_id] = {k: (decode(hit[1]), hit[0]) for k, hit in zip(wanted[b.group_id], found)
                                if hit is not None and within_max_age(hit[0], now, max_age)}
     out = {}
     for b in reads:
@@ -155,14 +157,14 @@ def _read_keys(store: OnlineStore, reads: list[BoundRead], keys: dict[str, list]
         values = []
         for k in keys[b.column]:
             record = stored.get(k)
-            values.append(None if record is None else tuple(record[i] for i in idx))
+            values.append(None if record is None else tuple(record[0][i] for i in idx) + (record[1],))
         out[b.column] = values
     return out
 
 
 def fetch(store: OnlineStore, reads: list[BoundRead], row: dict) -> dict[str, Any]:
-    """{read's column: the read's feature values (a tuple) or None} for one row, in one
-    round trip."""
+    """{read's column: the read's feature values and event time (a tuple) or None} for one
+    row, in one round trip."""
     got = _read_keys(store, reads, {b.column: [key_of(row, b.read)] for b in reads})
     return {c: v[0] for c, v in got.items()}
 

@@ -71,14 +71,18 @@ def plan_fetches(stages: list[StageScorer]) -> dict[int, list[BoundRead]]:
     return points
 
 
-class BatchObserver(Protocol):
-    """What ``PipelineScorer.scoreBatch`` tells an observer, stage by stage."""
+class ScoreObserver(Protocol):
+    """What ``scoreInstance`` and ``scoreBatch`` tell an observer, stage by stage (the
+    parity harness records every stage's outputs this way, a feature log the values and
+    event times the lookups read, both through the serving code path)."""
 
-    def fetching(self, stage: int, reads: list[BoundRead], batch: Batch) -> None:
-        """The reads about to be fetched, in one round trip, before stage ``stage``."""
+    def fetched(self, stage: int, reads: list[BoundRead], batch: Batch, got: dict[str, list]) -> None:
+        """Before stage ``stage``, ``reads`` were fetched in one round trip for the rows
+        of ``batch``: ``got`` holds, per read's column, each row's values and event time
+        (``lookups._read_keys``)."""
 
     def scored(self, stage: int, batch: Batch) -> None:
-        """The batch after stage ``stage`` (its outputs added, the rows it skips gone)."""
+        """The rows after stage ``stage`` (its outputs added, the rows it skips gone)."""
 
 
 class PipelineScorer:
@@ -121,9 +125,12 @@ class PipelineScorer:
         """Online-store round trips per request."""
         return len(self.fetch_points)
 
-    def scoreInstance(self, row: dict) -> dict:
+    def scoreInstance(self, row: dict, observer: "ScoreObserver | None" = None) -> dict:
         """Score one row. Raises ``RowSkipped`` when a stage's transform would drop it
-        (handleInvalid='skip'): a single-row caller decides what a dropped row means."""
+        (handleInvalid='skip'): a single-row caller decides what a dropped row means.
+        ``observer`` (see ``ScoreObserver``) sees each fetch and each stage's output."""
+        if observer is not None:
+            return self._observed_instance(row, observer)
         with np.errstate(all="ignore"):             # x / 0, inf - inf, overflow: IEEE, as Java
             first = True
             for reads, step in self._steps:
@@ -135,8 +142,20 @@ class PipelineScorer:
                 first = False
         return row
 
+    def _observed_instance(self, row: dict, observer: "ScoreObserver") -> dict:
+        with np.errstate(all="ignore"):
+            row = dict(row)
+            for i, (reads, step) in enumerate(self._steps):
+                if reads is not None:
+                    got = fetch(self.online_store, reads, row)
+                    observer.fetched(i, reads, Batch.of([row]), {c: [v] for c, v in got.items()})
+                    row.update(got)
+                row = step(row)
+                observer.scored(i, Batch.of([row]))
+        return row
+
     def scoreBatch(self, rows: "Iterable[dict] | pd.DataFrame",
-                   observer: "BatchObserver | None" = None) -> "list[dict] | pd.DataFrame":
+                   observer: "ScoreObserver | None" = None) -> "list[dict] | pd.DataFrame":
         """Score many rows at once: a list of dicts gives a list of dicts, a pandas
         DataFrame gives a DataFrame. Each stage works on whole columns with numpy where
         it can (see ``batch.py``), with the same numbers as ``scoreInstance``, and each
@@ -144,16 +163,16 @@ class PipelineScorer:
         Rows a stage would drop (``RowSkipped``) are left out, as Spark's transform leaves
         them out of its output.
 
-        ``observer`` sees the batch before each fetch and after each stage (the parity
-        harness records every stage's outputs this way, through the serving code path)."""
+        ``observer`` (see ``ScoreObserver``) sees each fetch and each stage's output."""
         import pandas as pd
         batch = Batch.of(rows)
         for i, stage in enumerate(self.stages):
             reads = self.fetch_points.get(i)
             if reads is not None and batch.n:
+                got = fetch_batch(self.online_store, reads, batch)
                 if observer is not None:
-                    observer.fetching(i, reads, batch)
-                batch = batch.with_columns(fetch_batch(self.online_store, reads, batch))
+                    observer.fetched(i, reads, batch, got)
+                batch = batch.with_columns(got)
             batch = stage.score_batch(batch)
             if observer is not None:
                 observer.scored(i, batch)

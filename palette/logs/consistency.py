@@ -1,0 +1,196 @@
+"""Online/offline consistency measured from served traffic (Chronon's approach).
+
+Every logged feature read — a key, the request's time, the value the online store gave
+and its event time — is replayed through the point-in-time offline lookup
+(``palette.offline.lookup``, as a training set is built) at the request's time. Per day,
+model and feature:
+
+- ``match_rate``: the offline value equals the served one (both null counts as a match);
+- ``missing_online_rate``: served null where offline has a value;
+- ``missing_offline_rate``: served a value where offline has none;
+- ``mismatch_rate``: both present, different (floats beyond ``rtol``);
+- ``mean_abs_diff`` / ``max_abs_diff`` over numeric mismatches' differences;
+- ``age_p50_s`` / ``age_p95_s`` / ``age_max_s``: how old the served value was at serving
+  time (request time - its event time): freshness.
+
+>>> report = check_consistency(spark, "/logs/served", store_root="/data/palette")   # doctest: +SKIP
+>>> print(report); report.append_to("/data/palette/consistency")               # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from .training import LogError, read_logs
+
+METRICS = ["rows", "match_rate", "missing_online_rate", "missing_offline_rate", "mismatch_rate", "mean_abs_diff",
+           "max_abs_diff", "age_p50_s", "age_p95_s", "age_max_s"]
+RATES = {"min_match_rate": ("match_rate", ">="), "max_missing_online_rate": ("missing_online_rate", "<="),
+         "max_missing_offline_rate": ("missing_offline_rate", "<="), "max_mismatch_rate": ("mismatch_rate", "<="),
+         "max_age_p95_s": ("age_p95_s", "<=")}
+
+
+def _decode_keys(key: str, names: list[str], types: list[str]) -> list:
+    return [key if types[0] == "str" else int(key)]
+
+
+def _served(records: DataFrame) -> DataFrame:
+    f = F.col("f")
+    online = (F.when(f.type == "num", f.num.cast("string")).when(f.type == "str", f.str)
+              .when(f.type == "bool", f.bool.cast("string")).when(f.type == "ts", f.ts.cast("string")))
+    return records.select("request_id", "model", "request_time", F.explode("features").alias("f")).select(
+        "request_id", "model", "request_time", f.column.alias("column"), f.group.alias("group"),
+        f.feature.alias("feature"), f.key.alias("key"), f.type.alias("type"), f.num.alias("online_num"),
+        online.alias("online"), f.event_time.alias("event_time"))
+
+
+def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:
+    """``served`` plus ``offline`` (as a string) and ``offline_num``: each row's feature
+    looked up offline as of its request time."""
+    from palette.offline import lookup
+
+    parts = []
+    for row in served.select("group").distinct().collect():
+        gid = row.group
+        group = store.group(gid)
+        entity = store.entity(group.entity)
+        names, types = list(entity.join_keys), list(entity.join_keys.values())
+        if len(names) > 1:
+            raise LogError(f"feature group {gid} has a composite entity key ({', '.join(names)}): the consistency "
+                           "check replays single-column keys only")
+        rows = served.where(F.col("group") == gid).where(F.col("key").isNotNull())
+        schema = ", ".join(f"`{n}` {'string' if t == 'str' else 'bigint'}" for n, t in zip(names, types))
+        keys = spark.createDataFrame([(k.key, *_decode_keys(k.key, names, types))
+                                      for k in rows.select("key").distinct().collect()], f"key string, {schema}")
+        features = [r.feature for r in rows.select("feature").distinct().collect()]
+        outputs = {f"__offline_{i}": f"@palette:{gid}:{feat}:{names[0]}" for i, feat in enumerate(features)}
+        looked = lookup(rows.join(keys, "key"), store, outputs, ts_col="request_time")
+        pick = None
+        for i, feat in enumerate(features):
+            value = F.col(f"__offline_{i}")
+            pick = (F.when(F.col("feature") == feat, value.cast("string")) if pick is None
+                    else pick.when(F.col("feature") == feat, value.cast("string")))
+        num = F.when(F.col("type") == "num", pick.cast("double"))
+        parts.append(looked.select(*served.columns, pick.alias("offline"), num.alias("offline_num")))
+    unknown = served.where(F.col("key").isNull()).select(*served.columns, F.lit(None).cast("string").alias("offline"),
+                                                         F.lit(None).cast("double").alias("offline_num"))
+    out = unknown
+    for p in parts:
+        out = out.unionByName(p)
+    return out
+
+
+def measure(replayed: DataFrame, rtol: float = 1e-9) -> DataFrame:
+    """The metrics per day, model and feature of replayed rows."""
+    on, off = F.col("online"), F.col("offline")
+    diff = F.abs(F.col("online_num") - F.col("offline_num"))
+    same_num = diff <= F.lit(rtol) * F.abs(F.col("offline_num"))
+    equal = F.when(F.col("type") == "num", (F.col("online_num") == F.col("offline_num")) | same_num).otherwise(on == off)
+    kind = (F.when(on.isNull() & off.isNull(), "match").when(on.isNull(), "missing_online")
+            .when(off.isNull(), "missing_offline").when(equal, "match").otherwise("mismatch"))
+    age = F.unix_micros(F.col("request_time")) / 1e6 - F.unix_micros(F.col("event_time")) / 1e6
+    rows = replayed.select(F.to_date("request_time").alias("date"), "model", "group", "feature", "column",
+                           kind.alias("kind"), F.when(kind == "mismatch", diff).alias("diff"), age.alias("age"))
+    n = F.count(F.lit(1))
+    rate = lambda k: F.sum(F.when(F.col("kind") == k, 1).otherwise(0)) / n       # noqa: E731
+    return rows.groupBy("date", "model", "group", "feature").agg(
+        n.alias("rows"), rate("match").alias("match_rate"), rate("missing_online").alias("missing_online_rate"),
+        rate("missing_offline").alias("missing_offline_rate"), rate("mismatch").alias("mismatch_rate"),
+        F.mean("diff").alias("mean_abs_diff"), F.max("diff").alias("max_abs_diff"),
+        F.percentile_approx("age", 0.5).alias("age_p50_s"), F.percentile_approx("age", 0.95).alias("age_p95_s"),
+        F.max("age").alias("age_max_s")).orderBy("date", "model", "group", "feature")
+
+
+@dataclass
+class ConsistencyReport:
+    rows: list[dict]
+    since: datetime | None = None
+    until: datetime | None = None
+    breaches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaches
+
+    def check(self, **thresholds: float | None) -> list[str]:
+        """Record (and return) every row beyond a threshold (``min_match_rate``,
+        ``max_missing_online_rate``, ``max_missing_offline_rate``, ``max_mismatch_rate``,
+        ``max_age_p95_s``)."""
+        for name, limit in thresholds.items():
+            if limit is None:
+                continue
+            metric, op = RATES[name]
+            for r in self.rows:
+                v = r[metric]
+                if v is not None and (v < limit if op == ">=" else v > limit):
+                    self.breaches.append(f"{r['date']} {r['model']} {r['group']}:{r['feature']}: {metric} {v:.4g} "
+                                         f"(must be {op} {limit:g})")
+        return self.breaches
+
+    def __str__(self) -> str:
+        head = ["date", "model", "feature", "rows", "match", "miss online", "miss offline", "mismatch", "max diff",
+                "age p95 s"]
+        body = [[str(r["date"]), r["model"], f"{r['group']}:{r['feature']}", f"{r['rows']:,}",
+                 f"{r['match_rate']:.2%}", f"{r['missing_online_rate']:.2%}", f"{r['missing_offline_rate']:.2%}",
+                 f"{r['mismatch_rate']:.2%}", "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}",
+                 "-" if r["age_p95_s"] is None else f"{r['age_p95_s']:.0f}"] for r in self.rows]
+        widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+        lines = [f"consistency {'PASS' if self.ok else 'FAIL'}: {len(self.rows)} feature-days"]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip() for x in [head] + body]
+        lines += [f"breach: {b}" for b in self.breaches]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in ["date", "model", "group",
+                                                                                       "feature", *METRICS]) + "</tr>"
+                        for r in self.rows)
+        head = "".join(f"<th>{c}</th>" for c in ["date", "model", "group", "feature", *METRICS])
+        breaches = "".join(f"<li>{html.escape(b)}</li>" for b in self.breaches)
+        return (f"<!doctype html><html><head><meta charset='utf-8'><title>palette consistency</title><style>"
+                "body{font:14px system-ui,sans-serif;margin:2em} td,th{border:1px solid #ccc;padding:3px 8px}"
+                "table{border-collapse:collapse}</style></head><body><h1>Online/offline consistency: "
+                f"{'PASS' if self.ok else 'FAIL'}</h1><table><tr>{head}</tr>{cells}</table>"
+                f"{'<h2>Breaches</h2><ul>' + breaches + '</ul>' if breaches else ''}</body></html>")
+
+    def append_to(self, spark: SparkSession, table: str) -> None:
+        """Upsert the rows into a Delta table, one row per day, model and feature: a rerun
+        over the same logs replaces its own rows, never duplicates them."""
+        from delta.tables import DeltaTable
+
+        df = spark.createDataFrame(self.rows).withColumn("computed_at", F.current_timestamp())
+        if not DeltaTable.isDeltaTable(spark, table):
+            df.limit(0).write.format("delta").save(table)
+        on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in ("date", "model", "group", "feature"))
+        DeltaTable.forPath(spark, table).alias("t").merge(df.alias("s"), on) \
+            .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+
+
+def check_consistency(spark: SparkSession, logs: str | DataFrame, *, store_root: str | None = None,
+                since: datetime | None = None, until: datetime | None = None, model: str | None = None,
+                rtol: float = 1e-9) -> ConsistencyReport:
+    """Replay the logged reads (from ``since``, before ``until``) through the offline
+    store at ``store_root`` and measure, per day, model and feature (see the module)."""
+    from palette.store import FeatureStore
+
+    records = read_logs(spark, logs)
+    if since is not None:
+        records = records.where(F.col("request_time") >= F.lit(since))
+    if until is not None:
+        records = records.where(F.col("request_time") < F.lit(until))
+    if model is not None:
+        records = records.where(F.col("model") == model)
+    served = _served(records).cache()
+    try:
+        if served.limit(1).count() == 0:
+            raise LogError("no logged feature reads in the logs for that window and model")
+        rows = [r.asDict() for r in measure(_replayed(spark, served, FeatureStore(store_root)), rtol).collect()]
+    finally:
+        served.unpersist()
+    return ConsistencyReport(rows, since, until)
+
+
+__all__ = ["check_consistency", "measure", "ConsistencyReport", "METRICS"]

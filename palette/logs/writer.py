@@ -1,0 +1,202 @@
+"""Served-feature logging: what a serving process read and answered, for a sample of requests.
+
+For a sampled request a record holds its id and time, the model's name and version, the
+request's entity keys, every feature value a lookup read with its group, stored key and
+event time, the request itself and the model's answer — the exact values the model saw.
+Records go to a bounded queue and a background thread writes them as Parquet files::
+
+    ROOT/date=2026-12-03/model=eta/part-20261203T170000-4242-000001.parquet
+
+rolled every ``roll_rows`` records or ``roll_seconds``, whichever comes first, each
+written under a name starting with ``.`` and renamed when complete (readers never see half
+a file; Spark ignores names starting with ``.`` or ``_``). Logging never slows or fails a
+request: a full queue drops the record and counts it (``FeatureLog.dropped``).
+
+Sampling is by key (``by="key"``: a hash of the request's entity key decides, so every
+request of a sampled key is kept — what a consistency check per key needs, as Chronon
+does) or by request (``by="request"``).
+
+>>> s = Sampler(0.5, "key", ["r_id"])
+>>> [s.keep({"r_id": k}) for k in ("r1", "r2", "r3", "r4")] == [s.keep({"r_id": k}) for k in ("r1", "r2", "r3", "r4")]
+True
+>>> Sampler(1.0, "key", ["r_id"]).keep({"r_id": "r1"}), Sampler(0.0, "request", []).keep({})
+(True, False)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from palette.errors import PaletteError
+
+log = logging.getLogger("palette.logs")
+
+_TS = pa.timestamp("us", tz="UTC")
+FEATURE = pa.struct([("column", pa.string()), ("group", pa.string()), ("feature", pa.string()),
+                     ("key", pa.string()), ("type", pa.string()), ("num", pa.float64()), ("str", pa.string()),
+                     ("bool", pa.bool_()), ("ts", _TS), ("event_time", _TS)])
+# A file's columns; ``date`` and ``model`` are its folders' (Hive-style partitions).
+SCHEMA = pa.schema([("request_id", pa.string()), ("request_time", _TS), ("version", pa.string()),
+                    ("keys", pa.string()), ("features", pa.list_(FEATURE)), ("request", pa.string()),
+                    ("prediction", pa.string())])
+_STOP = object()
+
+
+class LogConfigError(PaletteError, ValueError):
+    """A feature-log setting that cannot work (a rate outside [0, 1], an unknown mode)."""
+
+
+class Sampler:
+    """Which requests to log: ``rate`` of them, by a stable hash of ``key_fields`` or at random."""
+
+    def __init__(self, rate: float, by: str = "key", key_fields: list[str] | tuple = ()):
+        if not 0.0 <= rate <= 1.0:
+            raise LogConfigError(f"the feature-log sample rate must be between 0 and 1, got {rate}")
+        if by not in ("key", "request"):
+            raise LogConfigError(f"feature logs sample by 'key' or 'request', got {by!r}")
+        self.rate, self.by, self.key_fields = rate, by, list(key_fields)
+        self._bound = int(rate * 2 ** 64)
+
+    def keep(self, instance: dict) -> bool:
+        if self.rate >= 1.0:
+            return True
+        if self.rate <= 0.0:
+            return False
+        if self.by == "request" or not self.key_fields:
+            return random.random() < self.rate
+        key = json.dumps([instance.get(f) for f in self.key_fields], default=str).encode()
+        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") < self._bound
+
+
+def _json(v: Any) -> str:
+    return json.dumps(v, default=_default, allow_nan=True, separators=(",", ":"))
+
+
+def _default(v):
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+def _micros_to_time(us: int | None) -> datetime | None:
+    return None if us is None else datetime.fromtimestamp(us / 1_000_000, timezone.utc)
+
+
+def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str, Any]) -> list[dict]:
+    """The log's ``features`` of one row: per read and output column, the value read, its
+    type, the stored key and the record's event time (``got``: read column -> the values
+    tuple, event time last, or None)."""
+    out = []
+    for b in reads:
+        values = got.get(b.column)
+        types = {f: b.read.group.feature(f).type for f in b.read.features}
+        for column, feature in b.read.outputs:
+            i = b.read.features.index(feature)
+            v = None if values is None else values[i]
+            kind = types[feature]
+            entry = {"column": column, "group": b.group_id, "feature": feature, "key": row_keys.get(b.column),
+                     "type": kind, "num": None, "str": None, "bool": None, "ts": None,
+                     "event_time": None if values is None else _micros_to_time(values[-1])}
+            if v is not None:
+                entry[kind] = _micros_to_time(v) if kind == "ts" else v
+            out.append(entry)
+    return out
+
+
+class FeatureLog:
+    """A background writer of log records (see the module's docstring)."""
+
+    def __init__(self, root: str | os.PathLike, *, queue_size: int = 10_000, roll_rows: int = 20_000,
+                 roll_seconds: float = 60.0, on_drop=None):
+        self.on_drop = on_drop or (lambda n: None)          # told how many records were dropped
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.roll_rows, self.roll_seconds = roll_rows, roll_seconds
+        self.dropped = self.written = self.files = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._seq = 0
+        self._thread = threading.Thread(target=self._run, name="palette-feature-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, record: dict) -> bool:
+        """Queue a record; False (and counted in ``dropped``) when the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            self.on_drop(1)
+            return False
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued and stop."""
+        if self._thread.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                log.error("feature log: the writer did not drain its queue within %.0fs", timeout)
+                return
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        buffer: list[dict] = []
+        started = None
+        while True:
+            wait = 0.5 if started is None else max(0.0, started + self.roll_seconds - time.monotonic())
+            try:
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if item is not None and item is not _STOP:
+                buffer.append(item)
+                started = started or time.monotonic()
+            due = buffer and (len(buffer) >= self.roll_rows or item is _STOP or
+                              time.monotonic() - started >= self.roll_seconds)
+            if due:
+                try:
+                    self._write(buffer)
+                except Exception:                 # a full disk must not take the service down
+                    log.exception("feature log: %d records could not be written to %s", len(buffer), self.root)
+                    self.dropped += len(buffer)
+                    self.on_drop(len(buffer))
+                buffer, started = [], None
+            if item is _STOP:
+                return
+
+    def _write(self, records: list[dict]) -> None:
+        parts: dict[tuple[str, str], list[dict]] = {}
+        for r in records:
+            parts.setdefault((f"{r['request_time']:%Y-%m-%d}", r["model"]), []).append(r)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        for (day, model), rows in parts.items():
+            folder = self.root / f"date={day}" / f"model={model}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._seq += 1
+            name = f"part-{stamp}-{os.getpid()}-{self._seq:06d}.parquet"
+            tmp = folder / f".{name}.tmp"
+            pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
+            os.replace(tmp, folder / name)
+            self.written += len(rows)
+            self.files += 1
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+__all__ = ["FeatureLog", "Sampler", "SCHEMA", "FEATURE", "feature_entries", "LogConfigError", "new_request_id"]
