@@ -43,7 +43,7 @@ def _scatter(c: ColumnResult, size: int = 260) -> str:
             f'<text x="{pad}" y="14" font-size="10">{len(pts)} rows; range {lo:.4g} .. {hi:.4g}</text></svg>')
 
 
-def _histogram(c: ColumnResult, width: int = 330, height: int = 260) -> str:
+def _histogram(c: ColumnResult, width: int = 420, height: int = 260) -> str:
     if not c.histogram:
         return ""
     labels = [label for label, _ in ERROR_BINS]
@@ -61,7 +61,7 @@ def _histogram(c: ColumnResult, width: int = 330, height: int = 260) -> str:
                     f'font-size="10" text-anchor="middle">{n:,}</text>')
     return (f'<svg width="{width}" height="{height}" role="img" aria-label="relative differences of {_e(c.name)}">'
             f'{"".join(bars)}<text x="{width / 2}" y="{height - 8}" font-size="11" text-anchor="middle">'
-            'relative difference |transform - scoreInstance| / |transform| (rows, log scale)</text></svg>')
+            'rows by relative difference (log scale)</text></svg>')
 
 
 def _strip(report: ParityReport) -> str:
