@@ -85,6 +85,7 @@ def test_the_service_logs_what_its_lookups_read(served_logs, online_urls):
         inst, prediction, computed = answered[order]
         assert json.loads(r["prediction"]) == prediction and json.loads(r["keys"]) == {"r_id": inst["r_id"]}
         assert r["version"] and r["request_id"]
+        assert json.loads(r["inputs"])["features"] == computed["features"]          # what the GBT read
         for f in r["features"]:
             assert f[f["type"]] == computed[f["column"]], (order, f)  # the value the model used
             if f["event_time"] is not None:

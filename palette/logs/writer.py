@@ -2,7 +2,8 @@
 
 For a sampled request a record holds its id and time, the model's name and version, the
 request's entity keys, every feature value a lookup read with its group, stored key and
-event time, the request itself and the model's answer — the exact values the model saw.
+event time, the request itself, the model's inputs and its answer — the exact values the
+model saw.
 Records go to a bounded queue and a background thread writes them as Parquet files::
 
     ROOT/date=2026-12-03/model=eta/part-20261203T170000-4242-000001.parquet
@@ -51,7 +52,7 @@ FEATURE = pa.struct([("column", pa.string()), ("group", pa.string()), ("feature"
 # A file's columns; ``date`` and ``model`` are its folders' (Hive-style partitions).
 SCHEMA = pa.schema([("request_id", pa.string()), ("request_time", _TS), ("version", pa.string()),
                     ("keys", pa.string()), ("features", pa.list_(FEATURE)), ("request", pa.string()),
-                    ("prediction", pa.string())])
+                    ("inputs", pa.string()), ("prediction", pa.string())])
 _STOP = object()
 
 

@@ -50,13 +50,14 @@ class ModelLog:
         self.sampler = Sampler(rate, by, self.key_fields)
         self.writer, self.model = writer, model
         self.version = os.path.realpath(path)
+        self.model_inputs = list(scorer.stages[-1].input_fields()) if scorer.stages else []   # its features vector
 
     def sampled(self, instances: list[dict]) -> list[int]:
         keep = self.sampler.keep
         return [i for i, inst in enumerate(instances) if keep(inst)]
 
-    def write(self, capture: Capture, instances: list[dict], predictions: list, sampled: list[int],
-              request_id: str, started: float) -> None:
+    def write(self, capture: Capture, instances: list[dict], rows: list[dict | None], predictions: list,
+              sampled: list[int], request_id: str, started: float) -> None:
         at = datetime.fromtimestamp(started, timezone.utc)
         reads = list(capture.reads.values())
         for i in sampled:
@@ -65,7 +66,8 @@ class ModelLog:
                       "request_time": at, "model": self.model, "version": self.version,
                       "keys": _json({f: inst.get(f) for f in self.key_fields}),
                       "features": feature_entries(reads, capture.keys.get(i, {}), capture.values.get(i, {})),
-                      "request": _json(inst), "prediction": _json(predictions[i])}
+                      "request": _json(inst), "prediction": _json(predictions[i]),
+                      "inputs": _json(None if rows[i] is None else {c: rows[i].get(c) for c in self.model_inputs})}
             if self.writer.submit(record):
                 metrics.LOGGED.labels(self.model).inc()
 

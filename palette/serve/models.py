@@ -137,7 +137,8 @@ class ServedModel:
         predictions = [self._answer(r) for r in rows]
         extra = [None if r is None else {c: r.get(c) for c in self.written} for r in rows] if features else None
         if capture is not None:
-            self.feature_log.write(capture, instances, predictions, sampled, request_id or new_request_id(), started)
+            self.feature_log.write(capture, instances, rows, predictions, sampled, request_id or new_request_id(),
+                                   started)
         return predictions, extra
 
     def _answer(self, row: dict | None):
