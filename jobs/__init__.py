@@ -1,7 +1,8 @@
 """Scheduled Spark jobs, each runnable as ``palette <job> ...`` and under ``spark-submit``:
 ``ingest`` (a source into a feature group's Delta table), ``materialize`` (the latest
-values from Delta into an online store) and ``parity`` (a model's ``transform()`` against
-its serving path)."""
+values from Delta into an online store), ``parity`` (a model's ``transform()`` against
+its serving path), ``ingest_logs`` (served-feature logs into Delta) and ``consistency``
+(logged reads replayed through the offline store)."""
 from __future__ import annotations
 
 import argparse
