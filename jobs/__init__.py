@@ -1,14 +1,39 @@
-"""Scheduled Spark jobs, each runnable as ``palette <job> ...`` and under ``spark-submit``:
-``ingest`` (a source into a feature group's Delta table), ``materialize`` (the latest
-values from Delta into an online store), ``parity`` (a model's ``transform()`` against
-its serving path), ``ingest_logs`` (served-feature logs into Delta) and ``consistency``
-(logged reads replayed through the offline store)."""
+"""Scheduled Spark jobs, each runnable as ``palette job NAME ...`` (or ``palette NAME``)
+and under ``spark-submit`` (``python -m palette.jobs.NAME``'s file):
+
+- ``ingest``: a source into a feature group's Delta table (idempotent MERGE);
+- ``materialize``: the latest values from Delta into an online store (incremental);
+- ``train``: a pipeline fitted on point-in-time features with a time-based split,
+  evaluated against a baseline and logged to MLflow (optionally registered);
+- ``batch_score``: a model over a table of requests, predictions into a Delta table
+  (a rerun of a run id replaces its own output);
+- ``parity``: a model's ``transform()`` against its serving path (exit 1 on a mismatch);
+- ``ingest_logs``: served-feature logs into Delta;
+- ``consistency``: logged reads replayed through the offline store (exit 1 on a breach).
+
+Every job logs one line per step to stderr, exits 0 on success, 1 on failure (with the
+reason logged) and 2 on bad arguments, and is safe to rerun.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
+from pathlib import Path
 from typing import Callable
+
+# name -> module: one registry, for ``palette job NAME`` and the docs.
+JOBS = {"ingest": "ingest", "materialize": "materialize", "train": "train", "batch_score": "batch_score",
+        "parity": "parity", "ingest_logs": "ingest_logs", "consistency": "consistency"}
+
+
+def job_module(name: str):
+    """The module of job ``name`` (``batch-score`` and ``batch_score`` alike)."""
+    key = name.replace("-", "_")
+    if key not in JOBS:
+        raise KeyError(f"unknown job {name!r}; the jobs are: {', '.join(JOBS)}")
+    return importlib.import_module(f"{__name__}.{JOBS[key]}")
 
 
 def run_job(name: str, description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
@@ -19,7 +44,7 @@ def run_job(name: str, description: str, add_arguments: Callable[[argparse.Argum
     may return an int exit code of its own (a parity check that found mismatches: 1)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    parser = argparse.ArgumentParser(prog=f"palette {name}", description=description)
+    parser = argparse.ArgumentParser(prog=f"palette job {name}", description=description)
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -30,4 +55,17 @@ def run_job(name: str, description: str, add_arguments: Callable[[argparse.Argum
     return code if type(code) is int else 0
 
 
-__all__ = ["run_job"]
+def read_data(spark, data: str, fmt: str | None = None):
+    """A Delta table (a directory with ``_delta_log``, or ``fmt="delta"``), a Parquet
+    directory or file, or a table name of the catalog."""
+    path = Path(data)
+    if fmt is None:
+        fmt = "delta" if (path / "_delta_log").is_dir() else "parquet" if path.exists() else "table"
+    if fmt == "table":
+        if not spark.catalog.tableExists(data):
+            raise ValueError(f"{data}: no such file, directory or table")
+        return spark.table(data)
+    return spark.read.format(fmt).load(data)
+
+
+__all__ = ["JOBS", "job_module", "run_job", "read_data"]

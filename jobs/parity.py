@@ -15,29 +15,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-from palette.jobs import run_job
+from palette.jobs import read_data, run_job
 
 log = logging.getLogger("palette.jobs.parity")
 
 
-def read_data(spark, data: str, fmt: str | None = None):
-    """A Delta table (a directory with ``_delta_log``, or ``--format delta``), a Parquet
-    directory or file, or a table name of the catalog."""
-    path = Path(data)
-    if fmt is None:
-        fmt = "delta" if (path / "_delta_log").is_dir() else "parquet" if path.exists() else "table"
-    if fmt == "table":
-        if not spark.catalog.tableExists(data):
-            raise ValueError(f"--data {data}: no such file, directory or table")
-        return spark.table(data)
-    return spark.read.format(fmt).load(data)
-
-
 def run(model: str, data: str, *, fmt: str | None = None, online_store: str | None = None,
         sample: int | None = None, rtol: float = 1e-9, atol: float = 0.0, report: str | None = None,
-        json_path: str | None = None, spark=None):
+        json_path: str | None = None, mlflow_run: str | None = None, spark=None):
     from palette.parity import check_parity
     from palette.spark import session
 
@@ -50,11 +36,14 @@ def run(model: str, data: str, *, fmt: str | None = None, online_store: str | No
     if json_path:
         result.write_json(json_path)
         log.info("wrote the JSON report to %s", json_path)
+    if mlflow_run:
+        result.log_to_mlflow(mlflow_run)
+        log.info("logged the verdict and reports to MLflow run %s", mlflow_run)
     return result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="the directory model.write().save() wrote")
+    parser.add_argument("--model", required=True, help="the directory model.write().save() wrote, or an MLflow model URI (models:/eta/1)")
     parser.add_argument("--data", required=True, help="rows to score: a Parquet or Delta directory, or a table name")
     parser.add_argument("--format", choices=["parquet", "delta", "table"], default=None,
                         help="how to read --data (default: Delta when it has _delta_log, else Parquet)")
@@ -65,12 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--atol", type=float, default=0.0, help="absolute tolerance for floats (default 0)")
     parser.add_argument("--report", metavar="OUT.html", help="write the HTML report there")
     parser.add_argument("--json", metavar="OUT.json", help="write the JSON report there")
+    parser.add_argument("--mlflow-run", metavar="RUN_ID", help="log the verdict, figures and reports to this MLflow "
+                        "run (e.g. the model's training run; $MLFLOW_TRACKING_URI says where)")
 
 
 def main(argv: list[str] | None = None) -> int:
     def work(args):
         result = run(args.model, args.data, fmt=args.format, online_store=args.online_store, sample=args.sample,
-                     rtol=args.rtol, atol=args.atol, report=args.report, json_path=args.json)
+                     rtol=args.rtol, atol=args.atol, report=args.report, json_path=args.json,
+                     mlflow_run=args.mlflow_run)
         print(result)
         if not result.ok:
             log.error("parity failed: the two paths differ")

@@ -3,6 +3,10 @@
     palette features search prep_time            # by name: substring, then closest
     palette features search --entity restaurant --type num --tag eta --model /models/eta
     palette features show restaurant:batch_fg
+    palette job train --pipeline palette.examples.eta:pipeline --data /data/orders --label delivery_minutes \\
+        --timestamp-col order_ts --experiment eta --register eta --alias champion
+    palette job batch-score --model models:/eta@champion --input /data/orders_today --output /data/eta_scores \\
+        --run-id 2026-12-03
     palette ingest --group restaurant:batch_fg --source /data/prep --format parquet
     palette materialize --online-store sqlite:////data/online.db [--group restaurant:batch_fg] [--full]
     palette serve --model eta=/models/eta --online-store sqlite:////data/online.db
@@ -10,9 +14,9 @@
     palette ingest-logs --logs /logs/serving --table /data/palette/logs/served
     palette consistency --logs /logs/serving --since 2026-12-02 --min-match-rate 0.99
 
-The store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only ``ingest``,
-``materialize``, ``parity``, ``ingest-logs`` and ``consistency`` start Spark; the registry commands read the registry file, and ``serve``
-never imports pyspark.
+Every job (``palette.jobs.JOBS``) runs as ``palette job NAME`` or ``palette NAME``. The
+store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only the jobs start Spark;
+the registry commands read the registry file, and ``serve`` never imports pyspark.
 """
 from __future__ import annotations
 
@@ -65,20 +69,26 @@ def _show(args) -> int:
     return 0
 
 
+def _job(name: str, argv: list[str]) -> int:
+    from palette.jobs import job_module
+    try:
+        module = job_module(name)
+    except KeyError as e:
+        print(f"palette: {e.args[0]}", file=sys.stderr)
+        return 2
+    return module.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:                      # its own options and --help (palette.serve.config)
         from palette.serve import main as serve_main
         return serve_main(argv[1:])
-    if argv[:1] == ["parity"]:                     # a CI gate: exit 1 on any mismatch
-        from palette.jobs import parity as parity_job
-        return parity_job.main(argv[1:])
-    if argv[:1] == ["ingest-logs"]:
-        from palette.jobs import ingest_logs as ingest_logs_job
-        return ingest_logs_job.main(argv[1:])
-    if argv[:1] == ["consistency"]:                # exit 1 when a threshold is breached
-        from palette.jobs import consistency as consistency_job
-        return consistency_job.main(argv[1:])
+    if argv[:1] == ["job"] and len(argv) > 1 and not argv[1].startswith("-"):
+        return _job(argv[1], argv[2:])
+    from palette.jobs import JOBS
+    if argv[:1] and argv[0].replace("-", "_") in JOBS:   # `palette ingest ...` is `palette job ingest ...`
+        return _job(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="palette", description="palette feature store")
     sub = parser.add_subparsers(dest="command", required=True)
     features = sub.add_parser("features", help="search and show registered features")
@@ -93,30 +103,29 @@ def main(argv: list[str] | None = None) -> int:
     show.set_defaults(run=_show)
     for p in (search, show):
         p.add_argument("--store", help="feature store root (default $PALETTE_STORE_ROOT)")
-    ingest = sub.add_parser("ingest", help="ingest a source into a feature group (runs Spark)")
-    from palette.jobs import ingest as ingest_job
-    ingest_job.add_arguments(ingest)
-    ingest.set_defaults(run=lambda a: ingest_job.main(
-        ["--group", a.group, "--source", a.source, "--format", a.format] + (["--store", a.store] if a.store else [])))
     sub.add_parser("serve", help="serve saved models over HTTP without a JVM (palette serve --help)")
-    sub.add_parser("ingest-logs", help="append the serving process's feature logs to a Delta table (runs Spark)")
-    sub.add_parser("consistency", help="online/offline consistency of logged feature reads (runs Spark; "
-                   "palette consistency --help)")
-    sub.add_parser("parity", help="check transform() against the serving path; exit 1 on any mismatch "
-                   "(palette parity --help)")
-    materialize = sub.add_parser("materialize", help="copy the latest feature values into an online store (runs Spark)")
-    from palette.jobs import materialize as materialize_job
-    materialize_job.add_arguments(materialize)
-    materialize.set_defaults(run=lambda a: materialize_job.main(
-        ["--online-store", a.online_store] + [x for g in a.group or [] for x in ("--group", g)]
-        + (["--full"] if a.full else []) + (["--batch-rows", str(a.batch_rows)] if a.batch_rows else [])
-        + (["--store", a.store] if a.store else [])))
+    job = sub.add_parser("job", help="run a scheduled job (palette job NAME --help); also as palette NAME")
+    job.add_argument("name", choices=[n.replace("_", "-") for n in JOBS] + [n for n in JOBS if "_" in n])
+    for name in JOBS:
+        doc = (job_doc(name) or "").replace("%", "%%")
+        sub.add_parser(name.replace("_", "-"), help=doc, add_help=False)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
     except (PaletteError, KeyError, ValueError, LookupError) as e:
         print(f"palette: {e}", file=sys.stderr)
         return 2
+
+
+def job_doc(name: str) -> str:
+    """A job's one-line description, without importing it (no Spark for ``palette --help``)."""
+    import ast
+    from pathlib import Path
+
+    from palette.jobs import JOBS
+    import palette.jobs as jobs
+    source = Path(jobs.__file__).with_name(f"{JOBS[name]}.py").read_text()
+    return (ast.get_docstring(ast.parse(source)) or "").splitlines()[0]
 
 
 if __name__ == "__main__":

@@ -72,8 +72,14 @@ class FeatureStore:
     def search(self, text: str | None = None, *, entity: str | None = None, type: str | None = None,
                tag: str | None = None, model: str | None = None) -> list[FeatureInfo]:
         """Features matching every given criterion. ``text`` matches feature names by substring,
-        then by closeness; ``model`` lists the features a saved pipeline uses."""
+        then by closeness; ``model`` lists the features a saved pipeline uses: its recorded
+        name (``record_model``), or an MLflow model URI (``models:/eta/1``), whose logged
+        lineage is read when the registry has no record under that name."""
         usage = self.registry.usage()
+        if model is not None and model not in usage:
+            from palette.mlflow.uri import is_model_uri, read_lineage
+            if is_model_uri(model):
+                usage = {**usage, model: [str(parse_ref(r)) for r in read_lineage(model)["feature_refs"]]}
         rows = []
         for g in self.registry.groups().values():
             for f in g.features:
@@ -90,7 +96,8 @@ class FeatureStore:
         if tag is not None:
             rows = [r for r in rows if tag in r.tags]
         if model is not None:
-            rows = [r for r in rows if any(model in m for m in r.models)]
+            is_uri = model.startswith(("models:/", "runs:/"))
+            rows = [r for r in rows if any(model == m if is_uri else model in m for m in r.models)]
         if text:
             exact = [r for r in rows if text.lower() in r.feature.lower()]
             if exact:

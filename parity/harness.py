@@ -64,7 +64,8 @@ def _load_spark_model(path: str):
 
 def _model_and_path(model, tmp: str):
     if isinstance(model, (str, os.PathLike)):
-        path = str(model)
+        from palette.mlflow.uri import is_model_uri, local_model_dir
+        path = local_model_dir(model) if is_model_uri(model) else str(model)
         if not (Path(path) / "metadata").exists():
             raise ParityError(f"{path} is not a saved model (no metadata/ in it): pass a fitted model or the "
                               "directory model.write().save(path) wrote")
@@ -352,7 +353,8 @@ def check_parity(model, df: DataFrame, *, online_store=None, as_of: datetime | N
                  examples: int = 5, seed: int = 0) -> ParityReport:
     """Compare ``transform(df)`` with the serving path on the same rows, stage by stage.
 
-    ``model``: a fitted PipelineModel or stage, or the directory it was saved to.
+    ``model``: a fitted PipelineModel or stage, the directory it was saved to, or the
+    MLflow URI it was logged at with ``palette.mlflow.log_model`` (``models:/eta/1``).
     ``online_store``: where the serving side reads features (a URL; default: as
     ``load_scorer``, the configured one). ``as_of``: the instant both sides look features
     up at (default: now; the online side always reads the latest values, so a past
@@ -413,7 +415,7 @@ def check_parity(model, df: DataFrame, *, online_store=None, as_of: datetime | N
     if any(s.kept_by_one_side for s in results):
         notes.append("rows kept by one path and dropped by the other (handleInvalid='skip') count as mismatches "
                      "of the stage that dropped them (of the last stage when only transform() dropped them)")
-    model_name = path if isinstance(model, (str, os.PathLike)) else f"{type(spark_model).__name__} {spark_model.uid}"
+    model_name = str(model) if isinstance(model, (str, os.PathLike)) else f"{type(spark_model).__name__} {spark_model.uid}"
     return ParityReport(model=model_name, rows=len(inputs[ROW_ID]), as_of=as_of,
                         online_store=worker["online_store"], stages=results, store_skew=skew, keys_checked=checked,
                         rtol=rtol, atol=atol, seconds=timings, notes=notes)

@@ -195,6 +195,30 @@ class ParityReport:
         with open(path, "w") as f:
             json.dump(self.to_json(), f, indent=2)
 
+    # -- MLflow ----------------------------------------------------------------------------
+    def log_to_mlflow(self, run_id: str | None = None) -> None:
+        """Log the verdict and its figures to an MLflow run (the active one, or ``run_id`` —
+        e.g. the training run of the model checked): metrics ``parity_ok``, ``parity_rows``,
+        ``parity_mismatched_rows``, ``parity_store_skew_keys``, ``parity_max_rel_err``, and
+        the text, JSON and HTML reports as artifacts under ``parity/``."""
+        import tempfile
+
+        import mlflow
+        worst = max((c.max_rel for s in self.stages for c in s.columns if c.max_rel is not None), default=0.0)
+        metrics = {"parity_ok": float(self.ok), "parity_rows": float(self.rows),
+                   "parity_mismatched_rows": float(self.mismatched_rows),
+                   "parity_store_skew_keys": float(len(self.store_skew)), "parity_max_rel_err": float(worst)}
+        client = mlflow.MlflowClient()
+        run_id = run_id or mlflow.active_run().info.run_id
+        with tempfile.TemporaryDirectory(prefix="palette-parity-") as tmp:
+            self.write_json(f"{tmp}/parity.json")
+            self.write_html(f"{tmp}/parity.html")
+            with open(f"{tmp}/parity.txt", "w") as f:
+                f.write(str(self))
+            for name, value in metrics.items():
+                client.log_metric(run_id, name, value)
+            client.log_artifacts(run_id, tmp, "parity")
+
     # -- HTML ------------------------------------------------------------------------------
     def write_html(self, path) -> None:
         with open(path, "w") as f:

@@ -10,7 +10,8 @@ import palette
 from palette import PaletteError
 
 PACKAGES = ["palette", "palette.dsl", "palette.transformers", "palette.transformers.runtime",
-            "palette.transformers.runtime.scorers", "palette.online", "palette.serve", "palette.parity", "palette.jobs"]
+            "palette.transformers.runtime.scorers", "palette.online", "palette.serve", "palette.parity", "palette.jobs",
+            "palette.mlflow", "palette.examples"]
 
 
 def all_modules():

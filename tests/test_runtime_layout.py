@@ -19,7 +19,8 @@ FOLDERS = {"palette.dsl": "dsl", "palette.transformers": "transformers", "palett
 FORBIDDEN = ("pyspark", "py4j", "delta")
 # The runtime and everything that serves requests with it.
 JVM_FREE_ROOTS = ["palette.transformers.runtime", "palette.online", "palette.serve", "palette.lookup", "palette.errors",
-                  "palette.parity.worker", "palette.parity.compare", "palette.logs.writer"]
+                  "palette.parity.worker", "palette.parity.compare", "palette.logs.writer", "palette.mlflow.pyfunc",
+                  "palette.mlflow.uri"]
 
 
 def source_of(module: str) -> Path | None:

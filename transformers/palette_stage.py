@@ -84,6 +84,14 @@ class HasPaletteLookup(Params):
         """The palette feature refs this stage reads."""
         raise NotImplementedError
 
+    def pinVersions(self, spark=None):
+        """Pin every group this stage reads to its current Delta version, so that fitting
+        and transforming read those versions even after new data lands (exact rebuilds; the
+        versions are saved with the stage and logged as the model's lineage)."""
+        store = self.store()
+        groups = {parse_ref(r).group_ref for r in self.paletteRefs()}
+        return self.setDeltaVersions({g: store.version(g, spark) for g in sorted(groups)})
+
     def featureDefinitions(self):
         """The entities and feature groups this stage reads (``palette.lookup.Definitions``),
         as saved with it: from the feature store when one is known, else as loaded from the
@@ -172,12 +180,6 @@ class PaletteTransformer(Transformer, HasPaletteLookup, PaletteReadable, Palette
     def paletteRefs(self) -> list[str]:
         """The palette feature refs this stage reads."""
         return sorted(set(self.getFeatures().values()))
-
-    def pinVersions(self, spark=None):
-        """Pin every group this stage reads to its current Delta version (for exact rebuilds)."""
-        store = self.store()
-        groups = {parse_ref(r).group_ref for r in self.getFeatures().values()}
-        return self.setDeltaVersions({g: store.version(g, spark) for g in sorted(groups)})
 
     def _transform(self, dataset):
         return self._lookup(dataset, self.getFeatures())

@@ -128,4 +128,20 @@ def stages(store_root: str, spelling: str = "palette_transformer", timestamp_col
     raise ValueError(f"unknown spelling {spelling!r}: use 'palette_transformer' or 'dsl_only'")
 
 
-__all__ = ["declare", "generate", "restaurant_rows", "requests", "stages", "FEATURES", "MAX_AGE"]
+def pipeline(store_root: str | None = None, label: str = "delivery_minutes", max_iter: int = 50, max_depth: int = 5,
+             seed: int = 1):
+    """The tutorial's whole pipeline, unfitted: the feature stages, a VectorAssembler and a
+    GBTRegressor of ``label`` (the simulation's ``delivery_minutes``). What ``palette job
+    train --pipeline palette.examples.eta:pipeline`` fits."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.ml.regression import GBTRegressor
+    return Pipeline(stages=stages(store_root) + [
+        VectorAssembler(inputCols=FEATURES, outputCol="features"),
+        GBTRegressor(labelCol=label, maxIter=max_iter, maxDepth=max_depth, seed=seed)])
+
+
+from palette.examples.eta_data import Simulation, ingest, simulate  # noqa: E402  (the data, beside the pipeline)
+
+__all__ = ["declare", "generate", "restaurant_rows", "requests", "stages", "pipeline", "simulate", "ingest",
+           "Simulation", "FEATURES", "MAX_AGE"]

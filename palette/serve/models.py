@@ -165,16 +165,6 @@ class ServedModel:
         return details
 
 
-def default_outputs(scorer: PipelineScorer) -> list[str]:
-    """The model's prediction column(s): every ``predictionCol`` its stages write, else what
-    the last stage writes."""
-    preds = [s.params["predictionCol"] for s in scorer.stages if s.params.get("predictionCol")]
-    if preds:
-        return list(dict.fromkeys(preds))
-    last = scorer.stages[-1].output_columns() if scorer.stages else None
-    return sorted(last or [])
-
-
 def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = None,
                log_sample: float = 1.0, log_by: str = "key") -> ServedModel:
     t0 = time.perf_counter()
@@ -183,7 +173,7 @@ def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = No
     except Exception as e:
         raise ModelLoadError(f"model {m.name!r} ({m.path}) cannot be served: {type(e).__name__}: {e}") from e
     written = scorer.output_columns()
-    outputs = m.outputs or default_outputs(scorer)
+    outputs = m.outputs or scorer.prediction_columns()
     unknown = [c for c in outputs if c not in written]
     if unknown or not outputs:
         raise ModelLoadError(f"model {m.name!r} ({m.path}): outputs {unknown or outputs} are not columns it writes; "
@@ -238,4 +228,4 @@ class ModelSet:
         return self.models.get(name)
 
 
-__all__ = ["ServedModel", "ModelSet", "ModelLoadError", "BadRequest", "load_model", "default_outputs"]
+__all__ = ["ServedModel", "ModelSet", "ModelLoadError", "BadRequest", "load_model"]

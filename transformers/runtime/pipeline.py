@@ -113,6 +113,15 @@ class PipelineScorer:
             written |= outputs
         return required
 
+    def prediction_columns(self) -> list[str]:
+        """The model's answer: every ``predictionCol`` its stages write, else what the last
+        stage writes (what a service returns and a pyfunc's ``predict`` gives)."""
+        preds = [s.params["predictionCol"] for s in self.stages if s.params.get("predictionCol")]
+        if preds:
+            return list(dict.fromkeys(preds))
+        last = self.stages[-1].output_columns() if self.stages else None
+        return sorted(last or [])
+
     def output_columns(self) -> list[str]:
         """Every column the stages write, in order."""
         out: dict[str, None] = {}
@@ -202,6 +211,9 @@ def _load_stages(path: Path, context: LoadContext) -> list[StageScorer]:
 def load_scorer(path: str | os.PathLike, online_store: "str | OnlineStore | None" = None) -> PipelineScorer:
     """Load a saved stage or PipelineModel for scoring without Spark.
 
+    ``path`` is the directory ``write().save(path)`` wrote, or an MLflow model URI
+    (``models:/eta/1``, ``models:/eta@champion``, ``runs:/<run id>/model``) of a model
+    logged with ``palette.mlflow.log_model`` (downloaded through MLflow; no Spark either).
     Returns an object with ``scoreInstance(row) -> dict`` and ``scoreBatch(rows)``. A
     model that reads the feature store reads it from ``online_store`` (a URL such as
     ``sqlite:////data/online.db`` or ``redis://host:6379/0``, or an opened
@@ -214,6 +226,9 @@ def load_scorer(path: str | os.PathLike, online_store: "str | OnlineStore | None
     written by a newer palette, ``OnlineSchemaMismatch`` for a feature group the online
     store lacks or holds differently, ``OnlineStoreUnavailable`` when it does not answer.
     """
+    from palette.mlflow.uri import is_model_uri, local_model_dir
+    if is_model_uri(path):
+        path = local_model_dir(str(path))
     context = LoadContext(online_store=online_store)
     stages = _load_stages(Path(path), context)
     store = context.opened

@@ -1,0 +1,85 @@
+"""Processes the tests start for real: the serving process where pyspark cannot be
+imported and java is not on PATH (``Service``), and a small HTTP client."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+BLOCKER = '''
+import sys
+class _NoSpark:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pyspark", "py4j", "delta"):
+            raise ImportError(f"{name} is blocked: the serving process must not import it")
+        return None
+sys.meta_path.insert(0, _NoSpark())
+'''
+
+
+def http(method, url, body=None, content_type="application/json", timeout=30):
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None and content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw, status = r.read(), r.status
+    except urllib.error.HTTPError as e:
+        raw, status = e.read(), e.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode()
+
+
+class Service:
+    """A `python -m palette.serve` subprocess; ``url`` once it is ready."""
+
+    def __init__(self, tmp_path, args, wait=True):
+        site = tmp_path / f"nospark{time.monotonic_ns()}"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(BLOCKER)
+        env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "SPARK_HOME")}
+        env.update(PYTHONPATH=str(site), PATH=os.path.dirname(sys.executable), PYTHONUNBUFFERED="1")
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.log = tmp_path / f"serve{time.monotonic_ns()}.log"
+        self.proc = subprocess.Popen([sys.executable, "-m", "palette.serve", "--port", "0", *args],
+                                     env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        self.url = None
+        if wait:
+            self.wait_ready()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_ready(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.url is None:
+                for line in self.output().splitlines():
+                    if " on http://" in line:
+                        self.url = line.split(" on ", 1)[1].split(" ")[0]
+            if self.url is not None:
+                try:
+                    if http("GET", self.url + "/readyz", timeout=2)[0] == 200:
+                        return
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the service exited with {self.proc.returncode}:\n{self.output()}")
+            time.sleep(0.1)
+        raise AssertionError(f"the service did not become ready:\n{self.output()}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
