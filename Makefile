@@ -5,14 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.palette-installed
 
-.PHONY: test demo bench jars redis install clean
+.PHONY: test demo notebooks bench jars redis install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,serve]"
+	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,serve,notebooks]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,16 +30,21 @@ redis:
 test: install jars redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The DSL quick start, then the ETA story as the scheduled jobs run it (output in demo-out/).
 demo: install jars
-	$(BIN)/python notebooks/01_dsl_quickstart.py
-	$(BIN)/python notebooks/02_feature_store_eta.py
+	$(BIN)/python notebooks/dsl_quickstart.py
+	$(BIN)/python -m palette.examples.demo --workdir demo-out $(DEMO_ARGS)
+
+# Re-run every notebook in a fresh kernel and commit-ready .ipynb with outputs.
+notebooks: install jars
+	$(BIN)/python notebooks/build.py $(NOTEBOOKS)
 
 $(VENV)/.palette-bench-installed: $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,serve,bench]"
+	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,serve,notebooks,bench]"
 	touch $@
 
 bench: install jars redis $(VENV)/.palette-bench-installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis spark-warehouse
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis spark-warehouse demo-out
