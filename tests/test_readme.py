@@ -1,5 +1,6 @@
 """The README's Python blocks run as written, in order, as a reader pastes them into one
-session: the DSL quick start, the feature store, serving from the online store, parity."""
+session: the ETA pipeline, the DSL quick start, the feature store, serving from the online
+store, parity."""
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ def python_blocks(text: str) -> list[str]:
 
 def test_the_readme_python_blocks_run_in_order(spark_session, capsys):
     blocks = python_blocks(README.read_text())
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     namespace: dict = {"__name__": "readme"}
     for i, block in enumerate(blocks):
         exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)
