@@ -100,18 +100,25 @@ def _from_config(path: Path, store_root: str | None):
     return Pipeline(stages=built)
 
 
-def build_pipeline(spec: str, store_root: str | None = None, label: str | None = None):
-    """The unfitted Pipeline ``spec`` names (see the module's docstring)."""
+def build_pipeline(spec: str, store_root: str | None = None, label: str | None = None,
+                   args: dict | None = None):
+    """The unfitted Pipeline ``spec`` names (see the module's docstring). ``args`` are
+    passed to a builder function as keyword arguments (``--pipeline-arg max_iter=20``)."""
     from pyspark.ml import Pipeline
     path = Path(spec)
     if path.suffix in (".json", ".yaml", ".yml"):
+        if args:
+            raise PipelineSpecError(f"--pipeline-arg is for builder functions; {spec} lists its stages' params itself")
         if not path.is_file():
             raise PipelineSpecError(f"--pipeline {spec}: no such file")
         return _from_config(path, store_root)
     builder = _function(spec)
     accepted = inspect.signature(builder).parameters
     kwargs = {k: v for k, v in (("store_root", store_root), ("label", label)) if k in accepted and v is not None}
-    pipeline = builder(**kwargs)
+    unknown = sorted(set(args or {}) - set(accepted))
+    if unknown and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+        raise PipelineSpecError(f"--pipeline-arg {', '.join(unknown)}: {spec} takes {', '.join(accepted) or 'no arguments'}")
+    pipeline = builder(**kwargs, **(args or {}))
     if not isinstance(pipeline, Pipeline):
         raise PipelineSpecError(f"--pipeline {spec}: returned {type(pipeline).__name__}, not a pyspark.ml.Pipeline")
     return pipeline

@@ -89,7 +89,8 @@ def _params(pipeline) -> dict[str, str]:
 def run(pipeline: str, data: str, label: str, timestamp_col: str, *, fmt: str | None = None,
         split_at: datetime | None = None, test_fraction: float = 0.25, store_root: str | None = None,
         experiment: str | None = None, tracking_uri: str | None = None, register: str | None = None,
-        alias: str | None = None, run_name: str | None = None, spark=None) -> dict:
+        alias: str | None = None, run_name: str | None = None, pipeline_args: dict | None = None,
+        spark=None) -> dict:
     import mlflow
 
     from palette.jobs.pipelines import build_pipeline
@@ -107,7 +108,7 @@ def run(pipeline: str, data: str, label: str, timestamp_col: str, *, fmt: str | 
     if not dict(df.dtypes)[timestamp_col].startswith("timestamp"):
         raise ValueError(f"--timestamp-col {timestamp_col} is {dict(df.dtypes)[timestamp_col]}, not a timestamp")
     store_root = FeatureStore(store_root).root
-    estimator = build_pipeline(pipeline, store_root, label)
+    estimator = build_pipeline(pipeline, store_root, label, pipeline_args)
     train, test, first, split, last = _time_split(df, timestamp_col, split_at, test_fraction)
     train, test = train.cache(), test.cache()
     n_train, n_test = train.count(), test.count()
@@ -131,7 +132,8 @@ def run(pipeline: str, data: str, label: str, timestamp_col: str, *, fmt: str | 
     if experiment:
         mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as active:
-        mlflow.log_params({"pipeline": pipeline, "data": data, "label": label, "timestamp_col": timestamp_col,
+        mlflow.log_params({"pipeline": pipeline, **{f"pipeline_arg.{k}": v for k, v in (pipeline_args or {}).items()},
+                           "data": data, "label": label, "timestamp_col": timestamp_col,
                            "split_at": split.isoformat(), "train_rows": n_train, "test_rows": n_test,
                            **_params(estimator)})
         mlflow.log_metrics({**metrics, "fit_seconds": fit_seconds})
@@ -155,10 +157,23 @@ def run(pipeline: str, data: str, label: str, timestamp_col: str, *, fmt: str | 
     return result
 
 
+def _pipeline_arg(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=VALUE, e.g. max_iter=100")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", required=True,
                         help="module:function, file.py:function, or a pipeline.yaml/.json of stages "
                              "(see palette.jobs.pipelines)")
+    parser.add_argument("--pipeline-arg", action="append", default=[], metavar="NAME=VALUE", type=_pipeline_arg,
+                        help="a keyword argument for the builder function (repeatable; VALUE is read as JSON "
+                             "when it parses, else kept as text): --pipeline-arg max_iter=100")
     parser.add_argument("--data", required=True, help="the labeled rows: a Delta or Parquet directory, or a table")
     parser.add_argument("--format", choices=["parquet", "delta", "table"], default=None)
     parser.add_argument("--label", required=True, help="the label column")
@@ -184,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args.pipeline, args.data, args.label, args.timestamp_col, fmt=args.format,
                      split_at=args.split_at, test_fraction=args.test_fraction, store_root=args.store,
                      experiment=args.experiment, tracking_uri=args.tracking_uri, register=args.register,
-                     alias=args.alias, run_name=args.run_name)
+                     alias=args.alias, run_name=args.run_name, pipeline_args=dict(args.pipeline_arg))
         print(json.dumps(result, default=str))
     return run_job("train", __doc__.splitlines()[0], add_arguments, work, argv, lambda a: f" pipeline={a.pipeline}")
 

@@ -24,7 +24,7 @@
 #
 # Everything runs on embedded defaults: local Spark, Delta tables on local disk, SQLite as
 # the online store, MLflow's SQLite tracking store. `PALETTE_EXAMPLE_ORDERS` sizes the
-# data (20,000 orders here; the test suite runs it with 2,000).
+# data (20,000 orders here; the test suite runs it with 2,000 and fewer trees).
 
 # %%
 import json
@@ -46,6 +46,7 @@ from palette.examples import eta
 from palette.spark import session
 
 ORDERS = int(os.environ.get("PALETTE_EXAMPLE_ORDERS", "20000"))
+TREES = int(os.environ.get("PALETTE_EXAMPLE_TREES", "50"))
 workdir = os.environ.get("PALETTE_EXAMPLE_DIR") or tempfile.mkdtemp(prefix="palette-eta-")
 spark = session(app_name="palette-eta-notebook")
 spark.sparkContext.setLogLevel("ERROR")
@@ -125,7 +126,7 @@ impute = DSLEstimator(lambdas={"prep_time_f": nFill(nVal("restaurant:batch_fg:pr
 features = ["prep_time_f", "n_meal_f", "order_size_f", "n_busy_f"]
 pipeline = Pipeline(stages=[restaurant, region, busy, impute,
                             VectorAssembler(inputCols=features, outputCol="features"),
-                            GBTRegressor(labelCol="delivery_minutes", maxIter=50, maxDepth=5, seed=1)])
+                            GBTRegressor(labelCol="delivery_minutes", maxIter=TREES, maxDepth=5, seed=1)])
 for stage in (restaurant, busy):
     stage.pinVersions(spark)          # fit reads these Delta versions; they are saved and logged with the model
 
@@ -201,7 +202,7 @@ plt.show()
 from palette.mlflow import log_model, read_lineage
 
 with mlflow.start_run(run_name="eta-notebook") as run:
-    mlflow.log_params({"orders": ORDERS, "split_at": split.isoformat(), "maxIter": 50, "maxDepth": 5})
+    mlflow.log_params({"orders": ORDERS, "split_at": split.isoformat(), "maxIter": TREES, "maxDepth": 5})
     mlflow.log_metrics(metrics)
     mlflow.log_figure(fig, "evaluation.png")
     info = log_model(model, "model", registered_model_name="eta", training_window=(sim.start, split),

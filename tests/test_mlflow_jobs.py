@@ -39,7 +39,7 @@ def trained(spark_session, tmp_path_factory):
     ingested = eta.ingest(spark_session, store, sim)
     result = train.run("palette.examples.eta:pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
                        store_root=store.root, experiment="eta", register="eta", alias="champion",
-                       spark=spark_session)
+                       pipeline_args={"max_iter": 15, "max_depth": 4}, spark=spark_session)
     online = f"sqlite:///{root}/online.db"
     materialize.run(online, store_root=store.root, spark=spark_session)
     yield {"root": root, "sim": sim, "store": store, "result": result, "online": online, "ingested": ingested,
@@ -74,6 +74,7 @@ def test_train_job_splits_by_time_and_beats_the_baseline(trained):
     run = mlflow.get_run(r["run_id"])
     assert run.data.metrics["rmse"] == pytest.approx(m["rmse"])
     assert run.data.params["5.GBTRegressor.labelCol"] == "delivery_minutes"
+    assert (run.data.params["5.GBTRegressor.maxIter"], run.data.params["pipeline_arg.max_iter"]) == ("15", "15")
     assert json.loads(run.data.tags["palette.feature_tables"]) == {
         g: trained["ingested"][g]["version"] for g in trained["ingested"]}
 
@@ -246,6 +247,9 @@ def test_bad_input_gets_clear_errors(trained, spark_session, tmp_path):
     code = train.main(["--pipeline", "palette.examples.eta:nope", "--data", trained["sim"].paths["orders"],
                        "--label", "delivery_minutes", "--timestamp-col", "order_ts"])
     assert code == 1
+    with pytest.raises(PaletteError, match="--pipeline-arg trees: palette.examples.eta:pipeline takes store_root"):
+        train.run("palette.examples.eta:pipeline", trained["sim"].paths["orders"], "delivery_minutes", "order_ts",
+                  pipeline_args={"trees": 3}, store_root=trained["store"].root, spark=spark_session)
     with pytest.raises(ValueError, match="has no column 'minutes'"):
         train.run("palette.examples.eta:pipeline", trained["sim"].paths["orders"], "minutes", "order_ts",
                   store_root=trained["store"].root, spark=spark_session)

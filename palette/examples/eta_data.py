@@ -141,6 +141,9 @@ def simulate(out_dir: str, orders: int = 1000, seed: int = 7, days: int = 28, st
     m_rest = o_rest[has_reading]
     m_val = rng.poisson(load_mean[has_reading]).astype(float)
     m_null = rng.random(m_val.size) < 0.05
+    _, first = np.unique(m_rest.astype(np.int64) * (1 << 40) + m_sec, return_index=True)   # one reading a second
+    first.sort()
+    m_sec, m_rest, m_val, m_null = m_sec[first], m_rest[first], m_val[first], m_null[first]
 
     # Couriers busy per region, every 15 minutes (every 10th region reports nothing).
     slots = span // int(BUSY_EVERY.total_seconds())
