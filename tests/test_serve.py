@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,20 @@ def test_bad_requests_get_4xx_naming_what_is_wrong(sqlite_service):
         {(1, "r_id"), (1, "order_size"), (2, "order_size"), (3, None)}
     assert "Traceback" not in json.dumps(got)
     assert http("GET", url + "/healthz") == (200, {"status": "alive"})          # nothing died
+
+
+def test_oversized_bodies_get_a_413_not_a_connection_reset(sqlite_service):
+    """The server reads on past the limit (bounded) before answering, so a client still
+    sending gets its 413; answering mid-upload made the kernel reset the connection."""
+    url = sqlite_service.url + "/v1/models/eta:predict"
+    for _ in range(5):
+        status, got = http("POST", url, b"x" * (3 << 20))
+        assert (status, got["error"]["code"]) == (413, "body_too_large")
+    chunked = (b"x" * (64 << 10) for _ in range(40))                   # 2.5 MiB, no Content-Length
+    req = urllib.request.Request(url, data=chunked, method="POST", headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 413 and json.loads(e.value.read())["error"]["code"] == "body_too_large"
 
 
 def test_health_models_and_metrics(eta, sqlite_service):

@@ -46,17 +46,29 @@ def _error(status: int, code: str, message: str, details: list | None = None) ->
 
 async def _body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise BadRequest(f"the body is {int(length):,} bytes; the limit is {limit:,} (--max-body-bytes)",
-                         status=413, code="body_too_large")
+    declared = int(length) if length is not None and length.isdigit() else None
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise BadRequest(f"the body is over the limit of {limit:,} bytes (--max-body-bytes)", status=413,
-                             code="body_too_large")
+        if size > limit or (declared or 0) > limit:
+            # Read on (discarding) up to _DRAIN_FACTOR times the limit before answering: a
+            # server that answers and closes while the client is still sending makes the kernel
+            # reset the connection, and the client sees that instead of the 413 (nginx's
+            # lingering close does the same). Beyond that bound the connection closes unread.
+            if size > limit * _DRAIN_FACTOR:
+                break
+            continue
         chunks.append(chunk)
+    if declared is not None and declared > limit:
+        raise BadRequest(f"the body is {declared:,} bytes; the limit is {limit:,} (--max-body-bytes)",
+                         status=413, code="body_too_large")
+    if size > limit:
+        raise BadRequest(f"the body is over the limit of {limit:,} bytes (--max-body-bytes)", status=413,
+                         code="body_too_large")
     return b"".join(chunks)
+
+
+_DRAIN_FACTOR = 8
 
 
 def _want_features(request: Request, payload) -> bool:
