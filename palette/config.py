@@ -29,7 +29,7 @@ def configure(store_root: str | os.PathLike | None = None, *, online_store: str 
         if value == "":
             _CONFIGURED.pop(key, None)
         else:
-            _CONFIGURED[key] = str(value)
+            _CONFIGURED[key] = absolute_root(value) if key == "root" else str(value)
 
 
 def default_root(explicit: str | None = None) -> str:
@@ -37,7 +37,15 @@ def default_root(explicit: str | None = None) -> str:
     if not root:
         raise NotConfigured("no feature store is configured: pass storeRoot=... to the stage, call "
                             "palette.configure(store_root=...), or set PALETTE_STORE_ROOT")
-    return root
+    return absolute_root(root)
+
+
+def absolute_root(root: str) -> str:
+    """A local store root made absolute (against the working directory), so a stage saved
+    with ``storeRoot="palette-store"`` still finds its store when loaded from elsewhere;
+    a URI (``s3://…``, ``file:/…``) is kept as given."""
+    root = str(root)
+    return root if ":" in root.split("/", 1)[0] else os.path.abspath(root)
 
 
 def default_online_store(explicit: str | None = None) -> str:

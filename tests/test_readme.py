@@ -1,14 +1,11 @@
 """The README's Python blocks run as written, in order, as a reader pastes them into one
 session: the ETA pipeline, the DSL quick start, the feature store, serving from the online
 store, parity."""
-import re
 from pathlib import Path
 
+from docs_runner import python_blocks
+
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def python_blocks(text: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
 def test_the_readme_python_blocks_run_in_order(spark_session, capsys):

@@ -20,7 +20,7 @@ import json
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 
-from palette.config import default_online_store
+from palette.config import absolute_root, default_online_store
 from palette.errors import NotConfigured, NotRegistered
 from palette.refs import parse_ref
 
@@ -53,7 +53,7 @@ class HasPaletteLookup(Params):
                          "(unset: latest values)", typeConverter=TypeConverters.toString)
     storeRoot = Param(Params._dummy(), "storeRoot",
                       "feature store root (unset: palette.configure(...) or $PALETTE_STORE_ROOT)",
-                      typeConverter=TypeConverters.toString)
+                      typeConverter=lambda v: absolute_root(TypeConverters.toString(v)))
     deltaVersions = Param(Params._dummy(), "deltaVersions",
                           "feature group -> Delta version to read (unset: the latest)",
                           typeConverter=TypeConverters.identity)

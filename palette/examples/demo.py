@@ -3,8 +3,19 @@
 Simulated sources → ``ingest`` (Delta) → ``train`` (point-in-time features, time split,
 MLflow run, registered as ``models:/eta@champion``) → ``materialize`` (SQLite online store)
 → ``batch_score`` (a day of orders into a Delta table) → one order scored without Spark →
+``palette serve`` over HTTP with feature logging, the log ingested into Delta →
 ``parity`` (HTML report, logged to the training run); then a short summary. Everything
-lands under ``--workdir`` (default ``demo-out/``), which a rerun starts afresh::
+lands under ``--workdir`` (default ``demo-out/``), which a rerun starts afresh; the docs'
+examples run against it:
+
+- ``store/`` the feature store, ``online.db`` the SQLite online store;
+- ``mlflow.db`` the MLflow store (``models:/eta@champion``), ``model/`` the same model as a
+  plain Spark ML directory;
+- ``sources/`` the simulated sources (``sources/orders`` the orders with their labels),
+  ``requests/`` 2,000 requests, ``predictions/`` the batch scores;
+- ``logs/served`` the served requests' feature log (Delta), ``parity.html`` the report.
+
+::
 
     python -m palette.examples.demo --orders 20000 --workdir demo-out
 """
@@ -26,6 +37,8 @@ def run(workdir: str, orders: int = 20000) -> dict:
     from palette.jobs import batch_score, materialize, parity, train
     from palette.spark import session
     from palette.store import FeatureStore
+    from palette.logs import ingest_logs
+    from palette.mlflow.uri import local_model_dir
     from palette.transformers import load_scorer
 
     started = time.monotonic()
@@ -50,7 +63,10 @@ def run(workdir: str, orders: int = 20000) -> dict:
     scores = batch_score.run("models:/eta@champion", sim.paths["orders"], f"{workdir}/predictions",
                              run_id=f"{now:%Y-%m-%d}", keep=["order_id", "r_id", "order_ts"], spark=spark)
 
-    scorer = load_scorer("models:/eta@champion", online_store=online)
+    model_dir = f"{workdir}/model"                  # the registered model as a plain directory
+    shutil.copytree(local_model_dir("models:/eta@champion"), model_dir)
+    store.record_model(model_dir)
+    scorer = load_scorer(model_dir, online_store=online)
     latest = spark.read.parquet(sim.paths["orders"]).orderBy("order_ts", ascending=False).first()
     order = {"r_id": latest.r_id, "order_size": 3}                 # a restaurant with a fresh kitchen reading
     timings = []
@@ -61,6 +77,11 @@ def run(workdir: str, orders: int = 20000) -> dict:
     timings.sort()
 
     from pyspark.sql import functions as F
+    recent = spark.read.parquet(sim.paths["orders"]).orderBy("order_ts", ascending=False).limit(200)
+    instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in recent.collect()]
+    http_ms = serve(model_dir, online, f"{workdir}/logs/raw", instances)
+    logged = ingest_logs(spark, f"{workdir}/logs/raw", f"{workdir}/logs/served")
+
     requests = f"{workdir}/requests"
     spark.read.parquet(sim.paths["orders"]).select("r_id", "order_size").limit(2000) \
         .withColumn("order_ts", F.lit(now)).write.parquet(requests)
@@ -71,8 +92,48 @@ def run(workdir: str, orders: int = 20000) -> dict:
             "rmse": m["rmse"], "baseline_rmse": m["baseline_rmse"], "model": trained["registered"],
             "run_id": trained["run_id"], "order": order, "prediction": answer["prediction"],
             "p50_us": timings[len(timings) // 2] * 1e6, "p99_us": timings[int(len(timings) * 0.99)] * 1e6,
-            "batch_rows": scores["rows"], "parity_ok": report.ok, "parity_rows": report.rows,
+            "batch_rows": scores["rows"], "http_requests": len(instances), "http_p50_ms": http_ms[len(http_ms) // 2],
+            "logged": logged["added"], "parity_ok": report.ok, "parity_rows": report.rows,
             "seconds": time.monotonic() - started}
+
+
+def serve(model_dir: str, online: str, log_dir: str, instances: list[dict]) -> list[float]:
+    """POST each instance to a ``palette serve`` process (feature logging on, every request
+    kept) and stop it, which flushes the log; the sorted latencies in milliseconds."""
+    import json
+    import subprocess
+    import urllib.request
+
+    from palette.testing import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "palette.serve", "--model", f"eta={model_dir}",
+                             "--online-store", online, "--port", str(port), "--workers", "1",
+                             "--log-dir", log_dir, "--log-sample", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/readyz", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("palette serve did not start: " + proc.stderr.read().decode()[-2000:])
+                time.sleep(0.2)
+        timings = []
+        for instance in instances:
+            request = urllib.request.Request(url + "/v1/models/eta:predict", method="POST",
+                                             data=json.dumps({"instances": [instance]}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            t0 = time.perf_counter()
+            urllib.request.urlopen(request, timeout=10).read()
+            timings.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    return sorted(timings)
 
 
 def summary(r: dict) -> str:
@@ -85,6 +146,8 @@ training mean, on the last week
   batch score  {r['batch_rows']:,} predictions in {w}/predictions (Delta)
   one order    {r['order']} -> {r['prediction']:.1f} min, without Spark: p50 {r['p50_us']:.0f} µs, \
 p99 {r['p99_us']:.0f} µs
+  served       {r['http_requests']:,} requests to palette serve over HTTP: p50 {r['http_p50_ms']:.1f} ms; \
+{r["logged"]:,} logged requests with their features in {w}/logs/served (Delta)
   parity       {'PASS' if r['parity_ok'] else 'FAIL'} on {r['parity_rows']:,} requests: {w}/parity.html
   MLflow       MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db mlflow ui   (run {r['run_id']})
   serve it     MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db palette serve --model eta=models:/eta@champion \\
