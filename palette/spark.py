@@ -92,6 +92,14 @@ def session(app_name: str = "palette", master: str = "local[2]", conf: dict[str,
     return builder.getOrCreate()
 
 
+def active_session():
+    """The SparkSession in use, or a new one from ``session()`` when there is none: what a
+    store method runs on when no ``spark=`` is passed."""
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession() or session()
+
+
 def fetch_jars() -> list[str]:
     """Fetch the Delta jars into the local Maven repository with ``mvn`` (once)."""
     import shutil

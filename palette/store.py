@@ -161,27 +161,24 @@ class FeatureStore:
         >>> store.materialize(online_store="sqlite:////data/online.db")    # doctest: +SKIP
         {'restaurant:batch_fg': {'rows': 1000, 'version': 3, 'mode': 'full', 'seconds': 2.1}}
         """
-        from pyspark.sql import SparkSession
-
         from .materialize import BATCH_ROWS, check_groups, materialize_group
+        from .spark import active_session
         ids = list(groups) if groups else sorted(self.registry.groups())
         check_groups(self, ids, online_store)
-        spark = spark or SparkSession.active()
+        spark = spark or active_session()
         return {g: materialize_group(spark, self, g, online_store, full, batch_rows or BATCH_ROWS) for g in ids}
 
     def read(self, group_id: str, spark=None, version: int | None = None, timestamp: str | None = None):
         """The group's Delta table, optionally as of a version or timestamp (time travel)."""
-        from pyspark.sql import SparkSession
-
         from . import offline
-        spark = spark or SparkSession.active()
+        from .spark import active_session
+        spark = spark or active_session()
         return offline.read_table(spark, self.table_path(group_id), version, timestamp)
 
     def version(self, group_id: str, spark=None) -> int:
-        from pyspark.sql import SparkSession
-
         from . import offline
-        return offline.current_version(spark or SparkSession.active(), self.table_path(group_id))
+        from .spark import active_session
+        return offline.current_version(spark or active_session(), self.table_path(group_id))
 
 
 __all__ = ["FeatureStore", "FeatureInfo", "configure", "default_root", "default_online_store"]

@@ -18,13 +18,25 @@ from docs_runner import python_blocks
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 RUNNER = Path(__file__).resolve().parent / "docs_runner.py"
+# what the pages' comments say their blocks print: checked, not only that they ran
+PRINTS = {
+    "dsl.md": ["-60.0", "| 750.0|"],
+    "feature-store.md": ["{'version': 1, 'inserted': 3, 'updated': 0, 'source_rows': 3}",
+                         "{'version': 1, 'inserted': 0, 'updated': 0, 'source_rows': 3}",
+                         "|  r1|2024-01-02 12:00:00|     10.0|   thai|", "|  r3|2024-01-03 00:00:00|-1.0|",
+                         "feature='prep_time'", "models=('models/prep',)"],
+    "mlflow.md": ["[28.4285714"],
+    "online-store.md": ["'mode': 'up to date'", "{'r_id': 'r1', 'order_size': 3,", "'prediction': "],
+    "parity.md": ["parity PASS: demo-out/model: 500 rows", "1 passed", "'prep_time__event_time', 'delivery_minutes']"],
+    "serving.md": ["{'r_id': 'r1', 'order_size': 3,", "[2 rows x 14 columns]"],
+}
 PAGES = sorted(p.name for p in DOCS.glob("*.md") if python_blocks(p.read_text()))
 
 
 def test_the_pages_with_python_blocks_are_the_ones_this_suite_knows():
     # a page that gains its first block is picked up by the parametrization below; this
     # catches one that loses all of them (its examples turned into ```text, say)
-    assert PAGES == ["dsl.md", "feature-store.md", "mlflow.md", "online-store.md", "parity.md", "serving.md"]
+    assert PAGES == sorted(PRINTS)
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +67,5 @@ def test_the_python_blocks_of_a_docs_page_run_as_written(page, request, tmp_path
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"docs/{page}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
     assert f"{page}: {len(python_blocks(text))} blocks ran" in done.stdout
+    missing = [line for line in PRINTS[page] if line not in done.stdout]
+    assert not missing, f"docs/{page} printed:\n{done.stdout[-6000:]}\nwithout: {missing}"
