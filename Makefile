@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.palette-installed
 
-.PHONY: test demo notebooks bench jars redis install clean
+.PHONY: test demo notebooks bench jars redis wrk install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ redis:
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q redis-server >/dev/null; }
 	@redis-server --version
 
+# wrk from the OS packages: the load generator of benchmarks/http_serving.py.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk >/dev/null; }
+	@command -v wrk
+
 test: install jars redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -43,7 +50,7 @@ $(VENV)/.palette-bench-installed: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,serve,notebooks,bench]"
 	touch $@
 
-bench: install jars redis $(VENV)/.palette-bench-installed
+bench: install jars redis wrk $(VENV)/.palette-bench-installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
