@@ -23,14 +23,11 @@ thread, a Lua script drawing a random restaurant per request), each run DURATION
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from datetime import datetime, timezone
 
@@ -71,22 +68,6 @@ end
 """
 
 
-def start_service(model: str, online_store: str, workdir: str) -> tuple[subprocess.Popen, str]:
-    log = open(f"{workdir}/serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "palette.serve", "--model", f"eta={model}", "--online-store",
-                             online_store, "--workers", "2", "--port", "0", "--log-level", "warning"],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        m = re.search(r" on (http://\S+) ", open(f"{workdir}/serve.log").read())
-        if m:
-            return proc, m.group(1)
-        if proc.poll() is not None:
-            raise RuntimeError(open(f"{workdir}/serve.log").read())
-        time.sleep(0.2)
-    raise RuntimeError("the service did not start")
-
-
 def wrk(url: str, ids: list[str], per: int, connections: int, seconds: int, workdir: str, rate: int = 0) -> dict:
     """A wrk run; with ``rate``, each connection paces itself to ``rate / connections``
     requests/s with exponential gaps (an open-loop load of about ``rate``)."""
@@ -106,11 +87,11 @@ def main(rows: int | None = None) -> dict:
     from online_serving import fitted_eta
 
     from palette.online import open_store
-    from palette.testing import redis_server
+    from palette.testing import redis_server, start_service, stop
     from palette.transformers import load_scorer
 
     if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed: apt-get install wrk")
+        raise RuntimeError("wrk is not installed: `make bench` installs it (apt-get install wrk)")
     seconds = rows or DURATION
     heading(f"http_serving: palette serve under load, {seconds} s per run")
     spark = spark_session()
@@ -130,7 +111,8 @@ def main(rows: int | None = None) -> dict:
             scorer = load_scorer(path, online_store=open_store(url))
             reqs = [{"r_id": i, "order_size": 3} for i in ids[:1000]]
             fig[f"{name}_in_process_p50_us"] = latencies_us(scorer.scoreInstance, reqs, 20_000)["p50"]
-            proc, base = start_service(path, url, workdir)
+            proc, base = start_service(["--model", f"eta={path}", "--online-store", url, "--workers", "2",
+                                        "--log-level", "warning"], f"{workdir}/serve.log")
             try:
                 one = json.dumps({"instances": [{"r_id": ids[0], "order_size": 3}]})
                 req = urllib.request.Request(base + "/v1/models/eta:predict", one.encode(), method="POST",
@@ -142,8 +124,7 @@ def main(rows: int | None = None) -> dict:
                 c = wrk(endpoint, ids, 100, 16, seconds, workdir)
                 d = wrk(endpoint, ids, 1, 64, seconds, workdir)
             finally:
-                proc.terminate()
-                proc.wait(60)
+                stop(proc, timeout=60)
             fig.update({f"{name}_c16_rps": a["rps"], f"{name}_c16_p50_ms": a["p50_ms"], f"{name}_c16_p99_ms": a["p99_ms"],
                         f"{name}_c16_p999_ms": a["p999_ms"], f"{name}_c16_errors": a["errors"],
                         f"{name}_rate1000_rps": b["rps"], f"{name}_rate1000_p50_ms": b["p50_ms"],

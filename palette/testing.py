@@ -5,11 +5,15 @@
 """
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -51,10 +55,37 @@ def start_redis(port: int, workdir: str, persist: bool = False, timeout: float =
         time.sleep(0.05)
 
 
-def stop(proc: subprocess.Popen) -> None:
+def start_service(args: list[str], log_path: str, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """Start ``python -m palette.serve --port 0 ARGS`` (its output in ``log_path``) and wait
+    until it answers ``/readyz``: ``(process, its URL)``."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "palette.serve", "--port", "0", *args], stdout=log,
+                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + timeout
+    url = None
+    while time.monotonic() < deadline:
+        if url is None:
+            found = re.search(r" on (http://\S+) ", open(log_path).read())
+            url = found and found.group(1)
+        if url is not None:
+            try:
+                urllib.request.urlopen(url + "/readyz", timeout=2).read()
+                return proc, url
+            except OSError:
+                pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    stop(proc)
+    raise ServerNotStarted(f"palette serve did not become ready; its output ({log_path}):\n"
+                           + open(log_path).read()[-3000:])
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

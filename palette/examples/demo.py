@@ -13,7 +13,8 @@ examples run against it:
   plain Spark ML directory;
 - ``sources/`` the simulated sources (``sources/orders`` the orders with their labels),
   ``requests/`` 2,000 requests, ``predictions/`` the batch scores;
-- ``logs/served`` the served requests' feature log (Delta), ``parity.html`` the report.
+- ``logs/served`` the served requests' feature log (Delta), ``serve.log`` the service's
+  output, ``parity.html`` the report.
 
 ::
 
@@ -67,8 +68,9 @@ def run(workdir: str, orders: int = 20000) -> dict:
     shutil.copytree(local_model_dir("models:/eta@champion"), model_dir)
     store.record_model(model_dir)
     scorer = load_scorer(model_dir, online_store=online)
-    latest = spark.read.parquet(sim.paths["orders"]).orderBy("order_ts", ascending=False).first()
-    order = {"r_id": latest.r_id, "order_size": 3}                 # a restaurant with a fresh kitchen reading
+    all_orders = spark.read.parquet(sim.paths["orders"])
+    recent = all_orders.orderBy("order_ts", ascending=False).limit(200).collect()
+    order = {"r_id": recent[0].r_id, "order_size": 3}              # a restaurant with a fresh kitchen reading
     timings = []
     for _ in range(1000):
         t0 = time.perf_counter()
@@ -77,13 +79,12 @@ def run(workdir: str, orders: int = 20000) -> dict:
     timings.sort()
 
     from pyspark.sql import functions as F
-    recent = spark.read.parquet(sim.paths["orders"]).orderBy("order_ts", ascending=False).limit(200)
-    instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in recent.collect()]
-    http_ms = serve(model_dir, online, f"{workdir}/logs/raw", instances)
+    instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in recent]
+    http_ms = serve(model_dir, online, workdir, instances)
     logged = ingest_logs(spark, f"{workdir}/logs/raw", f"{workdir}/logs/served")
 
     requests = f"{workdir}/requests"
-    spark.read.parquet(sim.paths["orders"]).select("r_id", "order_size").limit(2000) \
+    all_orders.select("r_id", "order_size").limit(2000) \
         .withColumn("order_ts", F.lit(now)).write.parquet(requests)
     report = parity.run("models:/eta@champion", requests, online_store=online, report=f"{workdir}/parity.html",
                         mlflow_run=trained["run_id"], spark=spark)
@@ -97,31 +98,18 @@ def run(workdir: str, orders: int = 20000) -> dict:
             "seconds": time.monotonic() - started}
 
 
-def serve(model_dir: str, online: str, log_dir: str, instances: list[dict]) -> list[float]:
-    """POST each instance to a ``palette serve`` process (feature logging on, every request
-    kept) and stop it, which flushes the log; the sorted latencies in milliseconds."""
+def serve(model_dir: str, online: str, workdir: str, instances: list[dict]) -> list[float]:
+    """POST each instance to a ``palette serve`` process (feature logging into
+    ``workdir/logs/raw``, every request kept; its output in ``workdir/serve.log``) and stop
+    it, which flushes the log; the sorted latencies in milliseconds."""
     import json
-    import subprocess
     import urllib.request
 
-    from palette.testing import free_port
+    from palette.testing import start_service, stop
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "palette.serve", "--model", f"eta={model_dir}",
-                             "--online-store", online, "--port", str(port), "--workers", "1",
-                             "--log-dir", log_dir, "--log-sample", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc, url = start_service(["--model", f"eta={model_dir}", "--online-store", online, "--workers", "1",
+                               "--log-dir", f"{workdir}/logs/raw", "--log-sample", "1"], f"{workdir}/serve.log")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url + "/readyz", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("palette serve did not start: " + proc.stderr.read().decode()[-2000:])
-                time.sleep(0.2)
         timings = []
         for instance in instances:
             request = urllib.request.Request(url + "/v1/models/eta:predict", method="POST",
@@ -131,8 +119,7 @@ def serve(model_dir: str, online: str, log_dir: str, instances: list[dict]) -> l
             urllib.request.urlopen(request, timeout=10).read()
             timings.append((time.perf_counter() - t0) * 1e3)
     finally:
-        proc.terminate()
-        proc.wait(60)
+        stop(proc, timeout=60)
     return sorted(timings)
 
 
