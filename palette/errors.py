@@ -17,6 +17,19 @@ class PaletteError(Exception):
     """The root of palette's errors."""
 
 
+class InvalidArgument(PaletteError, ValueError):
+    """An argument palette cannot use (a definition, an option, a setting): the message
+    names it and what it accepts."""
+
+
+class InvalidArgumentType(InvalidArgument, TypeError):
+    """An argument of a type palette cannot use."""
+
+
+class JobError(PaletteError, ValueError):
+    """A job whose arguments or data cannot work; nothing was written."""
+
+
 # -- feature store -----------------------------------------------------------------------
 
 class RegistryError(PaletteError, ValueError):
@@ -59,6 +72,10 @@ class OnlineStoreUnavailable(OnlineStoreError, ConnectionError):
     The message names the store's URL (without credentials) and the cause."""
 
 
+class BadStoreURL(OnlineStoreError, ValueError):
+    """An online store URL palette cannot open: an unknown scheme, or a malformed one."""
+
+
 class OnlineSchemaMismatch(OnlineStoreError, ValueError):
     """A feature group in the online store does not match the definition that reads or
     writes it (a missing group or feature, a different type or key)."""
@@ -79,6 +96,23 @@ class ArtifactError(PaletteError, ValueError):
     palette (upgrade palette to read it)."""
 
 
+class ScoringError(PaletteError, ValueError):
+    """A row a stage cannot score, as Spark's ``transform`` fails on it too: a null or NaN
+    where the stage takes none, an unseen label under ``handleInvalid='error'``, a vector of
+    the wrong size. The message names the stage and the column."""
+
+
+class ScoringTypeError(ScoringError, TypeError):
+    """A row whose column holds a value of a type the stage cannot take."""
+
+
+class MissingColumn(ScoringError, KeyError):
+    """A row without a column the stage reads."""
+
+    def __str__(self):
+        return self.args[0] if self.args else ""
+
+
 # -- parity ------------------------------------------------------------------------------
 
 class ParityError(PaletteError, RuntimeError):
@@ -86,6 +120,7 @@ class ParityError(PaletteError, RuntimeError):
     model and the data do not fit): not a mismatch, which a ``ParityReport`` reports."""
 
 
-__all__ = ["PaletteError", "RegistryError", "NotRegistered", "IngestError", "FeatureLookupError",
-           "NotConfigured", "DeltaJarsMissing", "OnlineStoreError", "OnlineStoreUnavailable", "OnlineSchemaMismatch",
+__all__ = ["PaletteError", "InvalidArgument", "InvalidArgumentType", "JobError", "ScoringError", "ScoringTypeError",
+           "MissingColumn", "RegistryError", "NotRegistered", "IngestError", "FeatureLookupError",
+           "NotConfigured", "DeltaJarsMissing", "OnlineStoreError", "OnlineStoreUnavailable", "BadStoreURL", "OnlineSchemaMismatch",
            "MaterializeError", "UnsupportedStageError", "ArtifactError", "ParityError"]

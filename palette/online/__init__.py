@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Callable
 from urllib.parse import urlsplit
 
-from palette.errors import OnlineSchemaMismatch, OnlineStoreError, OnlineStoreUnavailable
+from palette.errors import BadStoreURL, OnlineSchemaMismatch, OnlineStoreError, OnlineStoreUnavailable
 
 from .base import DelegatingStore, GroupLayout, OnlineStore, Record, redact
 from .cache import CachedStore
@@ -39,12 +39,14 @@ def open_store(url: "str | OnlineStore", *, clock: Callable[[], float] | None = 
     if isinstance(url, OnlineStore):
         return url
     if not isinstance(url, str):
-        raise TypeError(f"an online store URL must be a string, got {type(url).__name__}")
+        raise BadStoreURL(f"an online store URL must be a string, got {type(url).__name__}: use "
+                          "sqlite:///path/online.db (embedded) or redis://host:port/db")
     scheme = urlsplit(url).scheme
     target = SCHEMES.get(scheme)
     if target is None:
-        raise ValueError(f"unknown online store URL {redact(url)!r}: use sqlite:///path/online.db (embedded) or "
-                         "redis://host:port/db")
+        raise BadStoreURL(f"unknown online store URL {redact(url)!r}"
+                          f"{f' (scheme {scheme!r})' if scheme else ' (no scheme)'}: use sqlite:///path/online.db "
+                          "(embedded) or redis://host:port/db")
     import importlib
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)(url, clock=clock, **options)
@@ -52,4 +54,12 @@ def open_store(url: "str | OnlineStore", *, clock: Callable[[], float] | None = 
 
 __all__ = ["open_store", "OnlineStore", "GroupLayout", "Record", "RecordCodec", "encode_key", "CachedStore", "DelegatingStore",
            "write_rows", "RowRejected",
-           "OnlineStoreError", "OnlineStoreUnavailable", "OnlineSchemaMismatch", "SCHEMES"]
+           "OnlineStoreError", "OnlineStoreUnavailable", "OnlineSchemaMismatch", "BadStoreURL", "SCHEMES",
+           "publish_sqlite"]
+
+
+def publish_sqlite(source, url: str):
+    """Replace the SQLite store at ``url`` by the file ``source``, atomically, under running
+    readers (``palette.online.sqlite_store.publish``)."""
+    from .sqlite_store import publish
+    return publish(source, url)

@@ -208,6 +208,11 @@ class OnlineStore(ABC):
     def ping(self) -> None:
         """Raise ``OnlineStoreUnavailable`` unless the store answers."""
 
+    def reopen(self) -> None:
+        """Forget the cached layouts and open connections afresh on next use (a serving
+        process's reload: the store may have been rebuilt meanwhile)."""
+        self._layouts.clear()
+
     def close(self) -> None:
         """Release connections (the store reconnects by itself if used again)."""
 
@@ -258,6 +263,10 @@ class DelegatingStore(OnlineStore):
 
     def ping(self):
         self.store.ping()
+
+    def reopen(self):
+        self._layouts.clear()
+        self.store.reopen()
 
     def close(self):
         self.store.close()

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import Callable
 
 from .base import DelegatingStore, Found, GroupLayout, OnlineStore
+from palette.errors import InvalidArgument
 
 _UNKNOWN = object()
 
@@ -29,7 +30,7 @@ class CachedStore(DelegatingStore):
     def __init__(self, store: OnlineStore, max_entries: int = 100_000, max_seconds: float = 1.0,
                  monotonic: Callable[[], float] = time.monotonic):
         if max_entries < 1 or max_seconds <= 0:
-            raise ValueError("a lookup cache needs max_entries >= 1 and max_seconds > 0")
+            raise InvalidArgument("a lookup cache needs max_entries >= 1 and max_seconds > 0")
         super().__init__(store)
         self.max_entries, self.max_seconds, self._monotonic = max_entries, max_seconds, monotonic
         self._entries: OrderedDict[tuple[str, str], tuple[float, object]] = OrderedDict()

@@ -26,6 +26,7 @@ import json
 import struct
 from datetime import datetime, timedelta, timezone
 from numbers import Integral
+from palette.errors import InvalidArgument, InvalidArgumentType, OnlineSchemaMismatch
 
 _COUNT = struct.Struct("<H")
 _LEN = struct.Struct("<I")
@@ -44,7 +45,7 @@ def micros(value) -> int:
         return (value - EPOCH) // _MICRO
     if isinstance(value, Integral) and not isinstance(value, bool):
         return int(value)
-    raise TypeError(f"a timestamp must be a datetime or int microseconds, got {type(value).__name__} {value!r}")
+    raise InvalidArgumentType(f"a timestamp must be a datetime or int microseconds, got {type(value).__name__} {value!r}")
 
 
 def from_micros(us: int) -> datetime:
@@ -77,7 +78,7 @@ class RecordCodec:
         self.types = tuple(types)
         for t in self.types:
             if t not in ("num", "str", "bool", "ts"):
-                raise ValueError(f"unknown feature type {t!r}")
+                raise OnlineSchemaMismatch(f"unknown feature type {t!r}")
         self.n = len(self.types)
         self._ts = tuple(i for i, t in enumerate(self.types) if t == "ts")
         self._plans: dict[int, list[tuple]] = {}      # record's count -> steps for min(count, n) values
@@ -86,7 +87,7 @@ class RecordCodec:
     def encode(self, values) -> bytes:
         n = self.n
         if len(values) != n:
-            raise ValueError(f"a record of this layout holds {n} values, got {len(values)}")
+            raise InvalidArgument(f"a record of this layout holds {n} values, got {len(values)}")
         bitmap = bytearray((n + 7) // 8)
         parts = [b""]
         run, run_values = "", []

@@ -12,27 +12,94 @@ layouts and the watermarks.
 
 The file is in WAL mode: readers never wait for the writer and never see part of a
 batch (each batch is one transaction); any number of reader processes and one writer at a
-time (several writers queue on the lock). Each thread gets its own connection.
+time (several writers queue on the lock). Each thread gets its own connection; readers
+open the file read-only. A connection that failed is closed and the next call opens the
+file again (a repaired file serves without a restart), and a reader checks every 0.25 s
+that the path still names the file it opened, so a file replaced under it (a new inode:
+``publish``) is read within a second.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Iterable
 from urllib.parse import parse_qs, urlsplit
 
-from palette.errors import OnlineStoreUnavailable
+from palette.errors import BadStoreURL, OnlineStoreError, OnlineStoreUnavailable
 
-from .base import Found, GroupLayout, OnlineStore, Record
+from .base import Found, GroupLayout, OnlineStore, Record, redact
 
 _MAX_VARS = 10_000          # keys per SELECT ... IN (...) statement
+_RECHECK_SECONDS = 0.25     # how often a reader checks that the path still names the file it opened
 
 
 def _table(group_id: str) -> str:
     return '"fg:' + group_id.replace('"', '""') + '"'
+
+
+def sqlite_path(url: str) -> Path:
+    """The file a ``sqlite:`` URL names: ``sqlite:///rel.db`` -> ``rel.db``, ``sqlite:////abs.db`` -> ``/abs.db``."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise BadStoreURL(f"{redact(url)!r} is not a SQLite URL: use sqlite:///relative/path.db or "
+                          "sqlite:////absolute/path.db")
+    if parts.netloc:
+        raise BadStoreURL(f"{redact(url)!r} has a host part ({parts.netloc!r}), but a SQLite store is a local file: "
+                          f"sqlite:///{parts.netloc}{parts.path} names the relative path {parts.netloc}{parts.path}, "
+                          f"sqlite:////{parts.netloc}{parts.path} the absolute path /{parts.netloc}{parts.path}")
+    if not parts.path.startswith("/") or parts.path == "/" or parts.path.endswith("/"):
+        raise BadStoreURL(f"{redact(url)!r} names no file: use sqlite:///relative/path.db or "
+                          "sqlite:////absolute/path.db")
+    return Path(parts.path[1:])
+
+
+def publish(source: "str | os.PathLike", url: str) -> Path:
+    """Put the SQLite file ``source`` (a store filled in a new file, e.g. by ``palette
+    materialize --full --online-store sqlite:///new.db``) in place of the store at ``url``,
+    atomically: running readers (``palette serve``) go on with the old file and move to the
+    new one within a second, without a restart.
+
+    Checks the new file (``PRAGMA quick_check``) and folds its write-ahead log into it first,
+    and removes the old file's ``-wal`` / ``-shm`` beside the target: a plain ``os.replace``
+    over a file in WAL mode leaves those behind, and SQLite then reads the *old* log over the
+    new file (the new file looks like the old one, silently). No writer may be using the old
+    file meanwhile. ``source`` must be on the same file system as the target.
+
+    >>> publish("/data/online-new.db", "sqlite:////data/online.db")      # doctest: +SKIP
+    PosixPath('/data/online.db')
+    """
+    target, source = sqlite_path(url), Path(source)
+    if not source.is_file():
+        raise BadStoreURL(f"cannot publish {source}: no such file")
+    try:
+        conn = sqlite3.connect(f"file:{source}?mode=rw", uri=True, isolation_level=None)
+        try:
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise OnlineStoreError(f"cannot publish {source}: it is damaged ({'; '.join(problems[:3])})")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise OnlineStoreError(f"cannot publish {source}: {type(e).__name__}: {e}") from e
+    with open(source, "rb") as f:
+        os.fsync(f.fileno())
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{target}{suffix}")
+    os.replace(source, target)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return target
 
 
 class SQLiteStore(OnlineStore):
@@ -41,38 +108,59 @@ class SQLiteStore(OnlineStore):
     def __init__(self, url: str, *, timeout_ms: float | None = None, write_timeout_ms: float | None = None,
                  clock=None):
         super().__init__(url, **({"clock": clock} if clock else {}))
+        self.path = sqlite_path(url)
         parts = urlsplit(url)
-        if parts.scheme != "sqlite" or not parts.path.startswith("/") or parts.path == "/":
-            raise ValueError(f"{url!r} is not a SQLite URL: use sqlite:///relative/path.db or "
-                             "sqlite:////absolute/path.db")
-        self.path = Path(parts.path[1:])        # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.timeout = float(timeout_ms if timeout_ms is not None else query.get("timeout_ms", 1000)) / 1000
         self.write_timeout = float(write_timeout_ms if write_timeout_ms is not None
                                    else query.get("write_timeout_ms", 60_000)) / 1000
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: set[sqlite3.Connection] = set()
         self._lock = threading.Lock()
+        self._generation = 0
         self._sql: dict[tuple, str] = {}
 
     # -- connections --------------------------------------------------------------------
-    def _fail(self, e: Exception, doing: str):
+    def _fail(self, e: Exception, doing: str, conn: sqlite3.Connection | None = None):
+        if conn is not None:
+            self._discard(conn)          # the next call opens the file afresh (it may be repaired by then)
         raise OnlineStoreUnavailable(f"online store {self.url} ({self.path}) is unavailable while {doing}: "
                                      f"{type(e).__name__}: {e}") from e
 
+    def _missing(self) -> OnlineStoreUnavailable:
+        if self.path.exists():
+            return OnlineStoreUnavailable(f"online store {self.url} is unavailable: {self.path} is not a file")
+        where = self.path if self.path.is_absolute() else f"{self.path} (relative to {os.getcwd()})"
+        return OnlineStoreUnavailable(
+            f"online store {self.url} is unavailable: the file {where} does not exist. Check the URL "
+            "(sqlite:///relative/path.db, sqlite:////absolute/path.db), or fill it with "
+            "palette materialize --online-store URL")
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
     def _connect(self, write: bool) -> sqlite3.Connection:
         key = "writer" if write else "reader"
-        conn = getattr(self._local, key, None)
-        if conn is not None:
-            return conn
+        held = getattr(self._local, key, None)
+        if held is not None:
+            conn, identity, generation, checked = held
+            now = time.monotonic()
+            if generation == self._generation and now - checked < _RECHECK_SECONDS:
+                return conn
+            if generation == self._generation and self._identity() == identity:
+                self._local.__dict__[key] = (conn, identity, generation, now)
+                return conn
+            self._discard(conn)          # reopened, or the file was replaced (a new inode): open it afresh
         if not write and not self.path.is_file():
-            problem = "is not a file" if self.path.exists() else "does not exist; materialize features into it " \
-                "first (palette materialize --online-store ...)"
-            raise OnlineStoreUnavailable(f"online store {self.url} is unavailable: {self.path} {problem}")
+            raise self._missing()
         try:
             if write:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            mode = "rwc" if write else "rw"
+            mode = "rwc" if write else "ro"
             conn = sqlite3.connect(f"file:{self.path}?mode={mode}", uri=True, isolation_level=None,
                                    timeout=self.write_timeout if write else self.timeout,
                                    check_same_thread=False, cached_statements=256)
@@ -85,20 +173,42 @@ class SQLiteStore(OnlineStore):
                 """)
         except sqlite3.Error as e:
             self._fail(e, "connecting")
-        setattr(self._local, key, conn)
+        except OSError as e:
+            self._fail(e, "creating its folder")
+        self._local.__dict__[key] = (conn, self._identity(), self._generation, time.monotonic())
         with self._lock:
-            self._connections.append(conn)
+            self._connections.add(conn)
         return conn
 
-    def _query(self, sql: str, params=(), write: bool = False) -> list:
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        """Close ``conn`` and forget it (this thread's connection)."""
+        for key in ("reader", "writer"):
+            held = self._local.__dict__.get(key)
+            if held is not None and held[0] is conn:
+                del self._local.__dict__[key]
+        with self._lock:
+            self._connections.discard(conn)
         try:
-            return self._connect(write).execute(sql, params).fetchall()
+            conn.close()
+        except sqlite3.Error:
+            pass
+
+    def _query(self, sql: str, params=(), write: bool = False) -> list:
+        conn = self._connect(write)
+        try:
+            return conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as e:
             if "no such table" in str(e):
                 return []
-            self._fail(e, "reading" if not write else "writing")
+            self._fail(e, "reading" if not write else "writing", conn)
         except sqlite3.Error as e:
-            self._fail(e, "reading" if not write else "writing")
+            self._fail(e, "reading" if not write else "writing", conn)
+
+    def reopen(self) -> None:
+        """Open the file afresh on every thread's next call (``palette serve`` reload)."""
+        with self._lock:
+            self._generation += 1
+        self._layouts.clear()
 
     def close(self) -> None:
         with self._lock:
@@ -108,6 +218,7 @@ class SQLiteStore(OnlineStore):
                 except sqlite3.Error:
                     pass
             self._connections.clear()
+            self._generation += 1
         self._local = threading.local()
 
     def ping(self) -> None:
@@ -137,7 +248,7 @@ class SQLiteStore(OnlineStore):
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             self._rollback(conn)
-            self._fail(e, f"setting up {layout.group_id}")
+            self._fail(e, f"setting up {layout.group_id}", conn)
 
     def watermark(self, group_id: str) -> dict | None:
         if not self.path.is_file():
@@ -148,6 +259,10 @@ class SQLiteStore(OnlineStore):
     def set_watermark(self, group_id: str, info: dict) -> None:
         self._query("INSERT INTO palette_watermarks (gid, info) VALUES (?, ?) "
                     "ON CONFLICT(gid) DO UPDATE SET info = excluded.info", (group_id, json.dumps(info)), write=True)
+        # The watermark ends a group's run: fold the write-ahead log into the file, so that the
+        # .db alone holds the run (a copy of it, an image built from it). PASSIVE waits for no
+        # reader; one reading an older snapshot keeps those frames in the log until the next run.
+        self._query("PRAGMA wal_checkpoint(PASSIVE)", write=True)
 
     def drop(self, group_id: str) -> None:
         conn = self._connect(True)
@@ -159,7 +274,7 @@ class SQLiteStore(OnlineStore):
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             self._rollback(conn)
-            self._fail(e, f"dropping {group_id}")
+            self._fail(e, f"dropping {group_id}", conn)
         self._layouts.pop(group_id, None)
 
     @staticmethod
@@ -202,7 +317,7 @@ class SQLiteStore(OnlineStore):
             if "no such table" in str(e):
                 raise OnlineStoreUnavailable(f"online store {self.url}: feature group {layout.group_id} is not "
                                              "set up here (OnlineStore.setup)") from e
-            self._fail(e, f"writing {layout.group_id}")
+            self._fail(e, f"writing {layout.group_id}", conn)
         return len(puts) + len(removes)
 
     def _select(self, table: str, n: int) -> str:
@@ -236,9 +351,9 @@ class SQLiteStore(OnlineStore):
             if "no such table" in str(e):
                 raise OnlineStoreUnavailable(f"online store {self.url}: feature group {layout.group_id} is not "
                                              "set up here; materialize it first") from e
-            self._fail(e, "reading")
+            self._fail(e, "reading", conn)
         except sqlite3.Error as e:
-            self._fail(e, "reading")
+            self._fail(e, "reading", conn)
         return out
 
     def count(self, group_id: str) -> int:
@@ -255,11 +370,8 @@ class SQLiteStore(OnlineStore):
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             self._rollback(conn)
-            self._fail(e, f"purging {layout.group_id}")
+            self._fail(e, f"purging {layout.group_id}", conn)
         return changed
 
-    def size_bytes(self) -> int:
-        return sum(os.path.getsize(p) for p in (self.path, Path(f"{self.path}-wal")) if os.path.exists(p))
 
-
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "publish", "sqlite_path"]
