@@ -10,7 +10,7 @@ rows/2 and rows orders over 28 days (50,000 to 400,000 at full size; restaurants
       latest row per key, the cheapest join that reads the same tables;
   (b) ``materialize`` of every group into a fresh SQLite online store (full): its work
       is the tables' rows (read) and their keys (written: restaurants and regions);
-  (c) ``palette job batch_score`` of every order (a GBT 50 x 5 fitted once on the smallest
+  (c) ``palette job batch-score`` of every order (a GBT 50 x 5 fitted once on the smallest
       size, registered in MLflow) into a Delta table.
 
 A first, unrecorded pass at the smallest size warms the JVM, Delta and MLflow up. Figures:

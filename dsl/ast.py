@@ -101,7 +101,7 @@ class Node:
         return f"<dsl {self.type}: {self}>"
 
     def __bool__(self):
-        raise TypeError("a DSL expression has no truth value: combine conditions with &, | and ~, "
+        raise DSLTypeError("a DSL expression has no truth value: combine conditions with &, | and ~, "
                         "and compare trees with .equals()")
 
     # -- operators: the Python builders --------------------------------------

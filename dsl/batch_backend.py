@@ -37,7 +37,7 @@ from .ast import Binary, Call, Literal, Node, Read, Unary
 from .fields import default_field
 from .functions import SIGNATURES
 from .parser import parse
-from .python_backend import _BINARY_STRICT, _READ_VALUE, _UNARY_MATH, _round
+from .python_backend import BINARY_STRICT, READ_VALUE, UNARY_MATH, round_half_up
 
 _BIG = 2.0 ** 52
 
@@ -121,7 +121,7 @@ def _read(node: Read, batch, field: str) -> Vec:
         return _from_list("bool", values)
     if not all(v is None or isinstance(v, datetime) for v in values):
         raise Irregular(field)
-    convert = _READ_VALUE["tVal"](node, field)
+    convert = READ_VALUE["tVal"](node, field)
     return Vec("obj", [convert(v) for v in values])
 
 
@@ -231,45 +231,50 @@ def _region_id(node: Call, lat: Vec, lng: Vec) -> Vec:
     return Vec("obj", geohash.encode_many(lat.values, lng.values, lat.null | lng.null, precision))
 
 
+def _is_null(a: Vec) -> Vec:
+    null = a.null if a.kind != "obj" else np.fromiter((x is None for x in a.values), dtype=bool, count=len(a.values))
+    return Vec("bool", null.copy(), np.zeros(len(null), dtype=bool))
+
+
+def _round_rule(node: Call, args: list[Vec], kind: str) -> Vec:
+    d = int(node.args[1].value) if len(node.args) > 1 else 0
+    return _each(kind, lambda x: round_half_up(x, d), args[:1])
+
+
+# name -> rule(node, args, kind): this backend's own rule for every function. The rules
+# of ELEMENTWISE apply the row backend's scalar function value by value (numpy has no
+# exact equivalent); they still take whole columns, never rows through the row backend.
+FUNCTION_RULES = {
+    **dict.fromkeys(("coalesce", "nFill", "sFill"), lambda node, args, kind: _first_non_null(kind, args)),
+    "if": lambda node, args, kind: _if(*args, kind),
+    "isNull": lambda node, args, kind: _is_null(args[0]),
+    "min": lambda node, args, kind: _extreme(args, True),
+    "max": lambda node, args, kind: _extreme(args, False),
+    "clip": lambda node, args, kind: _clip(*args),
+    "abs": lambda node, args, kind: _num(np.abs(args[0].values), args[0].null),
+    "sign": lambda node, args, kind: _sign(args[0]),
+    "floor": lambda node, args, kind: _floor_ceil(args[0], np.floor),
+    "ceil": lambda node, args, kind: _floor_ceil(args[0], np.ceil),
+    "bucket": lambda node, args, kind: _bucket(node, args[0]),
+    "regionId": lambda node, args, kind: _region_id(node, args[0], args[1]),
+    "round": _round_rule,
+    "concat": lambda node, args, kind: _each(kind, lambda *parts: "".join(parts), args),
+    **{name: (lambda f: lambda node, args, kind: _each(kind, f, args))(f) for name, f in UNARY_MATH.items()},
+    **{name: (lambda f: lambda node, args, kind: _each(kind, f, args))(f) for name, f in BINARY_STRICT.items()},
+}
+ELEMENTWISE = frozenset({"round", "concat", *UNARY_MATH, *BINARY_STRICT})
+
+
 def _call(node: Call, args: list[Vec]) -> Vec:
-    name, kind = node.name, _kind(node)
+    name = node.name
     if SIGNATURES[name].learned:
         from .errors import DSLUnsupportedError
         raise DSLUnsupportedError(f"{name} is learned from data: use it in a DSLEstimator and fit it "
                                   f"before scoring ({node})")
-    if name in ("coalesce", "nFill", "sFill"):
-        return _first_non_null(kind, args)
-    if name == "if":
-        return _if(*args, kind)
-    if name == "isNull":
-        a = args[0]
-        null = a.null if a.kind != "obj" else np.fromiter((x is None for x in a.values), dtype=bool,
-                                                            count=len(a.values))
-        return Vec("bool", null.copy(), np.zeros(len(null), dtype=bool))
-    if name in ("min", "max"):
-        return _extreme(args, name == "min")
-    if name == "clip":
-        return _clip(*args)
-    if name == "abs":
-        return _num(np.abs(args[0].values), args[0].null)
-    if name == "sign":
-        return _sign(args[0])
-    if name in ("floor", "ceil"):
-        return _floor_ceil(args[0], np.floor if name == "floor" else np.ceil)
-    if name == "bucket":
-        return _bucket(node, args[0])
-    if name == "regionId":
-        return _region_id(node, args[0], args[1])
-    if name == "round":
-        d = int(node.args[1].value) if len(node.args) > 1 else 0
-        return _each(kind, lambda x: _round(x, d), args[:1])
-    if name == "concat":
-        return _each(kind, lambda *parts: "".join(parts), args)
-    if name in _UNARY_MATH:
-        return _each(kind, _UNARY_MATH[name], args)
-    if name in _BINARY_STRICT:
-        return _each(kind, _BINARY_STRICT[name], args)
-    raise TypeError(f"the batch backend has no rule for {name}")
+    rule = FUNCTION_RULES.get(name)
+    if rule is None:
+        raise TypeError(f"the batch backend has no rule for {name}")
+    return rule(node, args, _kind(node))
 
 
 def _literal(node: Literal, n: int) -> Vec:
@@ -331,4 +336,4 @@ def to_batch(expr, field_of: Callable[[Read], str] = default_field) -> BatchExpr
     return BatchExpression(parse(expr), field_of)
 
 
-__all__ = ["to_batch", "BatchExpression", "Vec", "Irregular", "NODE_RULES"]
+__all__ = ["to_batch", "BatchExpression", "Vec", "Irregular", "NODE_RULES", "FUNCTION_RULES", "ELEMENTWISE"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 NUM, STR, BOOL, TS = "num", "str", "bool", "ts"
-TYPES = (NUM, STR, BOOL, TS)
 IMPUTE_METHODS = ("mean", "median", "mode")
 
 

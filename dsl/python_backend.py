@@ -95,12 +95,12 @@ def _read_ts(read: Read, key: str):
     return read_value
 
 
-_READ_VALUE = {"nVal": _read_num, "sVal": _read_str, "bVal": _read_bool, "tVal": _read_ts}
+READ_VALUE = {"nVal": _read_num, "sVal": _read_str, "bVal": _read_bool, "tVal": _read_ts}
 
 
 def _reader(read: Read, field_of: Callable[[Read], str]) -> Callable[[dict], Any]:
     key = field_of(read)
-    convert = _READ_VALUE[read.reader](read, key)
+    convert = READ_VALUE[read.reader](read, key)
 
     def missing(row: dict) -> DSLInputError:
         fields = ", ".join(sorted(map(str, row))) or "none"
@@ -222,13 +222,13 @@ _DECIMAL = Context(prec=400)
 _WHOLE_16 = 2.0 ** 53     # from here on doubles are whole numbers of 16 or more digits
 
 
-def _round(x: float, d: int) -> float:
+def round_half_up(x: float, d: int) -> float:
     if d < 0 and not -_WHOLE_16 < x < _WHOLE_16:
         # Java 17's Double.toString is not always the shortest form of such numbers, so
         # Spark's BigDecimal rounding cannot be relied on here: both backends round x / 10**-d
         # (below 2**53, where the forms agree) and scale back; x itself from 2**53 * 10**-d.
         scale = float(10 ** -d)
-        return x if abs(x) >= _WHOLE_16 * scale else _round(x / scale, 0) * scale
+        return x if abs(x) >= _WHOLE_16 * scale else round_half_up(x / scale, 0) * scale
     # Half away from zero on the shortest decimal form of x, as Spark's BigDecimal round does;
     # "+ 0.0" turns -0.0 into 0.0 like Spark.
     q = Decimal(repr(x)).quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP, context=_DECIMAL)
@@ -262,7 +262,7 @@ def _greatest(xs):
     return r
 
 
-_UNARY_MATH = {
+UNARY_MATH = {
     "log": lambda x: math.log(x) if x > 0 else None,
     "log1p": lambda x: math.log1p(x) if x > -1 else None,
     "sqrt": lambda x: math.sqrt(x) if x >= 0 else None,
@@ -278,7 +278,7 @@ _UNARY_MATH = {
     "dayOfWeek": lambda t: float(t.isoweekday()),
 }
 
-_BINARY_STRICT = {
+BINARY_STRICT = {
     "pow": _guard(math.pow),
     "contains": lambda s, t: t in s,
     "startsWith": lambda s, t: s.startswith(t),
@@ -296,10 +296,10 @@ def _compile_call(node: Call, c, index=None) -> Closure:
         raise DSLUnsupportedError(f"{name} is learned from data: use it in a DSLEstimator and fit it "
                                   f"before scoring ({node})")
     fs = [c(a) for a in node.args]
-    if name in _UNARY_MATH:
-        return _strict1(fs[0], _UNARY_MATH[name])
-    if name in _BINARY_STRICT:
-        return _strict2(fs[0], fs[1], _BINARY_STRICT[name])
+    if name in UNARY_MATH:
+        return _strict1(fs[0], UNARY_MATH[name])
+    if name in BINARY_STRICT:
+        return _strict2(fs[0], fs[1], BINARY_STRICT[name])
     rule = _CALL_RULES[name]
     return rule(node, fs)
 
@@ -358,7 +358,7 @@ def _bucket(node, fs):
 
 def _round_rule(node, fs):
     d = int(node.args[1].value) if len(node.args) > 1 else 0
-    return _strict1(fs[0], lambda x: _round(x, d))
+    return _strict1(fs[0], lambda x: round_half_up(x, d))
 
 
 _CALL_RULES: dict[str, Callable] = {
@@ -377,7 +377,7 @@ _CALL_RULES: dict[str, Callable] = {
 }
 
 # Functions with a rule (the learned ones have theirs in DSLEstimator.fit).
-FUNCTION_RULES = set(_UNARY_MATH) | set(_BINARY_STRICT) | set(_CALL_RULES)
+FUNCTION_RULES = set(UNARY_MATH) | set(BINARY_STRICT) | set(_CALL_RULES)
 
 
 class CompiledExpression:

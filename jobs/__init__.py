@@ -22,6 +22,7 @@ import logging
 import sys
 from pathlib import Path
 from typing import Callable
+from palette.errors import JobError
 
 # name -> module: one registry, for ``palette job NAME`` and the docs.
 JOBS = {"ingest": "ingest", "materialize": "materialize", "train": "train", "batch_score": "batch_score",
@@ -32,19 +33,31 @@ def job_module(name: str):
     """The module of job ``name`` (``batch-score`` and ``batch_score`` alike)."""
     key = name.replace("-", "_")
     if key not in JOBS:
-        raise KeyError(f"unknown job {name!r}; the jobs are: {', '.join(JOBS)}")
+        raise JobError(f"unknown job {name!r}; the jobs are: {', '.join(JOBS)}")
     return importlib.import_module(f"{__name__}.{JOBS[key]}")
 
 
-def run_job(name: str, description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+def run_job(name: str, doc: str, add_arguments: Callable[[argparse.ArgumentParser], None],
             work: Callable[[argparse.Namespace], object], argv: list[str] | None = None,
             describe: Callable[[argparse.Namespace], str] = lambda args: "") -> int:
     """A job's entry point: log lines on stderr, arguments parsed and checked, and any
     failure logged with its reason and exit code 1, so a scheduler sees both. ``work``
-    may return an int exit code of its own (a parity check that found mismatches: 1)."""
+    may return an int exit code of its own (a parity check that found mismatches: 1).
+    ``doc`` is the job module's docstring: its first line describes the job in ``--help``,
+    its first ``palette ...`` line is the example there."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    parser = argparse.ArgumentParser(prog=f"palette job {name}", description=description)
+    lines = doc.replace("``", "").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith("palette ")), None)
+    example = None
+    if start is not None:
+        end = start
+        while lines[end].rstrip().endswith("\\") and end + 1 < len(lines):
+            end += 1
+        example = "\n  ".join(line.strip() for line in lines[start:end + 1])
+    parser = argparse.ArgumentParser(prog=f"palette {name.replace('_', '-')}", description=lines[0],
+                                     epilog=f"example:\n  {example}" if example else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -63,7 +76,7 @@ def read_data(spark, data: str, fmt: str | None = None):
         fmt = "delta" if (path / "_delta_log").is_dir() else "parquet" if path.exists() else "table"
     if fmt == "table":
         if not spark.catalog.tableExists(data):
-            raise ValueError(f"{data}: no such file, directory or table")
+            raise JobError(f"{data}: no such file, directory or table")
         return spark.table(data)
     return spark.read.format(fmt).load(data)
 

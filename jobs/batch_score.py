@@ -7,7 +7,7 @@ prediction(s), ``run_id``, ``model`` and ``scored_at``. The write is one Delta
 transaction that replaces the rows of its own ``--run-id`` (``replaceWhere``): a rerun
 of a run id replaces its output, never duplicates it, and other runs' rows are untouched::
 
-    palette job batch_score --model models:/eta@champion --input /data/orders_today \\
+    palette job batch-score --model models:/eta@champion --input /data/orders_today \\
         --output /data/eta_predictions --run-id 2026-12-03 --keep order_id,r_id
     spark-submit "$(python -c 'import palette.jobs.batch_score as m; print(m.__file__)')" \\
         --model /models/eta --input /data/orders_today --output /data/eta_predictions --run-id 2026-12-03
@@ -21,6 +21,7 @@ import sys
 import time
 
 from palette.jobs import read_data, run_job
+from palette.errors import JobError
 
 log = logging.getLogger("palette.jobs.batch_score")
 RUN_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
@@ -38,7 +39,7 @@ def _predictions(model) -> list[str]:
     stages = model.stages if hasattr(model, "stages") else [model]
     cols = [s.getOrDefault("predictionCol") for s in stages if s.hasParam("predictionCol")]
     if not cols:
-        raise ValueError("the model has no stage with a predictionCol: pass --columns to name what to keep")
+        raise JobError("the model has no stage with a predictionCol: pass --columns to name what to keep")
     return list(dict.fromkeys(cols))
 
 
@@ -50,7 +51,7 @@ def run(model: str, input: str, output: str, run_id: str, *, fmt: str | None = N
     from palette.spark import session
 
     if not RUN_ID.match(run_id):
-        raise ValueError(f"--run-id {run_id!r}: use 1-128 letters, digits and _.:@- (a date, a scheduler's run id)")
+        raise JobError(f"--run-id {run_id!r}: use 1-128 letters, digits and _.:@- (a date, a scheduler's run id)")
     started = time.monotonic()
     spark = spark or session(app_name="palette-batch-score")
     requests = read_data(spark, input, fmt)
@@ -59,11 +60,11 @@ def run(model: str, input: str, output: str, run_id: str, *, fmt: str | None = N
     keep = keep if keep is not None else [c for c in requests.columns if c not in outputs]
     missing = [c for c in keep if c not in requests.columns]
     if missing:
-        raise ValueError(f"--keep {', '.join(missing)}: not columns of {input} ({', '.join(requests.columns)})")
+        raise JobError(f"--keep {', '.join(missing)}: not columns of {input} ({', '.join(requests.columns)})")
     scored = fitted.transform(requests)
     unknown = [c for c in outputs if c not in scored.columns]
     if unknown:
-        raise ValueError(f"--columns {', '.join(unknown)}: the model does not write them")
+        raise JobError(f"--columns {', '.join(unknown)}: the model does not write them")
     out = scored.select(*keep, *outputs).withColumn("run_id", F.lit(run_id)).withColumn("model", F.lit(model)) \
         .withColumn("scored_at", F.current_timestamp())
     exists = DeltaTable.isDeltaTable(spark, output)
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     def work(args):
         print(run(args.model, args.input, args.output, args.run_id, fmt=args.format, keep=args.keep,
                   columns=args.columns))
-    return run_job("batch_score", __doc__.splitlines()[0], add_arguments, work, argv,
+    return run_job("batch_score", __doc__, add_arguments, work, argv,
                    lambda a: f" run_id={a.run_id}")
 
 

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("consistency below the thresholds: %d breach(es)", len(report.breaches))
             return 1
         return 0
-    return run_job("consistency", __doc__.splitlines()[0], add_arguments, work, argv)
+    return run_job("consistency", __doc__, add_arguments, work, argv)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import sys
 import time
 
 from palette.jobs import run_job
+from palette.errors import JobError
 
 log = logging.getLogger("palette.jobs.ingest")
 FORMATS = ("parquet", "delta", "csv", "json", "orc")
@@ -24,7 +25,7 @@ FORMATS = ("parquet", "delta", "csv", "json", "orc")
 
 def read_source(spark, source: str, fmt: str, schema=None):
     if fmt not in FORMATS:
-        raise ValueError(f"unknown source format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise JobError(f"unknown source format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "csv":
         # The group's schema, with header names checked against it (not trusted by position).
         reader = spark.read.option("header", True).option("enforceSchema", False)
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_job("ingest", __doc__.splitlines()[0], add_arguments,
+    return run_job("ingest", __doc__, add_arguments,
                    lambda a: run(a.group, a.source, a.format, a.store), argv, lambda a: f" group={a.group}")
 
 

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         from palette.spark import session
         result = ingest_logs(session(app_name="palette-ingest-logs"), args.logs, args.table)
         log.info("ingested feature logs from %s into %s: %s", args.logs, args.table, result)
-    return run_job("ingest-logs", __doc__.splitlines()[0], add_arguments, work, argv)
+    return run_job("ingest-logs", __doc__, add_arguments, work, argv)
 
 
 if __name__ == "__main__":

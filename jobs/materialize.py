@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     def work(args):
         for group, result in run(args.online_store, args.group, args.full, args.store, args.batch_rows).items():
             log.info("materialized %s: %s", group, result)
-    return run_job("materialize", __doc__.splitlines()[0], add_arguments, work, argv)
+    return run_job("materialize", __doc__, add_arguments, work, argv)
 
 
 if __name__ == "__main__":

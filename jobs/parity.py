@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("parity failed: the two paths differ")
             return 1
         return 0
-    return run_job("parity", __doc__.splitlines()[0], add_arguments, work, argv)
+    return run_job("parity", __doc__, add_arguments, work, argv)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import time
 from datetime import datetime
 
 from palette.jobs import read_data, run_job
+from palette.errors import JobError
 
 log = logging.getLogger("palette.jobs.train")
 
@@ -37,10 +38,10 @@ def _time_split(df, timestamp_col: str, split_at: datetime | None, test_fraction
     from pyspark.sql import functions as F
     bounds = df.agg(F.min(timestamp_col).alias("lo"), F.max(timestamp_col).alias("hi")).first()
     if bounds.lo is None:
-        raise ValueError(f"the data has no rows with a {timestamp_col}")
+        raise JobError(f"the data has no rows with a {timestamp_col}")
     if split_at is None:
         if not 0 < test_fraction < 1:
-            raise ValueError(f"--test-fraction must be between 0 and 1, not {test_fraction}")
+            raise JobError(f"--test-fraction must be between 0 and 1, not {test_fraction}")
         split_at = bounds.lo + (bounds.hi - bounds.lo) * (1 - test_fraction)
     train = df.where(F.col(timestamp_col) < F.lit(split_at))
     test = df.where(F.col(timestamp_col) >= F.lit(split_at))
@@ -104,16 +105,16 @@ def run(pipeline: str, data: str, label: str, timestamp_col: str, *, fmt: str | 
     df = read_data(spark, data, fmt)
     for column in (label, timestamp_col):
         if column not in df.columns:
-            raise ValueError(f"--data {data} has no column {column!r}; it has {', '.join(df.columns)}")
+            raise JobError(f"--data {data} has no column {column!r}; it has {', '.join(df.columns)}")
     if not dict(df.dtypes)[timestamp_col].startswith("timestamp"):
-        raise ValueError(f"--timestamp-col {timestamp_col} is {dict(df.dtypes)[timestamp_col]}, not a timestamp")
+        raise JobError(f"--timestamp-col {timestamp_col} is {dict(df.dtypes)[timestamp_col]}, not a timestamp")
     store_root = FeatureStore(store_root).root
     estimator = build_pipeline(pipeline, store_root, label, pipeline_args)
     train, test, first, split, last = _time_split(df, timestamp_col, split_at, test_fraction)
     train, test = train.cache(), test.cache()
     n_train, n_test = train.count(), test.count()
     if not n_train or not n_test:
-        raise ValueError(f"the split at {split} leaves {n_train} training and {n_test} test rows "
+        raise JobError(f"the split at {split} leaves {n_train} training and {n_test} test rows "
                          f"(the data spans {first} to {last}): move --split-at / --test-fraction")
     log.info("train start pipeline=%s rows=%d/%d window=[%s, %s) test=[%s, %s]", pipeline, n_train, n_test,
              first, split, split, last)
@@ -195,13 +196,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     def work(args):
         if args.alias and not args.register:
-            raise ValueError("--alias needs --register NAME")
+            raise JobError("--alias needs --register NAME")
         result = run(args.pipeline, args.data, args.label, args.timestamp_col, fmt=args.format,
                      split_at=args.split_at, test_fraction=args.test_fraction, store_root=args.store,
                      experiment=args.experiment, tracking_uri=args.tracking_uri, register=args.register,
                      alias=args.alias, run_name=args.run_name, pipeline_args=dict(args.pipeline_arg))
         print(json.dumps(result, default=str))
-    return run_job("train", __doc__.splitlines()[0], add_arguments, work, argv, lambda a: f" pipeline={a.pipeline}")
+    return run_job("train", __doc__, add_arguments, work, argv, lambda a: f" pipeline={a.pipeline}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from palette.errors import *  # noqa: F401,F403
 from palette.errors import __all__ as _errors
 from palette.registry import Entity, Feature, FeatureGroup
 from palette.config import configure
+from palette.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -32,8 +33,4 @@ __all__ = [*_builders, *_errors, "DSLError", "evaluate", "parse", "Entity", "Fea
            "configure", *_LAZY]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'palette' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

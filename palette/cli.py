@@ -9,7 +9,9 @@
         --run-id 2026-12-03
     palette ingest --group restaurant:batch_fg --source /data/prep --format parquet
     palette materialize --online-store sqlite:////data/online.db [--group restaurant:batch_fg] [--full]
-    palette serve --model eta=/models/eta --online-store sqlite:////data/online.db
+    palette features list [--entity restaurant]  # every feature group; palette entities list
+    palette serve --model /models/eta --online-store sqlite:////data/online.db
+    palette predict /models/eta --input requests.jsonl --online-store sqlite:////data/online.db
     palette parity --model /models/eta --data /data/orders --online-store sqlite:////data/online.db
     palette ingest-logs --logs /logs/serving --table /data/palette/logs/served
     palette consistency --logs /logs/serving --since 2026-12-02 --min-match-rate 0.99
@@ -48,6 +50,35 @@ def _search(args) -> int:
     return 0
 
 
+def _list(args) -> int:
+    from palette.registry import format_age
+    from palette.store import FeatureStore
+    groups = [g for g in FeatureStore(args.store).registry.groups().values()
+              if args.entity is None or g.entity == args.entity]
+    if not groups:
+        print("no feature groups are registered" + (f" for entity {args.entity!r}" if args.entity else ""),
+              file=sys.stderr)
+        return 1
+    print(table([[g.id, g.kind, format_age(g.max_age) or "-", str(len(g.features)), g.owner or "-",
+                  ",".join(g.tags) or "-", g.description] for g in sorted(groups, key=lambda g: g.id)],
+                ["group", "kind", "max_age", "features", "owner", "tags", "description"]))
+    return 0
+
+
+def _entities(args) -> int:
+    from palette.store import FeatureStore
+    registry = FeatureStore(args.store).registry
+    entities, groups = registry.entities(), registry.groups().values()
+    if not entities:
+        print("no entities are registered", file=sys.stderr)
+        return 1
+    print(table([[e.name, ", ".join(f"{k} ({t})" for k, t in e.join_keys.items()),
+                  str(sum(1 for g in groups if g.entity == e.name)), e.description]
+                 for e in sorted(entities.values(), key=lambda e: e.name)],
+                ["entity", "join keys", "groups", "description"]))
+    return 0
+
+
 def _show(args) -> int:
     from palette.registry import format_age
     from palette.store import FeatureStore
@@ -70,10 +101,11 @@ def _show(args) -> int:
 
 
 def _job(name: str, argv: list[str]) -> int:
+    from palette.errors import JobError
     from palette.jobs import job_module
     try:
         module = job_module(name)
-    except KeyError as e:
+    except JobError as e:
         print(f"palette: {e.args[0]}", file=sys.stderr)
         return 2
     return module.main(argv)
@@ -84,28 +116,52 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["serve"]:                      # its own options and --help (palette.serve.config)
         from palette.serve import main as serve_main
         return serve_main(argv[1:])
+    if argv[:1] == ["predict"]:                    # its own options and --help (palette.predict)
+        from palette.predict import main as predict_main
+        return predict_main(argv[1:])
     if argv[:1] == ["job"] and len(argv) > 1 and not argv[1].startswith("-"):
         return _job(argv[1], argv[2:])
     from palette.jobs import JOBS
     if argv[:1] and argv[0].replace("-", "_") in JOBS:   # `palette ingest ...` is `palette job ingest ...`
         return _job(argv[0], argv[1:])
-    parser = argparse.ArgumentParser(prog="palette", description="palette feature store")
-    sub = parser.add_subparsers(dest="command", required=True)
-    features = sub.add_parser("features", help="search and show registered features")
+    parser = argparse.ArgumentParser(prog="palette", description="palette: feature store, Spark ML stages and "
+                                     "JVM-free serving", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n")[1])
+    parser.add_argument("--version", action="version", version=f"palette {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(parent, name, help, example, **kw):
+        return parent.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+
+    features = command(sub, "features", "search, list and show registered features",
+                       "palette features search prep_time --store /data/palette")
     fsub = features.add_subparsers(dest="action", required=True)
-    search = fsub.add_parser("search", help="find features")
+    search = command(fsub, "search", "find features by name, entity, type, tag or model",
+                     "palette features search --entity restaurant --type num --tag eta")
     search.add_argument("text", nargs="?", help="part of a feature name")
     for opt in ("entity", "type", "tag", "model"):
         search.add_argument(f"--{opt}")
     search.set_defaults(run=_search)
-    show = fsub.add_parser("show", help="one feature group")
+    listing = command(fsub, "list", "every registered feature group", "palette features list --entity restaurant")
+    listing.add_argument("--entity", help="only this entity's groups")
+    listing.set_defaults(run=_list)
+    show = command(fsub, "show", "one feature group: its entity, table and features",
+                   "palette features show restaurant:batch_fg")
     show.add_argument("group", help="entity:feature_group")
     show.set_defaults(run=_show)
-    for p in (search, show):
+    entities = command(sub, "entities", "registered entities", "palette entities list")
+    esub = entities.add_subparsers(dest="action", required=True)
+    elist = command(esub, "list", "every registered entity, its join keys and groups", "palette entities list")
+    elist.set_defaults(run=_entities)
+    for p in (search, listing, show, elist):
         p.add_argument("--store", help="feature store root (default $PALETTE_STORE_ROOT)")
     sub.add_parser("serve", help="serve saved models over HTTP without a JVM (palette serve --help)")
+    sub.add_parser("predict", help="score a file of requests with a saved model, without a JVM "
+                                   "(palette predict --help)")
+    spellings = [n.replace("_", "-") for n in JOBS]
     job = sub.add_parser("job", help="run a scheduled job (palette job NAME --help); also as palette NAME")
-    job.add_argument("name", choices=[n.replace("_", "-") for n in JOBS] + [n for n in JOBS if "_" in n])
+    job.add_argument("name", metavar="NAME", help=f"one of {', '.join(spellings)}")
     for name in JOBS:
         doc = (job_doc(name) or "").replace("%", "%%")
         sub.add_parser(name.replace("_", "-"), help=doc, add_help=False)
@@ -115,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     except (PaletteError, KeyError, ValueError, LookupError) as e:
         print(f"palette: {e}", file=sys.stderr)
         return 2
+
+
+def _version() -> str:
+    from palette import __version__
+    return __version__
 
 
 def job_doc(name: str) -> str:

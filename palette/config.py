@@ -53,7 +53,8 @@ def default_online_store(explicit: str | None = None) -> str:
     if not url:
         raise NotConfigured("no online store is configured: pass online_store=... (e.g. "
                             "'sqlite:////data/online.db' or 'redis://localhost:6379/0'), call "
-                            "palette.configure(online_store=...), or set PALETTE_ONLINE_STORE")
+                            "palette.configure(online_store=...), or set PALETTE_ONLINE_STORE (on the command line: "
+                            "--online-store URL)")
     return url
 
 

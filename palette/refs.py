@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from palette.errors import InvalidArgument
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -55,7 +56,7 @@ class Ref:
 def parse_ref(text: str) -> Ref:
     """Parse a reference; raises ValueError naming the accepted forms."""
     if not isinstance(text, str):
-        raise ValueError(f"a reference must be a string, got {type(text).__name__}")
+        raise InvalidArgument(f"a reference must be a string, got {type(text).__name__}")
     body = text[len("@palette:"):] if text.startswith("@palette:") else text
     parts = body.split(":")
     if len(parts) == 4 and all(_NAME.match(p) for p in parts[:3]) and \
@@ -66,7 +67,7 @@ def parse_ref(text: str) -> Ref:
         return Ref("basis", parts[1])
     if len(parts) == 1 and not text.startswith("@") and _NAME.match(text):
         return Ref("column", text)
-    raise ValueError(
+    raise InvalidArgument(
         f"malformed reference {text!r}: expected '@palette:entity:feature_group:feature:join_key' "
         "(join_key: one column, or key1,key2 for a composite key), '@basis:name' or a column name"
     )

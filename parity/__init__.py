@@ -9,18 +9,13 @@ imports them lazily.
 """
 from __future__ import annotations
 
-from typing import Any
+from palette.lazy import lazy_exports
 
-_LAZY = {"check_parity": "harness", "assert_parity": "harness", "ParityReport": "report",
-         "StageResult": "report", "ColumnResult": "report", "StoreSkew": "report", "Example": "report",
-         "same": "compare"}
+_LAZY = {"check_parity": ".harness", "assert_parity": ".harness", "ParityReport": ".report",
+         "StageResult": ".report", "ColumnResult": ".report", "StoreSkew": ".report", "Example": ".report",
+         "same": ".compare"}
 
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'palette.parity' has no attribute {name!r}")
-    import importlib
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from .compare import jsonable
+from palette.errors import MissingColumn
 
 # Relative-difference bins of the histograms (the last catches infinite differences).
 ERROR_BINS = [("equal", 0.0), ("<1e-15", 1e-15), ("<1e-12", 1e-12), ("<1e-9", 1e-9), ("<1e-6", 1e-6),
@@ -138,7 +139,7 @@ class ParityReport:
                 for c in s.columns:
                     if c.name == name:
                         return c
-        raise KeyError(f"no stage writes column {name!r}")
+        raise MissingColumn(f"no stage writes column {name!r}")
 
     # -- text ----------------------------------------------------------------------------
     def __str__(self) -> str:

@@ -15,28 +15,21 @@ is never pickled).
 """
 from __future__ import annotations
 
-import importlib.abc
 import pickle
 import sys
 import time
 
-BLOCKED = ("pyspark", "py4j", "delta")
+from palette.nospark import block_spark, spark_modules
+
 ROW_ID = "__palette_parity_row"
 
 
-class _NoSpark(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} cannot be imported here: the parity harness scores the single-row side "
-                              "in a process without Spark, as a serving process runs")
-        return None
-
-
 def _forbid_spark() -> None:
-    loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+    loaded = spark_modules()
     if loaded:
         raise SystemExit(f"palette parity worker: {', '.join(loaded)} already imported; it must run without Spark")
-    sys.meta_path.insert(0, _NoSpark())
+    block_spark("the parity harness scores the single-row side in a process without Spark, as a serving "
+                "process runs")
 
 
 class _Recorder:

@@ -9,20 +9,14 @@ import time
 import urllib.error
 import urllib.request
 
-BLOCKER = '''
-import sys
-class _NoSpark:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("pyspark", "py4j", "delta"):
-            raise ImportError(f"{name} is blocked: the serving process must not import it")
-        return None
-sys.meta_path.insert(0, _NoSpark())
-'''
+from palette.nospark import sitecustomize
+
+BLOCKER = sitecustomize("the serving process must not import it")
 
 
-def http(method, url, body=None, content_type="application/json", timeout=30):
+def http(method, url, body=None, content_type="application/json", timeout=30, headers=None):
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None and content_type:
         req.add_header("Content-Type", content_type)
     try:
@@ -36,16 +30,21 @@ def http(method, url, body=None, content_type="application/json", timeout=30):
         return status, raw.decode()
 
 
+def jvm_free_env(tmp_path) -> dict:
+    """The environment of a process where pyspark cannot be imported and java is not on PATH."""
+    site = tmp_path / f"nospark{time.monotonic_ns()}"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "SPARK_HOME", "PROMETHEUS_MULTIPROC_DIR")}
+    env.update(PYTHONPATH=str(site), PATH=os.path.dirname(sys.executable), PYTHONUNBUFFERED="1")
+    return env
+
+
 class Service:
     """A `python -m palette.serve` subprocess; ``url`` once it is ready."""
 
-    def __init__(self, tmp_path, args, wait=True):
-        site = tmp_path / f"nospark{time.monotonic_ns()}"
-        site.mkdir()
-        (site / "sitecustomize.py").write_text(BLOCKER)
-        env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "SPARK_HOME")}
-        env.update(PYTHONPATH=str(site), PATH=os.path.dirname(sys.executable), PYTHONUNBUFFERED="1")
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    def __init__(self, tmp_path, args, wait=True, env=None):
+        env = {**jvm_free_env(tmp_path), **(env or {})}
         self.log = tmp_path / f"serve{time.monotonic_ns()}.log"
         self.proc = subprocess.Popen([sys.executable, "-m", "palette.serve", "--port", "0", *args],
                                      env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT)

@@ -80,3 +80,78 @@ def test_ingest_csv_checks_header_against_the_group(store, spark_session, tmp_pa
     assert result["inserted"] == 1
     row = store.read("restaurant:batch_fg", spark_session).first()
     assert (row["prep_time"], row["cuisine"]) == (10.0, "thai")
+
+
+def test_version_list_and_entities(store, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli(["--version"])
+    from palette import __version__
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"palette {__version__}"
+    assert cli(["features", "list", "--store", store.root]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["group", "kind", "max_age", "features", "owner", "tags", "description"]
+    assert [line.split()[:4] for line in lines[2:]] == [["restaurant:batch_fg", "batch", "30d", "2"],
+                                                        ["restaurant:realtime_fg", "realtime", "-", "1"]]
+    assert cli(["features", "list", "--entity", "courier", "--store", store.root]) == 1
+    assert "no feature groups are registered for entity 'courier'" in capsys.readouterr().err
+    assert cli(["entities", "list", "--store", store.root]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split() == ["restaurant", "r_id", "(str)", "2"]
+
+
+@pytest.mark.parametrize("command", [["features", "search"], ["features", "list"], ["features", "show"],
+                                     ["entities", "list"], ["serve"], ["predict"], ["ingest"], ["materialize"],
+                                     ["train"], ["batch-score"], ["parity"], ["ingest-logs"], ["consistency"]])
+def test_every_command_s_help_has_an_example(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli([*command, "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    example = out.split("example:\n", 1)[1].strip().splitlines()[0]
+    assert example.startswith(f"palette {command[0]}") or example.startswith(f"palette job {command[0]}"), example
+
+
+def test_one_spelling_per_job_in_help(capsys):
+    with pytest.raises(SystemExit):
+        cli(["--help"])
+    out = capsys.readouterr().out
+    assert "batch-score" in out and "batch_score" not in out and "ingest_logs" not in out
+    with pytest.raises(SystemExit):
+        cli(["batch_score", "--help"])                      # the other spelling still runs, unlisted
+    assert "palette batch-score" in capsys.readouterr().out
+
+
+def test_predict_scores_a_file_without_a_jvm_as_the_scorer_does(eta, online_urls, tmp_path):
+    import csv
+    import json
+    import math
+    import pyarrow.parquet as pq
+    from palette.transformers import load_scorer
+    from processes import jvm_free_env
+    model = eta["models"]["palette_transformer"][0]
+    rows = [{"r_id": r["r_id"], "order_size": r["order_size"]} for r in eta["requests"][:200]]
+    want = [r["prediction"] for r in load_scorer(model, online_store=online_urls["sqlite"]).scoreBatch(rows)]
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with open(tmp_path / "requests.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["r_id", "order_size"])
+        w.writeheader()
+        w.writerows(rows)
+    env = jvm_free_env(tmp_path)
+    palette = os.path.join(os.path.dirname(sys.executable), "palette")
+
+    def run(*args):
+        return subprocess.run([palette, "predict", model, "--online-store", online_urls["sqlite"], *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    out = run("--input", str(tmp_path / "requests.jsonl"))
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [{k: g[k] for k in ("r_id", "order_size")} for g in got] == rows
+    assert all(math.isclose(g["prediction"], w, rel_tol=1e-12) for g, w in zip(got, want))
+    out = run("--input", str(tmp_path / "requests.csv"), "--output", str(tmp_path / "scored.parquet"))
+    assert out.returncode == 0, out.stderr
+    scored = pq.read_table(tmp_path / "scored.parquet").to_pylist()
+    assert all(math.isclose(g["prediction"], w, rel_tol=1e-12) for g, w in zip(scored, want))
+    (tmp_path / "bad.jsonl").write_text('{"r_id": "r1", "order_size": 2}\n{"r_id": 5, "order_size": 2}\n')
+    out = run("--input", str(tmp_path / "bad.jsonl"), "--output", str(tmp_path / "bad.csv"))
+    assert out.returncode == 2 and "request 2, field 'r_id': must be a string" in out.stderr, out.stderr
+    assert not (tmp_path / "bad.csv").exists()

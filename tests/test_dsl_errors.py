@@ -192,7 +192,7 @@ def test_builders_report_the_same_type_errors():
         B.nVal("x") * float("inf")
     with pytest.raises(DSLTypeError):
         B.nVal("x") + None
-    with pytest.raises(TypeError):                     # a condition is no Python bool
+    with pytest.raises(DSLTypeError, match="no truth value"):     # a condition is no Python bool
         bool(B.nVal("x") > 1)
 
 

@@ -86,6 +86,32 @@ def test_request_errors_name_the_field(eta, online_urls):
         scorer.scoreBatch([{"r_id": "r1", "order_size": 2}, {"r_id": 7.0, "order_size": 2}])
 
 
+@pytest.mark.parametrize("spelling", ["palette_transformer", "dsl_only"])
+def test_an_empty_batch_scores_to_an_empty_batch(eta, online_urls, spelling):
+    import pandas as pd
+    scorer = load_scorer(eta["models"][spelling][0], online_store=online_urls["sqlite"])
+    assert scorer.scoreBatch([]) == []
+    assert len(scorer.scoreBatch(pd.DataFrame({"r_id": pd.Series([], dtype=object), "order_size": []}))) == 0
+
+
+def test_a_damaged_model_directory_names_the_model_the_stage_and_the_file(eta, online_urls, tmp_path):
+    import shutil
+    from palette.errors import ArtifactError
+    model = tmp_path / "eta"
+    shutil.copytree(eta["models"]["palette_transformer"][0], model)
+    gbt = next(d for d in (model / "stages").iterdir() if "GBT" in d.name)
+    part = next((gbt / "metadata").glob("part-*"))
+    good = part.read_text()
+    part.write_text(good[: len(good) // 2])                           # a half-written metadata file
+    with pytest.raises(ArtifactError, match=f"{part}.*stage saved at {gbt}.*not valid JSON.*save the model again"):
+        load_scorer(model, online_store=online_urls["sqlite"])
+    part.write_text(good)
+    data = next((gbt / "data").glob("*.parquet"))
+    data.write_bytes(data.read_bytes()[:100])                          # a truncated parquet file
+    with pytest.raises(ArtifactError, match=f"{gbt}/data.*GBTRegressionModel.*cannot be read.*copy the model again"):
+        load_scorer(model, online_store=online_urls["sqlite"])
+
+
 def test_load_fails_naming_a_group_the_online_store_lacks(eta, tmp_path):
     url = f"sqlite:///{tmp_path}/partial.db"
     eta["store"].materialize(["restaurant:batch_fg"], online_store=url)
@@ -98,7 +124,7 @@ def test_load_without_online_store_names_what_to_configure(eta, monkeypatch):
     import palette
     monkeypatch.setattr(palette.config, "_CONFIGURED", {})
     monkeypatch.delenv("PALETTE_ONLINE_STORE", raising=False)
-    with pytest.raises(NotConfigured, match="PaletteTransformer.*restaurant:realtime_fg.*online_store="):
+    with pytest.raises(NotConfigured, match="PaletteTransformer.*restaurant:realtime_fg.*online_store=.*--online-store URL"):
         load_scorer(eta["models"]["palette_transformer"][0])
     monkeypatch.setenv("PALETTE_ONLINE_STORE", eta["sqlite"])
     load_scorer(eta["models"]["palette_transformer"][0])

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from palette import Entity, FeatureGroup, OnlineSchemaMismatch, OnlineStoreUnavailable
+from palette import Entity, FeatureGroup, OnlineSchemaMismatch, OnlineStoreUnavailable, PaletteError
+from palette.errors import BadStoreURL
 from palette.online import Record, RecordCodec, encode_key, open_store
 from palette.online.codec import micros
 
@@ -165,13 +166,90 @@ def test_watermark_purge_and_drop(store):
 
 
 def test_unknown_url():
-    with pytest.raises(ValueError, match="unknown online store URL 'mysql://u:\\*\\*\\*@h/db'.*sqlite.*redis"):
+    with pytest.raises(BadStoreURL, match="unknown online store URL 'mysql://u:\\*\\*\\*@h/db'.*sqlite.*redis"):
         open_store("mysql://u:secret@h/db")
+    with pytest.raises(BadStoreURL, match="has a host part \\('data'\\).*sqlite:///data/x.db names the relative "
+                                          "path data/x.db, sqlite:////data/x.db the absolute path /data/x.db"):
+        open_store("sqlite://data/x.db")
+    with pytest.raises(BadStoreURL, match="names no file"):
+        open_store("sqlite:///")
+    assert issubclass(BadStoreURL, PaletteError) and issubclass(BadStoreURL, ValueError)
+
+
+def _filled(path, value, keys=("a", "b")):
+    """A SQLite store at ``path`` holding ``value`` (x) for ``keys``, its writer closed."""
+    with open_store(f"sqlite:///{path}") as w:
+        layout = w.setup(ENTITY, GROUP)
+        w.write(layout, [Record(k, ts(0), layout.codec().encode((value, None, None, None)), ts(0)) for k in keys])
+    return layout
+
+
+def _x(store, layout, key="a"):
+    found = get(store, layout, key)[0]
+    return None if found is None else found[1][0]
+
+
+def test_sqlite_reader_picks_up_a_published_file_within_a_second(tmp_path):
+    """The batch-job deployment: fill a new file, put it in place of the served one. A reader
+    with its connection open moves to the new file (a new inode) within a second, on the
+    same thread, without a restart; the old file's write-ahead log is not read over the new
+    one (a plain os.replace of a WAL file lets SQLite do that)."""
+    from palette.online import publish_sqlite
+    url = f"sqlite:///{tmp_path}/online.db"
+    layout = _filled(tmp_path / "online.db", 1.0)
+    reader = open_store(url)
+    writer = open_store(url)
+    writer.write(layout, [Record(k, ts(1), layout.codec().encode((2.0, None, None, None)), ts(1)) for k in "ab"])
+    assert _x(reader, layout) == 2.0                           # a WAL with frames, readers attached
+    _filled(tmp_path / "new.db", 3.0, keys=("a",))
+    publish_sqlite(tmp_path / "new.db", url)
+    deadline = time.monotonic() + 1.0
+    while _x(reader, layout) != 3.0:
+        assert time.monotonic() < deadline, "the replaced file was not read within 1 s"
+        time.sleep(0.02)
+    assert get(reader, layout, "b") == [None]                  # the new file's contents, not the old log's
+    assert not (tmp_path / "new.db").exists()
+    fresh = open_store(url)
+    assert _x(fresh, layout) == 3.0 and get(fresh, layout, "b") == [None]
+    writer.close()
+    with open_store(url) as w2:                                # the next incremental run writes into it
+        w2.write(layout, [Record("b", ts(2), layout.codec().encode((4.0, None, None, None)), ts(2))])
+    assert _x(reader, layout, "b") == 4.0
+
+
+def test_sqlite_a_corrupted_then_repaired_file_serves_again(tmp_path):
+    """A connection that failed is dropped: once the file is good again, the next read works."""
+    path = tmp_path / "online.db"
+    layout = _filled(path, 1.0)
+    good = path.read_bytes()
+    reader = open_store(f"sqlite:///{path}")
+    assert _x(reader, layout) == 1.0
+    (tmp_path / "junk").write_bytes(b"garbage!" * (len(good) // 8))
+    os.replace(tmp_path / "junk", path)
+    time.sleep(0.3)                                            # past the reader's identity check
+    for _ in range(2):                                         # a failed connection is not kept
+        with pytest.raises(OnlineStoreUnavailable, match="online.db.*DatabaseError"):
+            reader.read([(layout, ["a"])])
+    path.write_bytes(good)                                     # repaired in place: the same inode
+    assert _x(reader, layout) == 1.0
+
+
+def test_sqlite_reopen_and_read_only_readers(tmp_path):
+    path = tmp_path / "online.db"
+    layout = _filled(path, 1.0)
+    reader = open_store(f"sqlite:///{path}")
+    assert _x(reader, layout) == 1.0
+    conn = reader._local.reader[0]
+    with pytest.raises(Exception, match="readonly"):
+        conn.execute("DELETE FROM palette_layouts")
+    reader.reopen()
+    assert _x(reader, layout) == 1.0 and reader._local.reader[0] is not conn
 
 
 def test_sqlite_missing_or_unreadable_file(tmp_path):
     missing = open_store(f"sqlite:///{tmp_path}/nothing.db")
-    with pytest.raises(OnlineStoreUnavailable, match=f"sqlite:///{tmp_path}/nothing.db.*does not exist"):
+    with pytest.raises(OnlineStoreUnavailable, match=f"sqlite:///{tmp_path}/nothing.db.*the file {tmp_path}/nothing.db "
+                                                     "does not exist. Check the URL"):
         missing.ping()
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(OnlineStoreUnavailable, match="dir.db is unavailable.*dir.db is not a file"):

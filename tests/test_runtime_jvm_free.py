@@ -8,17 +8,10 @@ import textwrap
 import pytest
 from pyspark.ml import Pipeline
 
+from palette.nospark import sitecustomize
 from palette import DSLEstimator, DSLTransformer, impute, nFill, nVal, regionId, sVal, concat
 
-BLOCKER = textwrap.dedent("""
-    import sys
-    class _NoSpark:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("pyspark", "py4j", "delta"):
-                raise ImportError(f"{name} is blocked: the serving path must not import it")
-            return None
-    sys.meta_path.insert(0, _NoSpark())
-""")
+BLOCKER = sitecustomize("the serving path must not import it")
 
 
 def run_without_spark(code: str) -> str:

@@ -75,7 +75,7 @@ def lazy_names(package: str) -> dict[str, str]:
     for node in ast.parse(src.read_text()).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_LAZY" for t in node.targets):
             table = ast.literal_eval(node.value)
-            return {k: v if "." in v else f"{package}.{v}" for k, v in table.items()}
+            return {k: f"{package}{v}" if v.startswith(".") else v for k, v in table.items()}
     return {}
 
 

@@ -87,6 +87,39 @@ def test_bad_requests_get_4xx_naming_what_is_wrong(sqlite_service):
     assert http("GET", url + "/healthz") == (200, {"status": "alive"})          # nothing died
 
 
+def test_every_route_errs_in_one_json_shape_and_invocations_in_mlflow_s_too(sqlite_service):
+    url = sqlite_service.url
+    status, got = http("GET", url + "/no/such/route")
+    assert status == 404 and got["error"]["code"] == "not_found" and "/v1/models" in got["error"]["message"]
+    status, got = http("DELETE", url + "/v1/models")
+    assert status == 405 and got["error"]["code"] == "method_not_allowed"
+    status, got = http("POST", url + "/invocations", b"{not json")
+    assert status == 400 and got["error_code"] == "BAD_REQUEST" and got["message"] == got["error"]["message"]
+    status, got = http("GET", url + "/invocations")
+    assert status == 405 and got["error_code"] == "BAD_REQUEST"
+    status, got = http("POST", url + "/v1/models/eta:predict", b"{not json")
+    assert "error_code" not in got                                   # KServe's route keeps palette's shape
+
+
+def test_a_null_the_model_cannot_score_names_the_caller_s_field(sqlite_service):
+    status, got = http("POST", sqlite_service.url + "/v1/models/eta:predict",
+                       {"instances": [{"r_id": "r1", "order_size": 2}, {"r_id": "r1", "order_size": None}]})
+    assert status == 400, got
+    (detail,) = got["error"]["details"]
+    assert detail["instance"] == 1 and detail["null_fields"] == ["order_size"]
+    assert detail["problem"].startswith("the model cannot score this instance with order_size null: send "
+                                        "order_size (a number)"), detail
+
+
+def test_unknown_model_names_share_one_metric_series(sqlite_service):
+    url = sqlite_service.url
+    for i in range(5):
+        assert http("POST", url + f"/v1/models/nope{i}:predict", {"instances": [{}]})[0] == 404
+    text = http("GET", url + "/metrics")[1]
+    assert "nope" not in text
+    assert _metric(url, 'palette_requests_total{endpoint="predict",model="unknown",status="404"}') >= 5
+
+
 def test_oversized_bodies_get_a_413_not_a_connection_reset(sqlite_service):
     """The server reads on past the limit (bounded) before answering, so a client still
     sending gets its 413; answering mid-upload made the kernel reset the connection."""
@@ -141,18 +174,25 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(eta, online_urls, tmp_p
 def test_reload_swaps_versions_and_refuses_a_broken_one(eta, online_urls, tmp_path):
     live = tmp_path / "eta"
     shutil.copytree(eta["models"]["palette_transformer"][0], live)
-    s = Service(tmp_path, ["--model", f"eta={live}", "--online-store", online_urls["sqlite"], "--workers", "2"])
+    token = "a-token-of-sixteen-or-more"
+    s = Service(tmp_path, ["--model", str(live), "--online-store", online_urls["sqlite"], "--workers", "2"],
+                env={"PALETTE_SERVE_ADMIN_TOKEN": token})
+    admin = {"Authorization": f"Bearer {token}"}
     try:
         assert http("GET", s.url + "/v1/models")[1]["models"][0]["stages"][0] == "PaletteTransformer"
         shutil.rmtree(live)
         shutil.copytree(eta["models"]["dsl_only"][0], live)             # the new version
-        status, result = http("POST", s.url + "/admin/reload")
+        for wrong in ({}, {"Authorization": "Bearer nope"}, {"Authorization": token}):
+            status, result = http("POST", s.url + "/admin/reload", headers=wrong)
+            assert status == 401 and result["error"]["code"] == "unauthorized", result
+        assert http("GET", s.url + "/v1/models")[1]["models"][0]["stages"][0] == "PaletteTransformer"
+        status, result = http("POST", s.url + "/admin/reload", headers=admin)
         assert status == 200 and result["ok"], result
         for _ in range(10):                                              # every worker swapped
             assert http("GET", s.url + "/v1/models")[1]["models"][0]["stages"][0] == "DSLModel"
         good = http("POST", s.url + "/v1/models/eta:predict", {"instances": requests_of(eta, 3)})
         shutil.rmtree(live / "stages")                                   # a broken version
-        status, result = http("POST", s.url + "/admin/reload")
+        status, result = http("POST", s.url + "/admin/reload", headers=admin)
         assert status == 409 and not result["ok"] and "'eta'" in result["error"], result
         for _ in range(10):                                              # the last good one still serves
             assert http("POST", s.url + "/v1/models/eta:predict", {"instances": requests_of(eta, 3)}) == good
@@ -161,6 +201,11 @@ def test_reload_swaps_versions_and_refuses_a_broken_one(eta, online_urls, tmp_pa
         assert http("GET", s.url + "/readyz")[0] == 200
     finally:
         assert s.stop() == 0, s.output()
+
+
+def test_admin_routes_are_off_without_a_token(sqlite_service):
+    status, got = http("POST", sqlite_service.url + "/admin/reload")
+    assert status == 404 and "--admin-token" in got["error"]["message"]
 
 
 def test_a_model_that_cannot_load_stops_the_start(eta, tmp_path):
@@ -244,6 +289,44 @@ def test_serving_reads_no_registry_and_no_delta(eta, online_urls, tmp_path):
         assert status == 200 and len(out["predictions"]) == 4
     finally:
         assert s.stop() == 0
+
+
+def _until(what, check, seconds=1.0):
+    """Poll ``check()`` until true; fail after ``seconds`` (plus one poll)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"{what} not within {seconds}s"
+        time.sleep(0.02)
+    return time.monotonic() - (deadline - seconds)
+
+
+def test_a_broken_then_replaced_sqlite_file_serves_again_without_restart(eta, online_urls, tmp_path):
+    """A file swapped under the service (a new inode) is read within a second: a damaged one
+    gives 503 JSON, and publishing a good one serves again, on every worker, no reload."""
+    from palette.online import publish_sqlite
+    from palette.online.sqlite_store import sqlite_path
+    good = sqlite_path(online_urls["sqlite"])
+    online = tmp_path / "online.db"
+    shutil.copy(good, online)
+    s = Service(tmp_path, ["--model", f"eta={eta['models']['palette_transformer'][0]}", "--online-store",
+                           f"sqlite:///{online}", "--workers", "2"])
+    body = {"instances": requests_of(eta, 2)}
+    url = s.url + "/v1/models/eta:predict"
+    try:
+        ok = http("POST", url, body)
+        assert ok[0] == 200
+        (tmp_path / "junk.db").write_bytes(b"\0garbage" * 20_000)
+        os.replace(tmp_path / "junk.db", online)
+        _until("503 on the damaged file", lambda: all(http("POST", url, body)[0] == 503 for _ in range(4)))
+        status, err = http("POST", url, body)
+        assert status == 503 and err["error"]["code"] == "online_store_unavailable" and "online.db" in \
+            err["error"]["message"]
+        shutil.copy(good, tmp_path / "next.db")
+        publish_sqlite(tmp_path / "next.db", f"sqlite:///{online}")
+        _until("serving the published file", lambda: all(http("POST", url, body) == ok for _ in range(6)))
+        assert http("GET", s.url + "/readyz")[0] == 200
+    finally:
+        assert s.stop() == 0, s.output()
 
 
 def test_config_file_and_environment(eta, online_urls, tmp_path):

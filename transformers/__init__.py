@@ -3,17 +3,14 @@
 ``load_scorer`` never imports pyspark; the stage classes load it on first use.
 """
 from palette.errors import UnsupportedStageError
+from palette.lazy import lazy_exports
 
 from .runtime import load_scorer
 
-_LAZY = {"DSLTransformer": "dsl_stage", "DSLEstimator": "dsl_stage", "DSLModel": "dsl_stage",
-         "PaletteTransformer": "palette_stage"}
+_LAZY = {"DSLTransformer": ".dsl_stage", "DSLEstimator": ".dsl_stage", "DSLModel": ".dsl_stage",
+         "PaletteTransformer": ".palette_stage"}
 
 __all__ = ["load_scorer", "UnsupportedStageError", *_LAZY]
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -30,20 +30,21 @@ from .learning import fit_lambdas
 from .palette_stage import HasPaletteLookup
 from .persistence import PaletteReadable, PaletteWritable
 from .runtime.scorers.dsl import DSLScorer
+from palette.errors import InvalidArgumentType
 
 
 def _to_lambdas(value) -> dict[str, str]:
     """Param converter: {output column: expression text or builder} -> {column: canonical text}.
     Parses every expression, so syntax and type errors surface when the stage is built."""
     if not isinstance(value, dict) or not value:
-        raise TypeError("lambdas must be a non-empty dict {output_column: DSL expression}, "
+        raise InvalidArgumentType("lambdas must be a non-empty dict {output_column: DSL expression}, "
                         f"got {type(value).__name__}")
     out = {}
     for name, expr in value.items():
         if not isinstance(name, str) or not name:
-            raise TypeError(f"lambdas keys are output column names (non-empty strings), got {name!r}")
+            raise InvalidArgumentType(f"lambdas keys are output column names (non-empty strings), got {name!r}")
         if not isinstance(expr, (str, Node)):
-            raise TypeError(f"lambda {name!r} must be DSL text or an expression, got {type(expr).__name__}")
+            raise InvalidArgumentType(f"lambda {name!r} must be DSL text or an expression, got {type(expr).__name__}")
         out[name] = str(parse(expr))
     return out
 

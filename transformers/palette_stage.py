@@ -21,7 +21,7 @@ from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from palette.config import absolute_root, default_online_store
-from palette.errors import NotConfigured, NotRegistered
+from palette.errors import InvalidArgument, InvalidArgumentType, NotConfigured, NotRegistered
 from palette.refs import parse_ref
 
 from .persistence import PaletteReadable, PaletteWritable
@@ -31,14 +31,14 @@ from .runtime.stage import LoadContext
 
 def _to_features(value) -> dict[str, str]:
     if not isinstance(value, dict) or not value:
-        raise TypeError("features must be a non-empty dict {output_column: '@palette:entity:group:feature:key'}")
+        raise InvalidArgumentType("features must be a non-empty dict {output_column: '@palette:entity:group:feature:key'}")
     out = {}
     for name, ref in value.items():
         if not isinstance(name, str) or not name:
-            raise TypeError(f"features keys are output column names, got {name!r}")
+            raise InvalidArgumentType(f"features keys are output column names, got {name!r}")
         r = parse_ref(ref)
         if r.kind != "palette":
-            raise ValueError(f"feature {name!r}: {ref!r} is not a palette reference; expected "
+            raise InvalidArgument(f"feature {name!r}: {ref!r} is not a palette reference; expected "
                              "'@palette:entity:feature_group:feature:join_key'")
         out[name] = str(r)
     return out

@@ -27,7 +27,7 @@ HOURLY = {
 }
 DAILY = {
     "ingest_batch": f"palette job ingest --group restaurant:batch_fg --source {DATA}/batch_fg",
-    "batch_score": f"palette job batch_score --model models:/eta@champion --input {DATA}/orders/date={{{{ ds }}}} "
+    "batch_score": f"palette job batch-score --model models:/eta@champion --input {DATA}/orders/date={{{{ ds }}}} "
                    f"--output {DATA}/predictions --run-id {{{{ ds }}}} --keep order_id,r_id,order_ts",
 }
 WEEKLY = {

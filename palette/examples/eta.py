@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from palette import (DSLEstimator, DSLTransformer, Entity, FeatureGroup, PaletteTransformer, nFill, nVal,
                      regionId)
+from palette.errors import InvalidArgument
 
 MAX_AGE = {"realtime_fg": timedelta(hours=2), "batch_fg": timedelta(days=7), "service_fg": timedelta(hours=1)}
 FEATURES = ["prep_time_f", "n_meal_f", "order_size_f", "n_busy_f"]
@@ -125,7 +126,7 @@ def stages(store_root: str, spelling: str = "palette_transformer", timestamp_col
                                   "n_meal": nVal("restaurant:realtime_fg:n_meal:r_id"),
                                   "prep_time": nVal("restaurant:batch_fg:prep_time:r_id")}, **lookup),
             DSLEstimator(lambdas={"n_busy": nVal("region:service_fg:n_busy:region_id"), **impute}, **lookup)]
-    raise ValueError(f"unknown spelling {spelling!r}: use 'palette_transformer' or 'dsl_only'")
+    raise InvalidArgument(f"unknown spelling {spelling!r}: use 'palette_transformer' or 'dsl_only'")
 
 
 def pipeline(store_root: str | None = None, label: str = "delivery_minutes", max_iter: int = 50, max_depth: int = 5,

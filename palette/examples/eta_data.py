@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from palette.dsl import geohash
+from palette.errors import InvalidArgument
 
 CITIES = {"san_francisco": (37.77, -122.42, 0.40), "new_york": (40.73, -73.99, 0.35),
           "chicago": (41.88, -87.63, 0.25)}
@@ -98,7 +99,7 @@ def simulate(out_dir: str, orders: int = 1000, seed: int = 7, days: int = 28, st
     busyness, and some orders come without a recent kitchen reading — as in real data.
     """
     if orders < 1 or days < 1:
-        raise ValueError(f"orders and days must be at least 1 (got orders={orders}, days={days})")
+        raise InvalidArgument(f"orders and days must be at least 1 (got orders={orders}, days={days})")
     rng = np.random.default_rng(seed)
     end = start + timedelta(days=days)
     t0, span = _micros(start) // _US, days * 86400      # seconds

@@ -14,18 +14,13 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from palette.lazy import lazy_exports
 
-_LAZY = {"FeatureLog": "writer", "Sampler": "writer", "SCHEMA": "writer", "LogConfigError": "writer",
-         "read_logs": "training", "ingest_logs": "training", "training_set": "training",
-         "check_consistency": "consistency", "ConsistencyReport": "consistency"}
+_LAZY = {"FeatureLog": ".writer", "Sampler": ".writer", "SCHEMA": ".writer", "LogConfigError": ".writer",
+         "read_logs": ".training", "ingest_logs": ".training", "training_set": ".training",
+         "check_consistency": ".consistency", "ConsistencyReport": ".consistency"}
 
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'palette.logs' has no attribute {name!r}")
-    import importlib
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -18,18 +18,15 @@ take registry URIs as they take paths.
 """
 from __future__ import annotations
 
-import importlib
+from palette.lazy import lazy_exports
 
 # Submodule per name, imported on first use: the serving side (``uri``, ``pyfunc``) must
 # not import the Spark side (``flavor``) by importing this package.
-_LAZY = {"log_model": "flavor", "save_model": "flavor", "FLAVOR_NAME": "flavor", "lineage": "lineage",
-         "read_lineage": "uri", "is_model_uri": "uri", "local_model_dir": "uri", "PaletteModel": "pyfunc"}
+_LAZY = {"log_model": ".flavor", "save_model": ".flavor", "FLAVOR_NAME": ".flavor", "lineage": ".lineage",
+         "read_lineage": ".uri", "is_model_uri": ".uri", "local_model_dir": ".uri", "PaletteModel": ".pyfunc"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ import uuid
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -40,8 +42,36 @@ def _json(payload, status: int = 200) -> Response:
     return Response(orjson.dumps(payload, option=_OPTS), status_code=status, media_type=JSON)
 
 
-def _error(status: int, code: str, message: str, details: list | None = None) -> Response:
-    return _json({"error": {"code": code, "message": message, "details": details or []}}, status)
+def _error(status: int, code: str, message: str, details: list | None = None, mlflow: bool = False) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    if mlflow:                  # what mlflow models serve answers, beside palette's own shape
+        body.update(error_code=_MLFLOW_CODES.get(status, "BAD_REQUEST"), message=message)
+    return _json(body, status)
+
+
+# MLflow's ErrorCode names (mlflow/protos/databricks.proto) for palette's statuses.
+_MLFLOW_CODES = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "BAD_REQUEST", 415: "BAD_REQUEST",
+                 500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE"}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, e: HTTPException) -> Response:
+    """Starlette's own errors (an unknown route, a wrong method) in the one JSON shape."""
+    message = {404: f"no route {request.url.path}: see GET /v1/models for the served models",
+               405: f"{request.method} is not allowed on {request.url.path}"}.get(e.status_code, str(e.detail))
+    response = _error(e.status_code, _HTTP_CODES.get(e.status_code, "http_error"), message,
+                      mlflow=request.url.path == "/invocations")
+    if e.headers:
+        response.headers.update(e.headers)
+    return response
+
+
+async def _server_error(request: Request, e: Exception) -> Response:
+    """A bug outside the scoring handler (which answers its own): a logged 500, JSON."""
+    ref = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
+    log.error("request %s to %s failed", ref, request.url.path, exc_info=e)
+    return _error(500, "internal", f"internal error (request {ref}); the server log has the details",
+                  mlflow=request.url.path == "/invocations")
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -92,12 +122,15 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
     async def score(request: Request, name: str, endpoint: str, parse) -> Response:
         t0 = time.perf_counter()
         status = 500
+        label = "unknown"                   # metric labels come from the served models only
+        mlflow = endpoint == "invocations"
         try:
             model = models.get(name)
             if model is None:
                 status = 404
                 return _error(404, "unknown_model", f"no model {name!r} is served; served: "
-                                                    f"{', '.join(models.models)}")
+                                                    f"{', '.join(models.models)}", mlflow=mlflow)
+            label = name
             body = await _body(request, config.max_body_bytes)
             instances, payload = parse(request, body, model)
             problems = model.check(instances)
@@ -105,7 +138,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
                 raise BadRequest(f"{len(problems)} problem(s) with the instances", problems, code="invalid_instances")
             want = _want_features(request, payload)
             predictions, features = model.score(instances, want, request.headers.get("x-request-id"))
-            metrics.INSTANCES.labels(name).inc(len(instances))
+            metrics.INSTANCES.labels(label).inc(len(instances))
             status = 200
             out = {"predictions": predictions}
             if features is not None:
@@ -113,17 +146,18 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
             return _json(out)
         except BadRequest as e:
             status = e.status
-            return _error(e.status, e.code, e.message, e.details)
+            return _error(e.status, e.code, e.message, e.details, mlflow=mlflow)
         except OnlineStoreUnavailable as e:
             status = 503
-            return _error(503, "online_store_unavailable", str(e))
+            return _error(503, "online_store_unavailable", str(e), mlflow=mlflow)
         except Exception:
-            ref = uuid.uuid4().hex[:12]
+            ref = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
             log.exception("request %s to model %s failed", ref, name)
-            return _error(500, "internal", f"internal error (reference {ref}); the server log has the details")
+            return _error(500, "internal", f"internal error (request {ref}); the server log has the details",
+                          mlflow=mlflow)
         finally:
-            metrics.REQUESTS.labels(name, endpoint, str(status)).inc()
-            metrics.LATENCY.labels(name, endpoint).observe(time.perf_counter() - t0)
+            metrics.REQUESTS.labels(label, endpoint, str(status)).inc()
+            metrics.LATENCY.labels(label, endpoint).observe(time.perf_counter() - t0)
 
     def kserve(request: Request, body: bytes, model):
         if content_type(request.headers) != JSON:
@@ -149,7 +183,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         name = config.default_model or (next(iter(models.models)) if len(models.models) == 1 else None)
         if name is None:
             return _error(400, "no_default_model", "several models are served: start with --default-model NAME, "
-                                                   "or use POST /v1/models/NAME:predict")
+                                                   "or use POST /v1/models/NAME:predict", mlflow=True)
         return await score(request, name, "invocations", mlflow)
 
     async def healthz(request: Request) -> Response:
@@ -186,7 +220,24 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         metrics.GENERATION.set(models.generation)
         return result
 
+    def admin_refused(request: Request) -> Response | None:
+        """None when the request may use the admin routes: they are off (404) without
+        --admin-token, and need ``Authorization: Bearer TOKEN`` (compared in constant time)."""
+        if not config.admin_token:
+            return _error(404, "not_found", f"no route {request.url.path}: the admin routes are off; start with "
+                                            "--admin-token (or PALETTE_SERVE_ADMIN_TOKEN) to turn them on")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), config.admin_token.encode()):
+            response = _error(401, "unauthorized", "the admin routes need 'Authorization: Bearer TOKEN' with the "
+                                                   "server's --admin-token")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        return None
+
     async def admin_reload(request: Request) -> Response:
+        refused = admin_refused(request)
+        if refused is not None:
+            return refused
         if supervisor:
             before = (models.last_reload or {}).get("at", 0)
             os.kill(supervisor, signal.SIGHUP)      # every worker reloads; wait for this one's outcome
@@ -222,7 +273,8 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         Route("/v1/models", list_models), Route("/v1/models/{name}", one_model),
         Route("/metrics", metrics_endpoint), Route("/admin/reload", admin_reload, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error,
+                                                                          Exception: _server_error})
     app.state.models = models
     return app
 

@@ -52,6 +52,7 @@ class ServeConfig:
     log_dir: str | None = None                 # feature logging (palette.logs) off unless set
     log_sample: float = 1.0
     log_by: str = "key"
+    admin_token: str | None = None             # the admin routes are off unless set
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -63,7 +64,7 @@ class ServeConfig:
         for name, conv in (("online_store", str), ("host", str), ("port", int), ("workers", int),
                            ("max_body_bytes", int), ("max_instances", int), ("store_timeout_ms", float),
                            ("default_model", str), ("graceful_seconds", float), ("log_level", str),
-                           ("log_dir", str), ("log_sample", float), ("log_by", str)):
+                           ("log_dir", str), ("log_sample", float), ("log_by", str), ("admin_token", str)):
             value = getattr(args, name)
             if value is None:
                 value = env.get(f"PALETTE_SERVE_{name.upper()}")
@@ -79,7 +80,7 @@ class ServeConfig:
         models = _file_models(file_values.get("models", {}))
         env_models = env.get("PALETTE_SERVE_MODELS")
         for spec in (args.model or (env_models.split() if env_models else [])):
-            name, path = _pair(spec, "--model", "NAME=PATH")
+            name, path = _model_spec(spec)
             models[name] = ModelConfig(name, path, models.get(name, ModelConfig(name, path)).outputs)
         for spec in args.output or []:
             name, cols = _pair(spec, "--output", "NAME=COL1,COL2")
@@ -105,6 +106,9 @@ class ServeConfig:
             raise ConfigError(f"--log-sample must be a fraction between 0 and 1, got {self.log_sample}")
         if self.log_by not in ("key", "request"):
             raise ConfigError(f"--log-by must be 'key' or 'request', got {self.log_by!r}")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ConfigError("--admin-token must be at least 16 characters (e.g. the output of "
+                              "python -c 'import secrets; print(secrets.token_urlsafe())')")
         if self.max_body_bytes < 1024 or self.max_instances < 1:
             raise ConfigError("--max-body-bytes must be at least 1024 and --max-instances at least 1")
 
@@ -134,13 +138,19 @@ def parser() -> argparse.ArgumentParser:
         description="Serve saved palette/Spark ML pipelines over HTTP without a JVM: KServe v1 "
                     "(POST /v1/models/NAME:predict) and MLflow (POST /invocations) payloads, health "
                     "(/healthz, /readyz), model listing (/v1/models) and Prometheus metrics (/metrics).",
-        epilog="Every option may also come from the environment (PALETTE_SERVE_<OPTION>, e.g. "
-               "PALETTE_SERVE_WORKERS=2; models as PALETTE_SERVE_MODELS='eta=/m/eta fraud=/m/fraud'; the online "
-               "store also from PALETTE_ONLINE_STORE) or from the --config file. SIGTERM drains in-flight "
-               "requests and exits 0; SIGHUP (or POST /admin/reload) reloads every model directory, keeping "
-               "the old version until the new one has loaded.")
-    p.add_argument("--model", action="append", metavar="NAME=PATH",
-                   help="a model to serve: its name in URLs and the directory model.write().save() wrote (repeatable)")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n"
+               "  palette serve --model models/eta --online-store sqlite:////data/online.db --port 8080\n"
+               "  curl -d '{\"instances\": [{\"r_id\": \"r1\", \"order_size\": 2}]}' "
+               "localhost:8080/v1/models/eta:predict\n\n"
+               "Every option may also come from the environment (PALETTE_SERVE_<OPTION>, e.g.\n"
+               "PALETTE_SERVE_WORKERS=2; models as PALETTE_SERVE_MODELS='eta=/m/eta fraud=/m/fraud'; the\n"
+               "online store also from PALETTE_ONLINE_STORE) or from the --config file. SIGTERM drains\n"
+               "in-flight requests and exits 0; SIGHUP (or POST /admin/reload with --admin-token) reloads\n"
+               "every model directory, keeping the old version until the new one has loaded.")
+    p.add_argument("--model", action="append", metavar="[NAME=]PATH",
+                   help="a model to serve: its name in URLs and the directory model.write().save() wrote, or a "
+                        "models:/NAME@ALIAS URI (repeatable); without NAME=, the directory's (or registered) name")
     p.add_argument("--output", action="append", metavar="NAME=COL1,COL2",
                    help="the columns a model's predictions hold (default: its prediction column(s))")
     p.add_argument("--online-store", metavar="URL", help="sqlite:///path/online.db or redis://host:port/db, for "
@@ -162,8 +172,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-by", choices=["key", "request"],
                    help="sample by a hash of the request's entity key, keeping every request of a sampled key "
                         "(default), or by request")
+    p.add_argument("--admin-token", metavar="TOKEN",
+                   help="turn on POST /admin/reload for requests with 'Authorization: Bearer TOKEN' (at least 16 "
+                        "characters; better from PALETTE_SERVE_ADMIN_TOKEN, which ps does not show); without it "
+                        "the admin routes answer 404")
     p.add_argument("--config", metavar="FILE", help="a TOML, YAML or JSON file with the options above")
     return p
+
+
+def _model_spec(spec: str) -> tuple[str, str]:
+    """``NAME=PATH``, or a bare PATH named after its directory (``models:/eta@champion``: eta)."""
+    if "=" in spec:
+        return _pair(spec, "--model", "NAME=PATH or PATH")
+    path = spec.strip()
+    if path.startswith("models:/"):
+        name = path[len("models:/"):].split("/")[0].split("@")[0]
+    else:
+        name = Path(path.rstrip("/")).name
+    if not name:
+        raise ConfigError(f"--model {spec!r}: no name can be taken from it; use NAME=PATH")
+    return name, path
 
 
 def _pair(spec: str, flag: str, form: str) -> tuple[str, str]:

@@ -132,7 +132,7 @@ class ServedModel:
                 rows = [scored.get(i) for i in range(len(instances))]
         except OnlineStoreUnavailable:
             raise
-        except (PaletteError, ValueError, TypeError, KeyError) as e:
+        except PaletteError as e:               # the instances' fault; anything else is palette's: a 500
             raise BadRequest(f"the instances could not be scored: {e}", self._locate(instances)) from None
         predictions = [self._answer(r) for r in rows]
         extra = [None if r is None else {c: r.get(c) for c in self.written} for r in rows] if features else None
@@ -159,7 +159,14 @@ class ServedModel:
             except OnlineStoreUnavailable:
                 raise
             except Exception as e:            # the instance's own error, whatever the stage raised
-                details.append({"instance": i, "problem": str(e)[:500]})
+                detail = {"instance": i, "problem": str(e)[:500]}
+                nulls = [f for f in self.fields if isinstance(inst, dict) and inst.get(f) is None]
+                if nulls:                     # what the caller can change: the fields it left null
+                    wants = ", ".join(f"{f} ({_CHECKS.get(self.fields[f], (None, self.fields[f]))[1]})" for f in nulls)
+                    detail["problem"] = (f"the model cannot score this instance with {', '.join(nulls)} null: send "
+                                         f"{wants}. The model says: {detail['problem']}")[:800]
+                    detail["null_fields"] = nulls
+                details.append(detail)
                 if len(details) >= 20:
                     break
         return details
@@ -209,6 +216,8 @@ class ModelSet:
         """Load every model again; swap only if all loaded. Returns what happened."""
         with self._lock:
             t0 = time.perf_counter()
+            if self.online_store is not None:
+                self.online_store.reopen()       # a rebuilt or repaired store is read afresh
             try:
                 new = self.load()
             except ModelLoadError as e:

@@ -26,9 +26,22 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if not meta_dir.is_dir():
         raise ArtifactError(f"{path} is not a saved Spark ML stage: {meta_dir} does not exist")
     for part in sorted(meta_dir.glob("part-*")):
-        for line in part.read_text().splitlines():
+        try:
+            lines = part.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ArtifactError(f"{part}: the metadata of the stage saved at {path} cannot be read "
+                                f"({type(e).__name__}: {e}); save the model again") from None
+        for line in lines:
             if line.strip():
-                return json.loads(line)
+                try:
+                    metadata = json.loads(line)
+                except ValueError as e:
+                    raise ArtifactError(f"{part}: the metadata of the stage saved at {path} is not valid JSON "
+                                        f"({e}); the directory is damaged: save the model again") from None
+                if not isinstance(metadata, dict) or not isinstance(metadata.get("class"), str):
+                    raise ArtifactError(f"{part}: the metadata of the stage saved at {path} is not a Spark ML "
+                                        "stage's (a JSON object with a 'class'); save the model again")
+                return metadata
     raise ArtifactError(f"{meta_dir} holds no metadata line")
 
 
@@ -52,7 +65,9 @@ def check_format(metadata: dict, path: str | os.PathLike) -> None:
 
 def stage_dirs(path: Path, metadata: dict) -> list[Path]:
     """A PipelineModel's stage directories, in pipeline order."""
-    uids = metadata["paramMap"]["stageUids"]
+    uids = metadata.get("paramMap", {}).get("stageUids")
+    if not isinstance(uids, list):
+        raise ArtifactError(f"{path}/metadata: the PipelineModel lists no stageUids; save the model again")
     stages_dir = path / "stages"
     found = {d.name.split("_", 1)[1]: d for d in stages_dir.iterdir() if d.is_dir() and "_" in d.name} \
         if stages_dir.is_dir() else {}

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .vectors import as_array, is_sparse
+from palette.errors import InvalidArgumentType, MissingColumn
 
 
 class Masked:
@@ -68,7 +69,7 @@ class Batch:
         rows = list(rows)
         for r in rows:
             if not isinstance(r, dict):
-                raise TypeError(f"scoreBatch takes dicts or a pandas DataFrame, got a {type(r).__name__}")
+                raise InvalidArgumentType(f"scoreBatch takes dicts or a pandas DataFrame, got a {type(r).__name__}")
         return cls.from_rows(rows)
 
     @classmethod
@@ -112,7 +113,7 @@ class Batch:
     def column(self, name: str, who: str = "scoreBatch") -> Any:
         col = self.columns.get(name)
         if col is None:
-            raise KeyError(f"{who}: the rows have no column {name!r}; they have {', '.join(self.columns) or 'none'}")
+            raise MissingColumn(f"{who}: the rows have no column {name!r}; they have {', '.join(self.columns) or 'none'}")
         return col
 
     def values(self, name: str) -> list:

@@ -115,6 +115,8 @@ _STR_OR_NONE = {str, type(None)}
 def batch_keys(batch: Batch, b: BoundRead) -> list:
     """``key_of`` for every row of a batch: a column of string keys as it is (the common
     case), anything else row by row, which raises ``key_of``'s error for the first bad row."""
+    if not batch.n:
+        return []
     if all(batch.in_every_row(col) for col in b.join_keys):
         if b.key_types == ("str",):
             values = batch.values(b.join_keys[0])
@@ -214,9 +216,6 @@ class LookupStage(StageScorer):
         if todo:
             got.update(fetch_batch(self.store, todo, batch))
         return got
-
-    def hidden(self) -> list[str]:
-        return [b.column for b in self.reads]
 
     def key_fields(self) -> dict[str, str]:
         """The key columns the reads are looked up by, and their key types."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 import numpy as np
 
-from palette.errors import UnsupportedStageError
+from palette.errors import ArtifactError, PaletteError, UnsupportedStageError
 
 from .artifact import PIPELINE_MODELS, check_format, read_metadata, stage_dirs
 from .batch import Batch
@@ -89,10 +89,8 @@ class PipelineScorer:
     """Scores a row through a sequence of stage scorers, in order, fetching feature-store
     reads as planned (``plan_fetches``)."""
 
-    def __init__(self, stages: list[StageScorer], names: list[str] | None = None,
-                 online_store: "OnlineStore | None" = None):
+    def __init__(self, stages: list[StageScorer], online_store: "OnlineStore | None" = None):
         self.stages = stages
-        self.names = names or [type(s).__name__ for s in stages]
         self.online_store = online_store
         self.fetch_points = plan_fetches(stages) if online_store is not None else {}
         self._steps: list[tuple[list[BoundRead] | None, Callable]] = [
@@ -205,7 +203,14 @@ def _load_stages(path: Path, context: LoadContext) -> list[StageScorer]:
         raise UnsupportedStageError(
             f"cannot score stage {metadata.get('uid', '?')} of class {cls} (saved at {path}) without "
             f"Spark; the JVM-free runtime supports:\n  {names}")
-    return [factory(path, metadata, context)]
+    try:
+        return [factory(path, metadata, context)]
+    except PaletteError:
+        raise
+    except Exception as e:             # a param missing or of the wrong shape: a damaged metadata file
+        raise ArtifactError(f"{path}: the saved stage {metadata.get('uid', '?')} ({cls}) cannot be loaded "
+                            f"({type(e).__name__}: {e}); its metadata or data is damaged: save the model "
+                            "again") from e
 
 
 def load_scorer(path: str | os.PathLike, online_store: "str | OnlineStore | None" = None) -> PipelineScorer:
@@ -234,4 +239,4 @@ def load_scorer(path: str | os.PathLike, online_store: "str | OnlineStore | None
     store = context.opened
     if store is not None:
         store.ping()
-    return PipelineScorer(stages, [s.metadata.get("class", type(s).__name__) for s in stages], store)
+    return PipelineScorer(stages, store)

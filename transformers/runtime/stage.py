@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from palette.errors import NotConfigured, PaletteError, UnsupportedStageError
+from palette.errors import ArtifactError, NotConfigured, PaletteError, ScoringError, UnsupportedStageError
 
 from .batch import Batch, row_by_row
 from .vectors import as_array
@@ -78,7 +79,8 @@ class LoadContext:
                     f"{who} reads feature groups ({', '.join(sorted(set(groups)))}) from the online store, but none "
                     "is configured: pass online_store=... to load_scorer (e.g. 'sqlite:////data/online.db' or "
                     "'redis://host:6379/0'), call palette.configure(online_store=...), or set "
-                    "PALETTE_ONLINE_STORE") from None
+                    "PALETTE_ONLINE_STORE; from the command line, palette serve / palette predict "
+                    "--online-store URL") from None
             self.opened = open_store(url)
         return self.opened
 
@@ -111,7 +113,12 @@ class StageScorer:
 
     # -- artifact -------------------------------------------------------------------
     def read_parquet(self, subdir: str = "data") -> list[dict]:
-        return pq.read_table(self.path / subdir).to_pylist()
+        try:
+            return pq.read_table(self.path / subdir).to_pylist()
+        except (pa.ArrowException, OSError) as e:
+            raise ArtifactError(f"{self.path / subdir}: the data of stage {self.uid} "
+                                f"({self.metadata.get('class')}) cannot be read ({type(e).__name__}: {e}); the "
+                                "directory is damaged or half-copied: save or copy the model again") from None
 
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
@@ -144,10 +151,10 @@ class StageScorer:
         as in Spark's transform."""
         v = row[col]
         if v is None:
-            raise ValueError(f"{self.uid}: the vector in column {col!r} is null (Spark's transform fails on it)")
+            raise ScoringError(f"{self.uid}: the vector in column {col!r} is null (Spark's transform fails on it)")
         x = as_array(v, f"column {col!r}")
         if size is not None and x.size != size:
-            raise ValueError(f"{self.uid}: column {col!r} holds a vector of size {x.size}; the model expects {size}")
+            raise ScoringError(f"{self.uid}: column {col!r} holds a vector of size {x.size}; the model expects {size}")
         return x
 
     def feature_matrix(self, batch: Batch, col: str, size: int | None,

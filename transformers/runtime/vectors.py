@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from palette.errors import ScoringTypeError
 
 
 @dataclass(frozen=True)
@@ -68,4 +69,4 @@ def as_array(v, what: str = "vector") -> np.ndarray:
         return np.asarray(v.toArray(), dtype=np.float64)
     if isinstance(v, (list, tuple)):
         return np.asarray(v, dtype=np.float64)
-    raise TypeError(f"{what} must be a vector (numpy array, list or SparseVector), got {type(v).__name__}")
+    raise ScoringTypeError(f"{what} must be a vector (numpy array, list or SparseVector), got {type(v).__name__}")

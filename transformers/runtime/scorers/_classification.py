@@ -10,6 +10,7 @@ import numpy as np
 
 from ..batch import apply_each
 from ._util import java_exp
+from palette.errors import ArtifactError, ScoringError
 
 MAX = sys.float_info.max
 
@@ -50,7 +51,7 @@ def normalize(raw: np.ndarray) -> np.ndarray:
     which must be positive."""
     total = sequential_sum(raw)
     if not (total > 0).all():
-        raise ValueError("Can't normalize the 0-vector.")
+        raise ScoringError("Can't normalize the 0-vector.")
     return raw / total[:, None]
 
 
@@ -84,7 +85,7 @@ class ProbabilisticOutputs:
         self.pred_col = self.param("predictionCol", "prediction")
         self.thresholds = self.metadata.get("paramMap", {}).get("thresholds")
         if self.thresholds is not None and len(self.thresholds) != num_classes:
-            raise ValueError(f"{self.uid}: thresholds has length {len(self.thresholds)}, "
+            raise ArtifactError(f"{self.uid}: thresholds has length {len(self.thresholds)}, "
                              f"the model has {num_classes} classes")
 
     def raw2probability(self, raw: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..batch import with_nulls
 from ..stage import RowSkipped, StageScorer, scorer
+from palette.errors import ScoringError
 
 
 def _key(x: float) -> tuple[float, float]:
@@ -38,7 +39,7 @@ def bucket(splits: list[float], keys: list, x: float, keep_invalid: bool, uid: s
     if math.isnan(x):
         if keep_invalid:
             return float(len(splits) - 1)
-        raise ValueError(f"Bucketizer {uid} encountered NaN value. To handle or skip NaNs, "
+        raise ScoringError(f"Bucketizer {uid} encountered NaN value. To handle or skip NaNs, "
                          "try setting Bucketizer.handleInvalid.")
     if x == splits[-1]:
         return float(len(splits) - 2)
@@ -47,7 +48,7 @@ def bucket(splits: list[float], keys: list, x: float, keep_invalid: bool, uid: s
     if pos < len(keys) and keys[pos] == k:
         return float(pos)
     if pos == 0 or pos == len(splits):
-        raise ValueError(f"Bucketizer {uid}: feature value {x} out of Bucketizer bounds "
+        raise ScoringError(f"Bucketizer {uid}: feature value {x} out of Bucketizer bounds "
                          f"[{splits[0]}, {splits[-1]}]")
     return float(pos - 1)
 

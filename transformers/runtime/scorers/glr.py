@@ -31,6 +31,7 @@ from ..batch import apply_each, with_nulls
 from ..stage import scorer
 from ._util import java_div, java_exp
 from .linear_models import LinearPredictor
+from palette.errors import ArtifactError, UnsupportedStageError
 
 EPSILON = 1e-16
 MAX = sys.float_info.max
@@ -150,12 +151,12 @@ def family_and_link(params: dict, explicit: dict):
             unlink = LINKS[link_name]
     else:
         if family not in PAIRS:
-            raise ValueError(f"GeneralizedLinearRegression: unsupported family {family!r}")
+            raise ArtifactError(f"GeneralizedLinearRegression: unsupported family {family!r}")
         fam = family
         if "link" in explicit:
             link_name = str(explicit["link"]).lower()
             if link_name not in PAIRS[fam]:
-                raise ValueError(f"Generalized Linear Regression with {family} family does not support "
+                raise UnsupportedStageError(f"Generalized Linear Regression with {family} family does not support "
                                  f"{link_name} link function.")
         else:
             link_name = DEFAULT_LINK[fam]

@@ -24,15 +24,16 @@ import numpy as np
 
 from ..vectors import SparseVector, is_sparse
 from ..stage import StageScorer, scorer
+from palette.errors import ArtifactError, ScoringError, ScoringTypeError
 
 
 def _active(v, col: str, uid: str) -> tuple[int, list[tuple[int, float]]]:
     """(size, the entries Spark's ``FeatureEncoder`` visits): a number is one entry, a dense
     vector every entry, a sparse vector its stored entries only."""
     if v is None:
-        raise ValueError(f"Interaction {uid}: Values to interact cannot be null (column {col!r}).")
+        raise ScoringError(f"Interaction {uid}: Values to interact cannot be null (column {col!r}).")
     if isinstance(v, (bool, np.bool_)):
-        raise ValueError(f"Interaction {uid}: column {col!r} is boolean; Spark's Interaction fails on "
+        raise ScoringError(f"Interaction {uid}: column {col!r} is boolean; Spark's Interaction fails on "
                          "boolean columns (its attribute decoding requires a numeric column)")
     if isinstance(v, (int, float, np.integer, np.floating)):
         return 1, [(0, float(v))]
@@ -46,10 +47,10 @@ def _active(v, col: str, uid: str) -> tuple[int, list[tuple[int, float]]]:
         try:                                   # Decimal and other numbers Spark casts to double
             return 1, [(0, float(v))]
         except (TypeError, ValueError):
-            raise TypeError(f"Interaction {uid}: column {col!r} holds {type(v).__name__}, "
+            raise ScoringTypeError(f"Interaction {uid}: column {col!r} holds {type(v).__name__}, "
                             "not a number or a vector") from None
     if arr.ndim != 1:
-        raise TypeError(f"Interaction {uid}: column {col!r} is not a vector")
+        raise ScoringTypeError(f"Interaction {uid}: column {col!r} is not a vector")
     return arr.size, list(enumerate(arr.tolist()))
 
 
@@ -75,7 +76,7 @@ class InteractionScorer(StageScorer):
         super().__init__(path, metadata, context)
         self.inputs = list(self.param("inputCols") or [])
         if not self.inputs:
-            raise ValueError(f"Interaction {self.uid}: Input cols must have non-zero length.")
+            raise ArtifactError(f"Interaction {self.uid}: Input cols must have non-zero length.")
         self.output = self.param("outputCol")
 
     def score_row(self, row: dict) -> dict:

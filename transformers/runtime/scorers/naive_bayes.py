@@ -31,6 +31,7 @@ from ..vectors import decode_matrix, decode_vector, is_sparse
 from ..stage import StageScorer, scorer
 from ._classification import ProbabilisticOutputs, first_row, sequential_sum, softmax
 from ._util import java_div, java_exp
+from palette.errors import ScoringError
 
 
 def _jlog(v: float) -> float:
@@ -57,14 +58,14 @@ def _entries(v, uid: str, size: int) -> tuple[list[int], list[float]]:
     """The vector's (indices, values): the stored entries of a sparse vector, every
     entry of a dense one."""
     if v is None:
-        raise ValueError(f"NaiveBayesModel {uid}: the features vector is null")
+        raise ScoringError(f"NaiveBayesModel {uid}: the features vector is null")
     if is_sparse(v):
         n, idx, vals = int(v.size), [int(i) for i in v.indices], [float(x) for x in v.values]
     else:
         arr = np.asarray(v.toArray() if hasattr(v, "toArray") else v, dtype=np.float64)
         n, idx, vals = arr.size, list(range(arr.size)), arr.tolist()
     if n != size:
-        raise ValueError(f"NaiveBayesModel {uid}: features of size {n}, the model expects {size}")
+        raise ScoringError(f"NaiveBayesModel {uid}: features of size {n}, the model expects {size}")
     return idx, vals
 
 
@@ -113,12 +114,12 @@ class NaiveBayesScorer(ProbabilisticOutputs, StageScorer):
     # -- predictRaw ---------------------------------------------------------------------
     def _check_nonnegative(self, vals):
         if not all(v > 0.0 for v in vals if v != 0.0):
-            raise ValueError(f"NaiveBayesModel {self.uid}: Naive Bayes requires nonnegative feature values "
+            raise ScoringError(f"NaiveBayesModel {self.uid}: Naive Bayes requires nonnegative feature values "
                              f"but found {vals}.")
 
     def _check_zero_one(self, vals):
         if not all(v == 1.0 for v in vals if v != 0.0):
-            raise ValueError(f"NaiveBayesModel {self.uid}: Bernoulli naive Bayes requires 0 or 1 feature values "
+            raise ScoringError(f"NaiveBayesModel {self.uid}: Bernoulli naive Bayes requires 0 or 1 feature values "
                              f"but found {vals}.")
 
     @staticmethod

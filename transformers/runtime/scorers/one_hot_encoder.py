@@ -15,6 +15,7 @@ import numpy as np
 from ..batch import with_nulls
 from ..stage import StageScorer, scorer
 from ._util import in_out_cols
+from palette.errors import ScoringError
 
 
 @scorer("org.apache.spark.ml.feature.OneHotEncoderModel")
@@ -48,10 +49,10 @@ class OneHotEncoderScorer(StageScorer):
             elif self.keep:
                 idx = float(n)
             elif x < 0:
-                raise ValueError(f"OneHotEncoderModel {self.uid}: negative value {x} in {col!r}. Input can't be "
+                raise ScoringError(f"OneHotEncoderModel {self.uid}: negative value {x} in {col!r}. Input can't be "
                                  "negative. To handle invalid values, set Param handleInvalid to keep")
             else:
-                raise ValueError(f"OneHotEncoderModel {self.uid}: unseen value {x} in {col!r}. To handle unseen "
+                raise ScoringError(f"OneHotEncoderModel {self.uid}: unseen value {x} in {col!r}. To handle unseen "
                                  "values, set Param handleInvalid to keep.")
             vec = np.zeros(size)
             if idx < size:

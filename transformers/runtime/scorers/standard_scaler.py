@@ -14,6 +14,7 @@ import numpy as np
 from ..batch import with_nulls
 from ..vectors import as_array, decode_vector, is_sparse
 from ..stage import StageScorer, scorer
+from palette.errors import ScoringError
 
 
 def vector_in(stage: StageScorer, row: dict, col: str, size: int, dense: bool) -> np.ndarray:
@@ -25,7 +26,7 @@ def vector_in(stage: StageScorer, row: dict, col: str, size: int, dense: bool) -
     sparse = not dense and is_sparse(v)
     last = max((int(i) for i in v.indices), default=-1) if sparse else x.size - 1
     if last >= size:
-        raise ValueError(f"{stage.uid}: column {col!r} holds a vector with an entry at index {last}; "
+        raise ScoringError(f"{stage.uid}: column {col!r} holds a vector with an entry at index {last}; "
                          f"the model has {size} features (Spark's transform fails on it)")
     return x
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..stage import RowSkipped, StageScorer, scorer
 from ._util import in_out_cols, spark_string
+from palette.errors import ScoringError
 
 
 @scorer("org.apache.spark.ml.feature.StringIndexerModel")
@@ -40,7 +41,7 @@ class StringIndexerScorer(StageScorer):
         for col, dst, v, idx, labels in zip(self.inputs, self.outputs, values, self.index, self.labels):
             if v is None:
                 if self.handle != "keep":
-                    raise ValueError(f"StringIndexerModel {self.uid} encountered NULL value in {col!r}. "
+                    raise ScoringError(f"StringIndexerModel {self.uid} encountered NULL value in {col!r}. "
                                      "To handle or skip NULLS, try setting StringIndexer.handleInvalid.")
                 out[dst] = float(len(labels))
             elif v in idx:
@@ -48,7 +49,7 @@ class StringIndexerScorer(StageScorer):
             elif self.handle == "keep":
                 out[dst] = float(len(labels))
             else:
-                raise ValueError(f"StringIndexerModel {self.uid}: unseen label {v!r} in {col!r}. To handle "
+                raise ScoringError(f"StringIndexerModel {self.uid}: unseen label {v!r} in {col!r}. To handle "
                                  "unseen labels, set Param handleInvalid to keep.")
         return out
 

@@ -31,6 +31,7 @@ from ..batch import apply_each
 from ..stage import StageScorer, scorer
 from ._classification import ProbabilisticOutputs, first_row, normalize, sequential_sum
 from ._util import java_exp
+from palette.errors import ArtifactError
 
 
 @dataclass
@@ -271,7 +272,7 @@ class _TreeModel(StageScorer):
         for id_col, weight_col in (("treeID", "weights"), ("_1", "_3")):
             if id_col in names and weight_col in names:
                 return sorted((int(r[id_col]), float(r[weight_col])) for r in rows)
-        raise ValueError(f"{self.uid} ({self.path}): treesMetadata has columns {names}; the runtime reads "
+        raise ArtifactError(f"{self.uid} ({self.path}): treesMetadata has columns {names}; the runtime reads "
                          "treeID/weights (Spark 4.0) or _1/_3 (Spark 4.1 and later)")
 
     def node_values(self, fn) -> np.ndarray:

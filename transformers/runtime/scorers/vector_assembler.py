@@ -15,6 +15,7 @@ import numpy as np
 
 from ..vectors import as_array
 from ..stage import RowSkipped, StageScorer, scorer
+from palette.errors import MissingColumn, ScoringError
 
 
 @scorer("org.apache.spark.ml.feature.VectorAssembler")
@@ -38,7 +39,7 @@ class VectorAssemblerScorer(StageScorer):
         numbers, parts = [], []
         for col in self.inputs:
             if col not in row:
-                raise KeyError(f"VectorAssembler {self.uid}: the row has no column {col!r}")
+                raise MissingColumn(f"VectorAssembler {self.uid}: the row has no column {col!r}")
             v = row[col]
             if isinstance(v, (float, int, np.number)) and v == v:      # v == v: not NaN
                 numbers.append(float(v))
@@ -50,7 +51,7 @@ class VectorAssemblerScorer(StageScorer):
                 if self.handle == "skip":
                     raise RowSkipped(f"VectorAssembler {self.uid} skips rows with a null or NaN {col!r}")
                 if self.handle == "error":
-                    raise ValueError(f"VectorAssembler {self.uid}: {col!r} is null or NaN and handleInvalid "
+                    raise ScoringError(f"VectorAssembler {self.uid}: {col!r} is null or NaN and handleInvalid "
                                      "is 'error'; set handleInvalid to 'skip' or 'keep', or fill it first")
                 parts.append(np.full(self.sizes.get(col, 1), np.nan))
                 continue

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..vectors import as_array
 from ..stage import RowSkipped, StageScorer, scorer
+from palette.errors import MissingColumn, ScoringError
 
 
 @scorer("org.apache.spark.ml.feature.VectorSizeHint")
@@ -22,7 +23,7 @@ class VectorSizeHintScorer(StageScorer):
 
     def score_row(self, row: dict) -> dict:
         if self.input not in row:
-            raise KeyError(f"VectorSizeHint {self.uid}: the row has no column {self.input!r}")
+            raise MissingColumn(f"VectorSizeHint {self.uid}: the row has no column {self.input!r}")
         v = row[self.input]
         if self.handle == "optimistic":
             return {}
@@ -34,7 +35,7 @@ class VectorSizeHintScorer(StageScorer):
             return {}
         if self.handle == "skip":
             raise RowSkipped(f"VectorSizeHint {self.uid} skips rows whose {self.input!r} {problem}")
-        raise ValueError(f"VectorSizeHint {self.uid}: {self.input!r} {problem}, expected a vector of size "
+        raise ScoringError(f"VectorSizeHint {self.uid}: {self.input!r} {problem}, expected a vector of size "
                          f"{self.size}; set handleInvalid to 'skip' to drop such rows")
 
     def _invalid(self, batch) -> np.ndarray | None:

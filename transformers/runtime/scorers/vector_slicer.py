@@ -16,7 +16,7 @@ import bisect
 
 import numpy as np
 
-from palette.errors import UnsupportedStageError
+from palette.errors import ArtifactError, ScoringError, UnsupportedStageError
 
 from ..vectors import SparseVector, is_sparse
 from ..stage import StageScorer, scorer
@@ -39,13 +39,13 @@ class VectorSlicerScorer(StageScorer):
                 "the input column's ML attribute metadata, which the saved stage does not hold. "
                 "Select by indices to serve it without Spark.")
         if not self.indices:
-            raise ValueError(f"VectorSlicer {self.uid}: no indices and no names selected")
+            raise ArtifactError(f"VectorSlicer {self.uid}: no indices and no names selected")
         self.input, self.output = self.param("inputCol"), self.param("outputCol")
 
     def score_row(self, row: dict) -> dict:
         v = row[self.input]
         if v is None:
-            raise ValueError(f"VectorSlicer {self.uid}: the vector in column {self.input!r} is null "
+            raise ScoringError(f"VectorSlicer {self.uid}: the vector in column {self.input!r} is null "
                              "(Spark's transform fails on it)")
         if is_sparse(v):
             idx, vals = [int(i) for i in v.indices], [float(x) for x in v.values]
@@ -58,10 +58,10 @@ class VectorSlicerScorer(StageScorer):
             return {self.output: SparseVector(len(self.indices), tuple(out_idx), tuple(out_vals))}
         x = np.asarray(v.toArray() if hasattr(v, "toArray") else v, dtype=np.float64)
         if x.ndim != 1:
-            raise ValueError(f"VectorSlicer {self.uid}: column {self.input!r} is not a vector")
+            raise ScoringError(f"VectorSlicer {self.uid}: column {self.input!r} is not a vector")
         bad = [i for i in self.indices if i >= x.size]
         if bad:
-            raise ValueError(f"VectorSlicer {self.uid}: index {bad[0]} out of bounds for a vector of size {x.size}")
+            raise ScoringError(f"VectorSlicer {self.uid}: index {bad[0]} out of bounds for a vector of size {x.size}")
         return {self.output: x[self.indices]}
 
     def score_columns(self, batch) -> dict | None:
