@@ -172,6 +172,7 @@ class _Writer:
         wanted = dict(self.features)
         store = open_store(self.url)
         written = 0
+        newest = None                              # the latest event time written (µs)
         pending = []
         try:
             for batch in batches:
@@ -186,6 +187,7 @@ class _Writer:
                     else:
                         payload = codec.encode(tuple(c[i] for c in value_cols))
                         pending.append(Record(key, cols[_TS][i], payload, cols[_BOUND][i], self.run))
+                        newest = cols[_TS][i] if newest is None or cols[_TS][i] > newest else newest
                     if len(pending) >= self.batch_rows:
                         written += store.write(layout, pending)
                         pending = []
@@ -196,7 +198,8 @@ class _Writer:
             store.close()
             if self.written is not None:
                 self.written.add(written)
-        yield pa.RecordBatch.from_pydict({"rows": [written]})
+        yield pa.RecordBatch.from_pydict({"rows": [written], "newest": [newest]},
+                                         schema=pa.schema([("rows", pa.int64()), ("newest", pa.int64())]))
 
 
 def _progress(spark: SparkSession, group_id: str, started: float, written, stop: threading.Event,
@@ -278,7 +281,8 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
         ticker = threading.Thread(target=_progress, args=(spark, group_id, started, written, stop), daemon=True)
         ticker.start()
         try:
-            totals = rows.mapInArrow(writer, "rows long").agg(F.coalesce(F.sum("rows"), F.lit(0)).alias("rows")).first()
+            totals = rows.mapInArrow(writer, "rows long, newest long").agg(
+                F.coalesce(F.sum("rows"), F.lit(0)).alias("rows"), F.max("newest").alias("newest")).first()
         finally:
             stop.set()
             for df in cached:
@@ -287,8 +291,11 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
             removed = online.purge(layout, run)
             log.info("materialize group=%s: removed %d keys the table no longer holds", group_id, removed)
         crash_point("materialize_before_watermark")
+        newest = [t for t in (totals["newest"], None if since is None else (mark or {}).get("newest_event_micros"))
+                  if t is not None]
         online.set_watermark(group_id, {"version": version, "table_id": table_id, "table": path,
                                         "rows": int(totals["rows"]), "run": run,
+                                        "newest_event_micros": max(newest) if newest else None,
                                         "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         seconds = time.monotonic() - started
         result = {"rows": int(totals["rows"]), "version": version, "mode": method, "seconds": round(seconds, 3)}

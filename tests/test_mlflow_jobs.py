@@ -108,6 +108,27 @@ def test_the_logged_model_has_two_flavors_and_its_lineage(trained, spark_session
     assert [f.id for f in store.search("n_busy", model="models:/eta/1")] == ["region:service_fg:n_busy"]
 
 
+def test_the_readme_s_log_model_call_gives_a_pyfunc_that_takes_integers(trained, monkeypatch):
+    """README: ``palette.mlflow.log_model(model, "eta", registered_model_name="eta")``, no
+    input_schema; then a caller's DataFrame of Python ints, as pandas makes it (int64)."""
+    import mlflow.pyfunc
+    import mlflow.spark
+    import pandas as pd
+    import palette.mlflow
+    model = mlflow.spark.load_model("models:/eta/1")
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name("eta").experiment_id):
+        info = palette.mlflow.log_model(model, "eta", registered_model_name="eta_readme")
+    monkeypatch.setenv("PALETTE_ONLINE_STORE", trained["online"])
+    pyfunc = mlflow.pyfunc.load_model(f"models:/eta_readme/{info.registered_model_version}")
+    frame = pd.DataFrame([{"r_id": "r1", "order_size": 3}, {"r_id": "r2", "order_size": 1}])
+    assert frame["order_size"].dtype == "int64"
+    got = pyfunc.predict(frame)
+    assert len(got) == 2 and all(isinstance(float(p), float) for p in got)
+    assert list(pyfunc.predict(pd.DataFrame([{"r_id": "r1", "order_size": 3.0}]))) == [got[0]]
+    with pytest.raises(Exception, match="order_size.*must be a number"):
+        pyfunc.predict(pd.DataFrame([{"r_id": "r1", "order_size": "three"}]))
+
+
 def test_spark_flavor_loads_the_pipeline_model(trained, spark_session):
     import mlflow.spark
     rows = requests(trained, 50)
@@ -157,12 +178,19 @@ def test_pyfunc_scores_without_pyspark_with_spark_s_predictions(trained, spark_s
 
 def test_palette_serve_takes_registry_uris(trained, tmp_path):
     rows = requests(trained, 20)
-    s = Service(tmp_path, ["--model", "eta=models:/eta@champion", "--online-store", trained["online"]])
+    s = Service(tmp_path, ["--model", "models:/eta@champion", "--online-store", trained["online"]])
     try:
         status, body = http("POST", s.url + "/v1/models/eta:predict", {"instances": rows})
+        (described,) = http("GET", s.url + "/v1/models")[1]["models"]
     finally:
         assert s.stop() == 0, s.output()
     assert status == 200, body
+    assert described["path"] == "models:/eta@champion"                  # what it was asked for, and what that was
+    assert described["source"] == {"uri": "models:/eta@champion", "name": "eta", "version": 1,
+                                   "run_id": trained["result"]["run_id"]}
+    assert described["lineage"]["feature_tables"]["restaurant:batch_fg"]["version"] == \
+        trained["ingested"]["restaurant:batch_fg"]["version"]
+    assert "restaurant:realtime_fg:n_meal" in " ".join(described["lineage"]["feature_refs"])
     direct = load_scorer("models:/eta/1", online_store=trained["online"]).scoreBatch(rows)
     assert [p["prediction"] if isinstance(p, dict) else p for p in body["predictions"]] == \
         pytest.approx([d["prediction"] for d in direct], rel=1e-9)

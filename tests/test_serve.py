@@ -141,10 +141,18 @@ def test_health_models_and_metrics(eta, sqlite_service):
     (m,) = models["models"]
     assert m["name"] == "eta" and m["inputs"] == [{"name": "r_id", "type": "str"}, {"name": "order_size", "type": "num"}]
     assert m["outputs"] == ["prediction"] and m["stages"][-1] == "GBTRegressionModel" and m["online_round_trips"] == 2
+    assert m["source"]["version"] is None and any("n_meal" in r for r in m["lineage"]["feature_refs"])
     before = _metric(url, 'palette_instances_total{model="eta"}')
     for _ in range(6):                       # two workers: each request lands on either
         http("POST", url + "/v1/models/eta:predict", {"instances": requests_of(eta, 3)})
     assert _metric(url, 'palette_instances_total{model="eta"}') == before + 18
+    for reason in ("missing", "expired"):        # the eta requests hold unknown and expired keys
+        assert _metric(url, f'palette_feature_nulls_total{{group="restaurant:realtime_fg",reason="{reason}"}}') > 0
+    looked_up = _metric(url, 'palette_feature_lookups_total{group="restaurant:realtime_fg"}')
+    served = _metric(url, 'palette_feature_age_seconds_count{group="restaurant:realtime_fg"}')
+    nulls = sum(_metric(url, f'palette_feature_nulls_total{{group="restaurant:realtime_fg",reason="{r}"}}')
+                for r in ("missing", "expired"))
+    assert looked_up > 0 and served > 0 and served + nulls == looked_up
     text = http("GET", url + "/metrics")[1]
     for name in ("palette_request_seconds_bucket", "palette_online_store_seconds_count",
                  "palette_model_load_seconds", 'palette_requests_total{endpoint="predict",model="eta",status="200"}'):
@@ -201,6 +209,62 @@ def test_reload_swaps_versions_and_refuses_a_broken_one(eta, online_urls, tmp_pa
         assert http("GET", s.url + "/readyz")[0] == 200
     finally:
         assert s.stop() == 0, s.output()
+
+
+def test_metric_directories_are_removed_on_exit_and_orphans_at_start(eta, tmp_path):
+    import tempfile
+    tmp = Path(tempfile.gettempdir())
+    orphan = tmp / "palette-serve-metrics-4000000-dead"              # a pid above the kernel's maximum
+    orphan.mkdir(exist_ok=True)
+    s = Service(tmp_path, ["--model", str(eta["models"]["dsl_only"][0]), "--online-store", eta["sqlite"]])
+    try:
+        assert len(list(tmp.glob(f"palette-serve-metrics-{s.proc.pid}-*"))) == 1
+        assert not orphan.exists()
+    finally:
+        assert s.stop() == 0, s.output()
+    assert not list(tmp.glob(f"palette-serve-metrics-{s.proc.pid}-*"))
+
+
+def _started(s, timeout=120):
+    """The URL of a service that is up but may not be ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in s.output().splitlines():
+            if " on http://" in line:
+                return line.split(" on ", 1)[1].split(" ")[0]
+        assert s.proc.poll() is None, s.output()
+        time.sleep(0.1)
+    raise AssertionError(s.output())
+
+
+def test_readyz_shows_each_group_s_freshness_and_require_fresh_fails_it(eta, online_urls, tmp_path):
+    model = str(eta["models"]["palette_transformer"][0])
+    s = Service(tmp_path, ["--model", model, "--online-store", online_urls["sqlite"],
+                           "--require-fresh", "restaurant:batch_fg=3650d", "--require-fresh", "region:service_fg=1s"],
+                wait=False)
+    try:
+        url = _started(s)
+        status, got = http("GET", url + "/readyz")
+        assert status == 503 and got["error"]["code"] == "stale_features", got
+        (problem,) = got["error"]["details"]
+        assert problem["group"] == "region:service_fg" and "--require-fresh allows 1 s" in problem["problem"]
+        assert http("GET", url + "/healthz")[0] == 200                   # alive, only not ready
+    finally:
+        assert s.stop() == 0, s.output()
+    s = Service(tmp_path, ["--model", model, "--online-store", online_urls["sqlite"],
+                           "--require-fresh", "restaurant:batch_fg=3650d"])
+    try:
+        status, got = http("GET", s.url + "/readyz")
+        assert status == 200
+        groups = got["feature_groups"]
+        assert set(groups) == {"restaurant:batch_fg", "restaurant:realtime_fg", "region:service_fg"}
+        assert all(g["newest_event"] is not None and g["age_seconds"] >= 0 for g in groups.values()), groups
+        assert groups["restaurant:batch_fg"]["require_fresh_seconds"] == 3650 * 86400
+    finally:
+        assert s.stop() == 0, s.output()
+    s = Service(tmp_path, ["--model", model, "--online-store", online_urls["sqlite"],
+                           "--require-fresh", "courier:nope=1h"], wait=False)
+    assert s.proc.wait(120) == 1 and "--require-fresh names courier:nope, which no served model reads" in s.output()
 
 
 def test_admin_routes_are_off_without_a_token(sqlite_service):

@@ -78,15 +78,22 @@ _INTEGRAL = ("tinyint", "smallint", "int", "bigint", "byte", "short", "integer",
 
 
 def signature(fields: dict[str, str], outputs: dict[str, str] | None = None, input_schema=None):
-    """An MLflow ModelSignature: the request fields in, the prediction out. A numeric
-    field is a ``double``, or a ``long`` when ``input_schema`` (the Spark schema of the
-    training data) holds it as an integer — MLflow refuses to turn integers into doubles."""
+    """An MLflow ModelSignature: the request fields in, the prediction out.
+
+    A numeric field takes the type ``input_schema`` (the Spark schema of the training data)
+    gives it: ``long`` for an integer column, ``double`` for a fractional one. Without it,
+    the field is MLflow's ``any``: MLflow has no "number" type and refuses to turn integers
+    into doubles, so a ``double`` field would refuse the ``3`` a caller naturally sends;
+    palette's runtime then checks the value (a string gets an error naming the field)."""
     from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
+    from mlflow.types.schema import AnyType, ColSpec, Schema
     spark_types = {f.name: f.dataType.simpleString() for f in input_schema.fields} if input_schema is not None else {}
 
-    def kind(name: str, k: str) -> str:
-        return "long" if k == "num" and spark_types.get(name) in _INTEGRAL else MLFLOW_TYPES[k]
+    def kind(name: str, k: str):
+        if k != "num":
+            return MLFLOW_TYPES[k]
+        given = spark_types.get(name)
+        return "long" if given in _INTEGRAL else "double" if given in ("float", "double") else AnyType()
     inputs = Schema([ColSpec(kind(name, k), name) for name, k in fields.items()])
     outs = Schema([ColSpec(t, name) for name, t in (outputs or {"prediction": "double"}).items()])
     return ModelSignature(inputs=inputs, outputs=outs)

@@ -44,6 +44,47 @@ def _flavor(local: str, uri: str) -> dict:
     return flavors["palette"]
 
 
+def resolve(uri: str) -> dict:
+    """Where a model URI points now: ``{"uri", "name", "version", "run_id"}`` for a registry
+    URI (``models:/eta@champion``, ``models:/eta/3``, ``models:/eta/latest``), the run for
+    ``runs:/``; ``name`` and ``version`` are None where the URI names no registered version."""
+    out = {"uri": uri, "name": None, "version": None, "run_id": None}
+    if uri.startswith("runs:/"):
+        out["run_id"] = uri[len("runs:/"):].split("/")[0]
+        return out
+    if not uri.startswith("models:/"):
+        return out
+    try:
+        from mlflow import MlflowClient
+    except ImportError:
+        raise ArtifactError(f"{uri} is an MLflow model URI: reading it needs mlflow "
+                            "(pip install 'palette-ml[mlflow]')") from None
+    rest = uri[len("models:/"):]
+    client = MlflowClient()
+    try:
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, version = rest.partition("/")
+            if version.isdigit():
+                mv = client.get_model_version(name, version)
+            elif version in ("", "latest"):
+                mv = max(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version), default=None)
+            else:                                # a stage: models:/eta/Production
+                mv = next(iter(client.get_latest_versions(name, stages=[version])), None)
+            if mv is None:
+                raise ArtifactError(f"{uri}: the registry has no version of {name!r} there")
+    except ArtifactError:
+        raise
+    except Exception as e:                     # MlflowException: unknown name, version or alias
+        if rest.startswith("m-"):                # a logged model's id (models:/m-…), not a registered name
+            return out
+        raise ArtifactError(f"cannot resolve MLflow model {uri}: {e} (is MLFLOW_TRACKING_URI / "
+                            "MLFLOW_REGISTRY_URI set to the registry that holds it?)") from None
+    return {**out, "name": mv.name, "version": int(mv.version), "run_id": mv.run_id}
+
+
 def local_model_dir(uri: str) -> str:
     """The saved Spark ML directory inside the MLflow model at ``uri``, downloaded."""
     local = _download(uri)
@@ -58,4 +99,4 @@ def read_lineage(uri_or_dir: str) -> dict:
         return json.load(f)
 
 
-__all__ = ["is_model_uri", "local_model_dir", "read_lineage", "SCHEMES", "LINEAGE_FILE"]
+__all__ = ["is_model_uri", "local_model_dir", "read_lineage", "resolve", "SCHEMES", "LINEAGE_FILE"]

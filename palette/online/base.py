@@ -134,6 +134,14 @@ class OnlineStore(ABC):
     def __repr__(self):
         return f"{type(self).__name__}({self.url!r})"
 
+    # A wrapper that wants to see what lookups served (palette serve's metrics) sets this
+    # and overrides ``served``; the lookup path calls it once per group and round trip.
+    observes_lookups = False
+
+    def served(self, group_id: str, found: list, now_micros: int, max_age_micros: int | None) -> None:
+        """What one round trip found for ``group_id``: per key looked up, its (event time,
+        payload) or None; values older than ``max_age_micros`` were served as nulls."""
+
     def now_micros(self) -> int:
         return int(self.clock() * 1_000_000)
 

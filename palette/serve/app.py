@@ -192,12 +192,18 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
     async def readyz(request: Request) -> Response:
         if not models.models:
             return _error(503, "not_ready", "no model is loaded")
+        groups = {}
         if models.online_store is not None:
             try:
                 models.online_store.ping()
+                groups, stale = await asyncio.get_running_loop().run_in_executor(None, models.freshness)
             except OnlineStoreUnavailable as e:
                 return _error(503, "online_store_unavailable", str(e))
-        return _json({"status": "ready", "models": sorted(models.models), "generation": models.generation})
+            if stale:
+                return _error(503, "stale_features", f"{len(stale)} feature group(s) staler than --require-fresh "
+                                                     "allows: materialize them", stale)
+        return _json({"status": "ready", "models": sorted(models.models), "generation": models.generation,
+                      "feature_groups": groups})
 
     async def list_models(request: Request) -> Response:
         return _json({"models": [m.describe() for m in models.models.values()],

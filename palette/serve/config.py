@@ -53,6 +53,7 @@ class ServeConfig:
     log_sample: float = 1.0
     log_by: str = "key"
     admin_token: str | None = None             # the admin routes are off unless set
+    require_fresh: dict[str, str] = field(default_factory=dict)     # group -> age: /readyz fails beyond
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -89,6 +90,12 @@ class ServeConfig:
                                   f"served: {', '.join(models) or 'none'}")
             models[name].outputs = [c.strip() for c in cols.split(",") if c.strip()]
         c.models = models
+        fresh = file_values.get("require_fresh") or {}
+        env_fresh = env.get("PALETTE_SERVE_REQUIRE_FRESH")
+        for spec in args.require_fresh or (env_fresh.split() if env_fresh else []):
+            group, age = _pair(spec, "--require-fresh", "ENTITY:GROUP=AGE (e.g. restaurant:realtime_fg=2h)")
+            fresh[group] = age
+        c.require_fresh = dict(fresh)
         c.check()
         return c
 
@@ -106,6 +113,14 @@ class ServeConfig:
             raise ConfigError(f"--log-sample must be a fraction between 0 and 1, got {self.log_sample}")
         if self.log_by not in ("key", "request"):
             raise ConfigError(f"--log-by must be 'key' or 'request', got {self.log_by!r}")
+        from palette.registry import parse_age
+        for group, age in self.require_fresh.items():
+            try:
+                ok = parse_age(age) is not None
+            except PaletteError:
+                ok = False
+            if not ok:
+                raise ConfigError(f"--require-fresh {group}={age}: the age is like 90s, 15m, 2h or 1d")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ConfigError("--admin-token must be at least 16 characters (e.g. the output of "
                               "python -c 'import secrets; print(secrets.token_urlsafe())')")
@@ -172,6 +187,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-by", choices=["key", "request"],
                    help="sample by a hash of the request's entity key, keeping every request of a sampled key "
                         "(default), or by request")
+    p.add_argument("--require-fresh", action="append", metavar="GROUP=AGE",
+                   help="/readyz fails (503) while the newest materialized value of feature group GROUP is older "
+                        "than AGE (e.g. restaurant:realtime_fg=2h; repeatable)")
     p.add_argument("--admin-token", metavar="TOKEN",
                    help="turn on POST /admin/reload for requests with 'Authorization: Bearer TOKEN' (at least 16 "
                         "characters; better from PALETTE_SERVE_ADMIN_TOKEN, which ps does not show); without it "

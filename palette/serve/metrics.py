@@ -11,7 +11,12 @@ prometheus-client's multiprocess mode.
 - ``palette_model_load_seconds{model}``: how long the serving version took to load;
 - ``palette_model_generation``: how many times the model set was (re)loaded;
 - ``palette_feature_log_records_total{model}``, ``palette_feature_log_dropped_total``:
-  feature-log records queued, and dropped (a full queue, a failed write).
+  feature-log records queued, and dropped (a full queue, a failed write);
+- ``palette_feature_lookups_total{group}``: keys looked up per feature group;
+  ``palette_feature_nulls_total{group, reason}``: of those, served as nulls because the
+  store has no value (``missing``) or only one older than the group's ``max_age``
+  (``expired``); ``palette_feature_age_seconds{group}``: the age of the values served
+  (histogram), so stale features show before they turn null.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import multiprocess
 
 from palette.errors import OnlineStoreUnavailable
+from palette.lookup import within_max_age
 from palette.online import DelegatingStore
 
 _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -36,10 +42,33 @@ MODEL_LOAD = Gauge("palette_model_load_seconds", "Load time of the serving versi
 GENERATION = Gauge("palette_model_generation", "Model set (re)loads", **_GAUGE)
 LOGGED = Counter("palette_feature_log_records_total", "Feature-log records queued", ["model"])
 LOG_DROPPED = Counter("palette_feature_log_dropped_total", "Feature-log records dropped")
+LOOKUPS = Counter("palette_feature_lookups_total", "Keys looked up in the online store", ["group"])
+NULLS = Counter("palette_feature_nulls_total", "Keys served as nulls", ["group", "reason"])
+_AGE_BUCKETS = (1, 10, 60, 300, 900, 1800, 3600, 2 * 3600, 6 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)
+AGE = Histogram("palette_feature_age_seconds", "Age of the feature values served", ["group"], buckets=_AGE_BUCKETS)
 
 
 class InstrumentedStore(DelegatingStore):
-    """An online store whose reads are timed and counted."""
+    """An online store whose reads are timed and counted, and whose lookups' nulls and
+    ages are counted per feature group."""
+
+    observes_lookups = True
+
+    def served(self, group_id, found, now_micros, max_age_micros):
+        missing = expired = 0
+        age = AGE.labels(group_id)
+        for hit in found:
+            if hit is None:
+                missing += 1
+            elif not within_max_age(hit[0], now_micros, max_age_micros):
+                expired += 1
+            else:
+                age.observe(max(now_micros - hit[0], 0) / 1e6)
+        LOOKUPS.labels(group_id).inc(len(found))
+        if missing:
+            NULLS.labels(group_id, "missing").inc(missing)
+        if expired:
+            NULLS.labels(group_id, "expired").inc(expired)
 
     def read(self, requests):
         t0 = time.perf_counter()
@@ -70,4 +99,4 @@ def worker_exited(pid: int) -> None:
 
 
 __all__ = ["REQUESTS", "LATENCY", "INSTANCES", "STORE_LATENCY", "STORE_ERRORS", "MODEL_LOAD", "GENERATION",
-           "LOGGED", "LOG_DROPPED", "InstrumentedStore", "render", "worker_exited"]
+           "LOGGED", "LOG_DROPPED", "LOOKUPS", "NULLS", "AGE", "InstrumentedStore", "render", "worker_exited"]

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from numbers import Integral, Real
+from pathlib import Path
 
 from palette.errors import OnlineStoreUnavailable, PaletteError
 from palette.logs.writer import FeatureLog, new_request_id
@@ -65,13 +66,19 @@ class ServedModel:
     load_seconds: float
     _ts_fields: list[str] = field(default_factory=list)
     feature_log: ModelLog | None = None
+    source: dict = field(default_factory=dict)       # what the path resolved to (an MLflow version)
+    lineage: dict | None = None
+
+    def groups(self) -> list[str]:
+        """The feature groups this model reads from the online store."""
+        return sorted({b.group_id for reads in self.scorer.fetch_points.values() for b in reads})
 
     def describe(self) -> dict:
         return {"name": self.name, "path": self.path, "ready": True, "stages": self.stages,
                 "inputs": [{"name": f, "type": k} for f, k in self.fields.items()], "outputs": self.outputs,
                 "online_round_trips": self.scorer.round_trips,
                 "loaded_at": datetime.fromtimestamp(self.loaded_at, timezone.utc).isoformat(timespec="seconds"),
-                "load_seconds": round(self.load_seconds, 3)}
+                "load_seconds": round(self.load_seconds, 3), "source": self.source, "lineage": self.lineage}
 
     # -- a request ----------------------------------------------------------------------
     def check(self, instances: list) -> list[dict]:
@@ -176,7 +183,8 @@ def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = No
                log_sample: float = 1.0, log_by: str = "key") -> ServedModel:
     t0 = time.perf_counter()
     try:
-        scorer = load_scorer(m.path, online_store=online_store)
+        source, local, lineage = _resolve(m.path)
+        scorer = load_scorer(local, online_store=online_store)
     except Exception as e:
         raise ModelLoadError(f"model {m.name!r} ({m.path}) cannot be served: {type(e).__name__}: {e}") from e
     written = scorer.output_columns()
@@ -189,7 +197,29 @@ def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = No
     logged = None if feature_log is None else ModelLog(feature_log, m.name, m.path, scorer, log_sample, log_by)
     return ServedModel(m.name, m.path, scorer, fields, outputs, written,
                        [s.metadata.get("class", type(s).__name__).rsplit(".", 1)[-1] for s in scorer.stages],
-                       time.time(), time.perf_counter() - t0, [f for f, k in fields.items() if k == "ts"], logged)
+                       time.time(), time.perf_counter() - t0, [f for f, k in fields.items() if k == "ts"], logged,
+                       source, lineage)
+
+
+def _resolve(path: str) -> tuple[dict, str, dict | None]:
+    """(source, local directory, lineage) of a model path. A registry URI is resolved to
+    its version first and that version is downloaded (an alias moved meanwhile cannot mix
+    two versions); a reload resolves it again."""
+    from palette.mlflow.uri import LINEAGE_FILE, is_model_uri, local_model_dir, read_lineage, resolve
+    from palette.transformers.runtime.artifact import palette_refs
+    if is_model_uri(path):
+        source = resolve(path)
+        pinned = f"models:/{source['name']}/{source['version']}" if source["version"] is not None else path
+        lineage = read_lineage(pinned)
+        local = local_model_dir(pinned)
+    else:
+        source, local = {"uri": path, "name": None, "version": None, "run_id": None}, path
+        logged = Path(path).resolve().parent / LINEAGE_FILE        # a downloaded MLflow model's data dir
+        lineage = read_lineage(str(Path(path).resolve().parent)) if logged.is_file() else None
+    if lineage is None:
+        lineage = {"feature_refs": palette_refs(local)}
+    keep = ("feature_refs", "feature_groups", "feature_tables", "training_window", "palette_version")
+    return source, local, {k: lineage[k] for k in keep if k in lineage}
 
 
 class ModelSet:
@@ -205,8 +235,39 @@ class ModelSet:
 
     def load(self) -> dict[str, ServedModel]:
         c = self.config
-        return {name: load_model(m, self.online_store, self.feature_log, c.log_sample, c.log_by)
-                for name, m in c.models.items()}
+        models = {name: load_model(m, self.online_store, self.feature_log, c.log_sample, c.log_by)
+                  for name, m in c.models.items()}
+        read = {g for m in models.values() for g in m.groups()}
+        unknown = sorted(set(c.require_fresh) - read)
+        if unknown:
+            raise ModelLoadError(f"--require-fresh names {', '.join(unknown)}, which no served model reads; they "
+                                 f"read: {', '.join(sorted(read)) or 'no feature group'}")
+        return models
+
+    def freshness(self) -> tuple[dict, list[dict]]:
+        """Per feature group the served models read: its newest materialized value and
+        how old it is now (from the store's watermark); and the groups staler than
+        ``--require-fresh`` allows (the reasons /readyz fails)."""
+        from palette.registry import parse_age
+        groups = sorted({g: None for m in self.models.values() for g in m.groups()})
+        out, stale = {}, []
+        now = self.online_store.now_micros() if self.online_store is not None else 0
+        for gid in groups:
+            mark = self.online_store.watermark(gid) or {}
+            newest = mark.get("newest_event_micros")
+            age = None if newest is None else round((now - newest) / 1e6, 3)
+            out[gid] = {"newest_event": None if newest is None else
+                        datetime.fromtimestamp(newest / 1e6, timezone.utc).isoformat(timespec="seconds"),
+                        "age_seconds": age, "materialized_at": mark.get("at"), "delta_version": mark.get("version")}
+            limit = self.config.require_fresh.get(gid)
+            if limit is not None:
+                allowed = parse_age(limit).total_seconds()
+                out[gid]["require_fresh_seconds"] = allowed
+                if age is None or age > allowed:
+                    stale.append({"group": gid, "problem": f"its newest materialized value is "
+                                  f"{'unknown (materialize it)' if age is None else f'{age:,.0f} s old'}; "
+                                  f"--require-fresh allows {allowed:,.0f} s"})
+        return out, stale
 
     def start(self) -> None:
         self.models = self.load()

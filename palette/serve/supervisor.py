@@ -17,11 +17,13 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import socket
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from .config import ConfigError, ServeConfig
 
@@ -83,7 +85,36 @@ def serve(config: ServeConfig) -> int:
     sock.listen(2048)
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="palette-serve-metrics-"))
+    own_metrics = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_metrics:
+        _remove_orphaned_metric_dirs()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
+    try:
+        return _supervise(config, sock, port)
+    finally:
+        sock.close()
+        if own_metrics:
+            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
+
+
+_METRICS_PREFIX = "palette-serve-metrics-"
+
+
+def _remove_orphaned_metric_dirs() -> None:
+    """The metric directories of supervisors that died without cleaning up (kill -9)."""
+    for d in Path(tempfile.gettempdir()).glob(f"{_METRICS_PREFIX}*-*"):
+        pid = d.name[len(_METRICS_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:                 # alive, someone else's
+            pass
+
+
+def _supervise(config: ServeConfig, sock: socket.socket, port: int) -> int:
     os.environ["PALETTE_SERVE_SUPERVISOR"] = str(os.getpid())
     env = {**config.to_env(), "PROMETHEUS_MULTIPROC_DIR": os.environ["PROMETHEUS_MULTIPROC_DIR"],
            "PALETTE_SERVE_SUPERVISOR": str(os.getpid())}
@@ -153,7 +184,6 @@ def serve(config: ServeConfig) -> int:
             p.kill()
             p.join()
         codes.append(p.exitcode)
-    sock.close()
     ok = ready_workers == config.workers and quick_deaths < 3 * config.workers and all(c == 0 for c in codes)
     log.info("stopped (worker exit codes %s)", codes)
     return 0 if ok else 1

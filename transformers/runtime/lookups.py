@@ -150,6 +150,8 @@ def _read_keys(store: OnlineStore, reads: list[BoundRead], keys: dict[str, list]
             continue
         found = raw[groups.index(b.group_id)]
         decode, max_age = b.codec.decode, b.max_age
+        if store.observes_lookups:
+            store.served(b.group_id, found, now, max_age)
         records[b.group_id] = {k: (decode(hit[1]), hit[0]) for k, hit in zip(wanted[b.group_id], found)
                                if hit is not None and within_max_age(hit[0], now, max_age)}
     out = {}
