@@ -13,6 +13,8 @@ backend runs the same steps, so both give the same cell even at cell edges.
 """
 from __future__ import annotations
 
+import functools
+
 BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 LAT = (-90.0, 180.0)    # (lower edge, span)
 LNG = (-180.0, 360.0)
@@ -46,7 +48,8 @@ def bit_source(precision: int, g: int) -> tuple[str, int]:
     return "lat", lat_bits - 1 - g // 2
 
 
-def char_tables(precision: int) -> list[tuple[int, int, int, int, str]]:
+@functools.lru_cache(maxsize=None)
+def char_tables(precision: int) -> tuple[tuple[int, int, int, int, str], ...]:
     """Per character of the hash, how to read it straight off the two cell indices:
     ``(lng_shift, lng_width, lat_shift, lat_width, alphabet)`` such that the character is
     ``alphabet[((lng_k >> lng_shift) & (2**lng_width - 1)) << lat_width
@@ -72,7 +75,7 @@ def char_tables(precision: int) -> list[tuple[int, int, int, int, str]]:
                 code |= (value & 1) << (4 - i)
             alphabet.append(BASE32[code])
         tables.append((min(lng), len(lng), min(lat), len(lat), "".join(alphabet)))
-    return tables
+    return tuple(tables)
 
 
 def _spread(x: int) -> int:

@@ -9,7 +9,8 @@ and its feature values. Five operations, as in Feast's ``OnlineStore``:
   none), latest by event time: a row replaces the stored one only when its event time is
   at least the stored one's (``Record.bound`` lets materialization replace a row it knows
   was corrected or deleted in the offline store);
-- ``read(requests)``: many keys of one or more groups in one round trip;
+- ``read(requests)``: many keys of one or more groups in one round trip
+  (``prepare_read``: the same for one key per group, prepared once for a request path);
 - ``watermark(group_id)`` / ``set_watermark``: how far materialization got;
 - ``drop(group_id)``: tear a group down.
 
@@ -191,6 +192,16 @@ class OnlineStore(ABC):
     def read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
         """For each (layout, keys): the stored (event time, values) of each key, or None.
         One round trip for all of them."""
+
+    def prepare_read(self, layouts: tuple[GroupLayout, ...]) -> "Callable[[list[str | None]], list[Found | None]]":
+        """A read of one key per layout (None: no key, nothing found), prepared once: the
+        single-row path calls it per request, so a store can build its statement or command
+        here. The default asks ``read``."""
+        def read_one(keys: list) -> list:
+            asked = [(layout, [k]) for layout, k in zip(layouts, keys) if k is not None]
+            found = iter(self.read(asked)) if asked else iter(())
+            return [None if k is None else next(found)[0] for k in keys]
+        return read_one
 
     @abstractmethod
     def count(self, group_id: str) -> int:

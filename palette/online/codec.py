@@ -26,6 +26,9 @@ import json
 import struct
 from datetime import datetime, timedelta, timezone
 from numbers import Integral
+
+import numpy as np
+
 from palette.errors import InvalidArgument, InvalidArgumentType, OnlineSchemaMismatch
 
 _COUNT = struct.Struct("<H")
@@ -82,6 +85,8 @@ class RecordCodec:
         self.n = len(self.types)
         self._ts = tuple(i for i, t in enumerate(self.types) if t == "ts")
         self._plans: dict[int, list[tuple]] = {}      # record's count -> steps for min(count, n) values
+        self._bitmap_bytes = (self.n + 7) // 8
+        self._fixed = self._fixed_layout()
 
     # -- writing ----------------------------------------------------------------------
     def encode(self, values) -> bytes:
@@ -145,6 +150,35 @@ class RecordCodec:
             if out[i] is not None:
                 out[i] = from_micros(out[i])
         return tuple(out)
+
+
+    def decode_many(self, payloads: list[bytes]) -> list[tuple]:
+        """``decode`` of each payload. Records of fixed-size values only (no ``str``) that
+        all hold this layout's count are read with one numpy call; a record with a null,
+        a timestamp or another count goes through ``decode``."""
+        if self._fixed is None or len(payloads) < 8:
+            return [self.decode(p) for p in payloads]
+        dtype, size = self._fixed
+        buf = b"".join(payloads)
+        if len(buf) != size * len(payloads):
+            return [self.decode(p) for p in payloads]
+        arr = np.frombuffer(buf, dtype=dtype)
+        if (arr["count"] != self.n).any():
+            return [self.decode(p) for p in payloads]
+        out = arr[list(dtype.names[2:])].tolist()
+        for i in np.flatnonzero(arr["nulls"].any(axis=1) if self._bitmap_bytes > 1 else arr["nulls"]).tolist():
+            out[i] = self.decode(payloads[i])
+        return out
+
+    def _fixed_layout(self):
+        """(numpy dtype, record size) of a record whose values are all numbers or booleans."""
+        if not self.n or any(t not in ("num", "bool") for t in self.types):
+            return None
+        fields = [("count", "<u2"), ("nulls", "u1", (self._bitmap_bytes,)) if self._bitmap_bytes > 1
+                  else ("nulls", "u1")]
+        fields += [(f"v{i}", "<f8" if t == "num" else "?") for i, t in enumerate(self.types)]
+        dtype = np.dtype(fields)
+        return dtype, dtype.itemsize
 
 
 # -- keys ---------------------------------------------------------------------------------

@@ -221,6 +221,32 @@ class RedisStore(OnlineStore):
             out.append(found)
         return out
 
+    def prepare_read(self, layouts):
+        """One MGET for one key of each layout (whatever their groups)."""
+        prefixes = [self._key_prefix(layout.group_id) for layout in layouts]
+
+        def read_one(keys: list) -> list:
+            asked = [p + k.encode() for p, k in zip(prefixes, keys) if k is not None]
+            if not asked:
+                return [None] * len(keys)
+            conn = self._read_connection()
+            try:
+                conn.send_packed_command(conn.pack_command("MGET", *asked))
+                reply = iter(conn.read_response())
+            except (self._redis.RedisError, OSError) as e:
+                conn.disconnect()
+                self._fail(e, "reading")
+            out = []
+            for k in keys:
+                v = None if k is None else next(reply)
+                if v is None:
+                    out.append(None)
+                else:
+                    ts, _, payload = v.split(b" ", 2)
+                    out.append((int(ts), payload))
+            return out
+        return read_one
+
     def count(self, group_id: str) -> int:
         return sum(len(keys) for keys in self._scan(group_id))
 

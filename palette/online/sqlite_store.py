@@ -164,6 +164,8 @@ class SQLiteStore(OnlineStore):
             conn = sqlite3.connect(f"file:{self.path}?mode={mode}", uri=True, isolation_level=None,
                                    timeout=self.write_timeout if write else self.timeout,
                                    check_same_thread=False, cached_statements=256)
+            if not write:                # up to 32 MiB of pages kept per reader: lookups rarely leave it
+                conn.execute("PRAGMA cache_size=-32768")
             if write:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -355,6 +357,30 @@ class SQLiteStore(OnlineStore):
         except sqlite3.Error as e:
             self._fail(e, "reading", conn)
         return out
+
+    def prepare_read(self, layouts):
+        """One statement for one key of each layout: a UNION ALL of primary-key lookups (a
+        null key matches no row)."""
+        sql = " UNION ALL ".join(f"SELECT {i}, ts, v FROM {_table(layout.group_id)} WHERE k = ?{i + 1}"
+                                 for i, layout in enumerate(layouts))
+        n = len(layouts)
+
+        def read_one(keys: list) -> list:
+            conn = self._connect(False)
+            out = [None] * n
+            try:
+                for i, ts, v in conn.execute(sql, keys):
+                    out[i] = (ts, v)
+            except sqlite3.OperationalError as e:
+                if "no such table" in str(e):
+                    raise OnlineStoreUnavailable(f"online store {self.url}: a feature group of "
+                                                 f"{', '.join(lay.group_id for lay in layouts)} is not set up here; "
+                                                 "materialize it first") from e
+                self._fail(e, "reading", conn)
+            except sqlite3.Error as e:
+                self._fail(e, "reading", conn)
+            return out
+        return read_one
 
     def count(self, group_id: str) -> int:
         rows = self._query(f"SELECT count(*) FROM {_table(group_id)}")

@@ -71,9 +71,17 @@ class InstrumentedStore(DelegatingStore):
             NULLS.labels(group_id, "expired").inc(expired)
 
     def read(self, requests):
+        return self._timed(self.store.read, requests)
+
+    def prepare_read(self, layouts):
+        read_one = self.store.prepare_read(layouts)
+        return lambda keys: self._timed(read_one, keys)
+
+    @staticmethod
+    def _timed(read, arg):
         t0 = time.perf_counter()
         try:
-            return self.store.read(requests)
+            return read(arg)
         except OnlineStoreUnavailable:
             STORE_ERRORS.inc()
             raise

@@ -149,28 +149,92 @@ def _read_keys(store: OnlineStore, reads: list[BoundRead], keys: dict[str, list]
         if b.group_id in records or b.group_id not in groups:
             continue
         found = raw[groups.index(b.group_id)]
-        decode, max_age = b.codec.decode, b.max_age
+        max_age = b.max_age
         if store.observes_lookups:
             store.served(b.group_id, found, now, max_age)
-        records[b.group_id] = {k: (decode(hit[1]), hit[0]) for k, hit in zip(wanted[b.group_id], found)
-                               if hit is not None and within_max_age(hit[0], now, max_age)}
+        live = [(k, hit[0], hit[1]) for k, hit in zip(wanted[b.group_id], found)
+                if hit is not None and within_max_age(hit[0], now, max_age)]
+        decoded = b.codec.decode_many([p for _, _, p in live])
+        records[b.group_id] = {k: values + (ts,) for (k, ts, _), values in zip(live, decoded)}
     out = {}
     for b in reads:
         stored = records.get(b.group_id, {})
+        if b.indices == tuple(range(len(b.layout.features))):       # every feature: the record as it is
+            out[b.column] = [stored.get(k) for k in keys[b.column]]
+            continue
         idx = b.indices
         values = []
         for k in keys[b.column]:
             record = stored.get(k)
-            values.append(None if record is None else tuple(record[0][i] for i in idx) + (record[1],))
+            values.append(None if record is None else tuple(record[i] for i in idx) + (record[-1],))
         out[b.column] = values
     return out
 
 
+def _row_key(b: BoundRead):
+    """``key_of`` for ``b``, with the common single-column keys checked inline."""
+    read = b.read
+    if len(b.join_keys) != 1:
+        return lambda row: key_of(row, read)
+    col = b.join_keys[0]
+    if b.key_types == ("str",):
+        def str_key(row):
+            v = row.get(col)
+            return v if type(v) is str else None if v is None and col in row else key_of(row, read)
+        return str_key
+
+    def int_key(row):
+        v = row.get(col)
+        return str(v) if type(v) is int else None if v is None and col in row else key_of(row, read)
+    return int_key
+
+
+class RowFetch:
+    """``fetch`` of fixed reads, compiled at load time: the single-row path's lookups.
+
+    Reads of one group by one key tuple share a slot, read and decoded once; the store
+    reads every slot's key in one round trip (``OnlineStore.prepare_read``)."""
+
+    def __init__(self, store: OnlineStore, reads: list[BoundRead]):
+        self.store, self.reads = store, list(reads)
+        slots: dict[tuple, int] = {}
+        self._slots: list[tuple] = []          # (key function, group id, decode, max age)
+        self._outputs: list[tuple] = []        # (column, slot, feature indices or None for all)
+        layouts = []
+        for b in self.reads:
+            slot = slots.get((b.group_id, b.join_keys))
+            if slot is None:
+                slot = slots[(b.group_id, b.join_keys)] = len(self._slots)
+                self._slots.append((_row_key(b), b.group_id, b.codec.decode, b.max_age))
+                layouts.append(b.layout)
+            whole = b.indices == tuple(range(len(b.layout.features)))
+            self._outputs.append((b.column, slot, None if whole else b.indices))
+        self._read = store.prepare_read(tuple(layouts))
+
+    def __call__(self, row: dict) -> dict[str, Any]:
+        """{read's column: the read's feature values and event time (a tuple) or None}."""
+        store = self.store
+        keys = [s[0](row) for s in self._slots]
+        found = self._read(keys)
+        now = store.now_micros()
+        observe = store.observes_lookups
+        records = []
+        for (_, gid, decode, max_age), k, hit in zip(self._slots, keys, found):
+            if observe and k is not None:
+                store.served(gid, [hit], now, max_age)
+            records.append(None if hit is None or (max_age is not None and now - hit[0] > max_age)
+                           else decode(hit[1]) + (hit[0],))
+        out = {}
+        for column, slot, idx in self._outputs:
+            record = records[slot]
+            out[column] = record if record is None or idx is None else tuple(record[i] for i in idx) + (record[-1],)
+        return out
+
+
 def fetch(store: OnlineStore, reads: list[BoundRead], row: dict) -> dict[str, Any]:
     """{read's column: the read's feature values and event time (a tuple) or None} for one
-    row, in one round trip."""
-    got = _read_keys(store, reads, {b.column: [key_of(row, b.read)] for b in reads})
-    return {c: v[0] for c, v in got.items()}
+    row, in one round trip (``RowFetch`` prepares this once for many rows)."""
+    return RowFetch(store, reads)(row)
 
 
 def fetch_batch(store: OnlineStore, reads: list[BoundRead], batch: Batch) -> dict[str, list]:
@@ -201,15 +265,19 @@ class LookupStage(StageScorer):
             context = LoadContext()
         store = context.store(who, [f"{r.group.id}" for r in reads])
         self.store = store
+        self._fetchers: dict[tuple, RowFetch] = {}      # the stage used alone: its reads, compiled once
         self.reads = tuple(bind(r, store, f"__palette:{self.uid}:{i}", who) for i, r in enumerate(reads))
 
     def looked_up(self, row: dict) -> dict[str, Any]:
         """{read column: values or None} for one row: from the row when the pipeline
         fetched them, else fetched now (one round trip)."""
-        todo = [b for b in self.reads if b.column not in row]
+        todo = tuple(b for b in self.reads if b.column not in row)
         got = {b.column: row[b.column] for b in self.reads if b.column in row}
         if todo:
-            got.update(fetch(self.store, todo, row))
+            fetcher = self._fetchers.get(todo)
+            if fetcher is None:
+                fetcher = self._fetchers[todo] = RowFetch(self.store, list(todo))
+            got.update(fetcher(row))
         return got
 
     def looked_up_batch(self, batch: Batch) -> dict[str, list]:
@@ -224,4 +292,4 @@ class LookupStage(StageScorer):
         return {col: t for b in self.reads for col, t in zip(b.join_keys, b.key_types)}
 
 
-__all__ = ["BoundRead", "LookupStage", "bind", "fetch", "fetch_batch", "key_of", "batch_keys", "definitions_of"]
+__all__ = ["BoundRead", "LookupStage", "RowFetch", "bind", "fetch", "fetch_batch", "key_of", "batch_keys", "definitions_of"]

@@ -27,7 +27,7 @@ from palette.errors import ArtifactError, PaletteError, UnsupportedStageError
 
 from .artifact import PIPELINE_MODELS, check_format, read_metadata, stage_dirs
 from .batch import Batch
-from .lookups import BoundRead, fetch, fetch_batch
+from .lookups import BoundRead, RowFetch, fetch_batch
 from .stage import LoadContext, StageScorer
 
 if TYPE_CHECKING:
@@ -93,8 +93,9 @@ class PipelineScorer:
         self.stages = stages
         self.online_store = online_store
         self.fetch_points = plan_fetches(stages) if online_store is not None else {}
-        self._steps: list[tuple[list[BoundRead] | None, Callable]] = [
-            (self.fetch_points.get(i), s.score_instance) for i, s in enumerate(stages)]
+        self._steps: list[tuple[RowFetch | None, Callable]] = [
+            (None if i not in self.fetch_points else RowFetch(online_store, self.fetch_points[i]), s.score_instance)
+            for i, s in enumerate(stages)]
 
     def request_fields(self) -> dict[str, str]:
         """The fields a request must hold (no earlier stage writes them) and what each must
@@ -140,11 +141,11 @@ class PipelineScorer:
             return self._observed_instance(row, observer)
         with np.errstate(all="ignore"):             # x / 0, inf - inf, overflow: IEEE, as Java
             first = True
-            for reads, step in self._steps:
-                if reads is not None:
+            for fetch, step in self._steps:
+                if fetch is not None:
                     if first:
                         row = dict(row)
-                    row.update(fetch(self.online_store, reads, row))
+                    row.update(fetch(row))
                 row = step(row)
                 first = False
         return row
@@ -152,10 +153,10 @@ class PipelineScorer:
     def _observed_instance(self, row: dict, observer: "ScoreObserver") -> dict:
         with np.errstate(all="ignore"):
             row = dict(row)
-            for i, (reads, step) in enumerate(self._steps):
-                if reads is not None:
-                    got = fetch(self.online_store, reads, row)
-                    observer.fetched(i, reads, Batch.of([row]), {c: [v] for c, v in got.items()})
+            for i, (fetch, step) in enumerate(self._steps):
+                if fetch is not None:
+                    got = fetch(row)
+                    observer.fetched(i, fetch.reads, Batch.of([row]), {c: [v] for c, v in got.items()})
                     row.update(got)
                 row = step(row)
                 observer.scored(i, Batch.of([row]))
