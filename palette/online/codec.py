@@ -87,6 +87,10 @@ class RecordCodec:
         self._plans: dict[int, list[tuple]] = {}      # record's count -> steps for min(count, n) values
         self._bitmap_bytes = (self.n + 7) // 8
         self._fixed = self._fixed_layout()
+        # The same record as one struct: count, bitmap bytes, values.
+        self._values_at = 1 + self._bitmap_bytes
+        self._whole = None if self._fixed is None else struct.Struct(
+            "<H" + "B" * self._bitmap_bytes + "".join(_FIXED[t] for t in self.types))
 
     # -- writing ----------------------------------------------------------------------
     def encode(self, values) -> bytes:
@@ -125,6 +129,11 @@ class RecordCodec:
     def decode(self, buf: bytes) -> tuple:
         """The values of ``buf``, one per feature of this layout (timestamps as UTC
         datetimes)."""
+        whole = self._whole
+        if whole is not None and len(buf) == whole.size:     # numbers and booleans, no null: one unpack
+            values = whole.unpack(buf)
+            if values[0] == self.n and not any(values[1:self._values_at]):
+                return values[self._values_at:]
         (count,) = _COUNT.unpack_from(buf, 0)
         plan = self._plans.get(count)
         if plan is None:

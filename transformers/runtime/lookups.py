@@ -259,7 +259,7 @@ class LookupStage(StageScorer):
     def bind_reads(self, reads: list[GroupRead], context: LoadContext | None) -> None:
         who = f"{self.metadata.get('class', type(self).__name__).rsplit('.', 1)[-1]} {self.uid}"
         if not reads:
-            self.reads, self.store = (), None
+            self.reads, self.store, self._columns = (), None, ()
             return
         if context is None:
             context = LoadContext()
@@ -267,10 +267,15 @@ class LookupStage(StageScorer):
         self.store = store
         self._fetchers: dict[tuple, RowFetch] = {}      # the stage used alone: its reads, compiled once
         self.reads = tuple(bind(r, store, f"__palette:{self.uid}:{i}", who) for i, r in enumerate(reads))
+        self._columns = tuple(b.column for b in self.reads)
 
     def looked_up(self, row: dict) -> dict[str, Any]:
         """{read column: values or None} for one row: from the row when the pipeline
         fetched them, else fetched now (one round trip)."""
+        try:                                            # the pipeline fetched them all (the common case)
+            return {c: row[c] for c in self._columns}
+        except KeyError:
+            pass
         todo = tuple(b for b in self.reads if b.column not in row)
         got = {b.column: row[b.column] for b in self.reads if b.column in row}
         if todo:
