@@ -6,7 +6,11 @@ is its ``spark-submit`` entry point.
 Per group, from the version the online store last reached (its watermark) to the
 table's current version ``v``:
 
-1. **What changed.** The keys of every row inserted, updated or deleted in versions
+1. **What changed.** When every commit since the watermark only inserted rows (by the
+   commits' own operation metrics: an ingest that matched nothing, an append), the
+   latest inserted row per key, straight from the Change Data Feed: nothing else of the
+   table is read, and the store's latest-wins write keeps whichever of it and the stored
+   row is newer. Otherwise, the keys of every row inserted, updated or deleted in versions
    after the watermark, with the largest event time among their changed rows: from
    Delta's Change Data Feed (on for every table palette creates), or, on a table without
    it, from the difference of the two versions. Increments follow Delta versions, not
@@ -63,17 +67,25 @@ def crash_point(name: str, group: int | None = None) -> None:
         os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
-def table_identity(spark: SparkSession, path: str) -> tuple[str, int]:
-    """(Delta table id, current version): a recreated table has a new id. The id is read
-    off the first commit of the log when it is still there (``DESCRIBE DETAIL`` rebuilds
-    the table's state to answer, seconds on a large table), else from the detail."""
+RECENT_COMMITS = 32     # commits read with the version: an increment over fewer needs no second read
+
+
+def table_identity(spark: SparkSession, path: str) -> tuple[str, int, list]:
+    """(Delta table id, current version, its latest commits: version, operation, parameters
+    and metrics, newest first): a recreated table has a new id. The id is read off the
+    first commit of the log when it is still there (``DESCRIBE DETAIL`` rebuilds the
+    table's state to answer, seconds on a large table), else from the detail."""
     from delta.tables import DeltaTable
     table = DeltaTable.forPath(spark, path)
-    version = table.history(1).first()["version"]
+    commits = _commits(table, RECENT_COMMITS)
     table_id = _first_commit_table_id(path)
     if table_id is None:
         table_id = table.detail().select("id").first()["id"]
-    return table_id, version
+    return table_id, commits[0]["version"], commits
+
+
+def _commits(table, limit: int) -> list:
+    return table.history(limit).select("version", "operation", "operationParameters", "operationMetrics").collect()
 
 
 def _first_commit_table_id(path: str) -> str | None:
@@ -122,19 +134,68 @@ def _changed_keys(spark: SparkSession, path: str, entity: Entity, group: Feature
     return changed, method
 
 
+def inserts_only(spark: SparkSession, path: str, since: int, version: int, recent: list = ()) -> bool:
+    """Whether every commit after ``since`` up to ``version`` only added rows (an ingest
+    whose MERGE matched nothing, an append, a compaction), by the commits' own operation
+    metrics (``recent`` when it reaches back far enough); False when one may have changed
+    or removed a row, or cannot tell."""
+    from delta.tables import DeltaTable
+    commits = [c for c in recent if since < c["version"] <= version]
+    if len(commits) != version - since:
+        commits = [c for c in _commits(DeltaTable.forPath(spark, path), version - since)
+                   if since < c["version"] <= version]
+    if len(commits) != version - since:
+        return False
+    for c in commits:
+        op, params, metrics = c["operation"], c["operationParameters"] or {}, c["operationMetrics"] or {}
+        if op == "MERGE":
+            changed = ("numTargetRowsUpdated", "numTargetRowsDeleted", "numTargetRowsCopied", "numTargetFilesRemoved")
+            if any(metrics.get(m) != "0" for m in changed):
+                return False
+        elif op in ("WRITE", "STREAMING UPDATE"):
+            if params.get("mode", params.get("outputMode")) != "Append":
+                return False
+        elif op != "OPTIMIZE":                     # a compaction rewrites files, never rows
+            return False
+    return True
+
+
+def _inserted_rows(spark: SparkSession, path: str, entity: Entity, group: FeatureGroup, since: int,
+                   version: int) -> DataFrame:
+    """The latest of the rows inserted after ``since`` per key, from the change data feed
+    alone (no scan of the table): when no row was changed or removed, the latest row of a
+    key is either the one stored online or the latest inserted one, and the store's
+    latest-wins write keeps whichever is newer."""
+    changes = (spark.read.format("delta").option("readChangeFeed", "true")
+               .option("startingVersion", since + 1).option("endingVersion", version).load(path)
+               .where(F.col("_change_type") == "insert").drop("_change_type", "_commit_version", "_commit_timestamp"))
+    return _with_micros(offline.latest_rows(changes, entity, group), group)
+
+
 def rows_to_write(spark: SparkSession, path: str, entity: Entity, group: FeatureGroup, version: int,
-                  since: int | None) -> tuple[DataFrame, str, list[DataFrame]]:
+                  since: int | None, recent: list = ()) -> tuple[DataFrame, str, list[DataFrame]]:
     """What a run writes, one row per key: keys, the event time (µs), the features, the
     bound it may replace up to and whether it removes the key; how the changes were found;
-    and the cached DataFrames to unpersist after the run. An increment reads only the
-    table's rows of the changed keys (a broadcast semi-join when they are few), so its
-    cost follows the change, not the table."""
+    and the cached DataFrames to unpersist after the run. An increment that only inserted
+    rows is read off the change data feed alone; any other increment reads only the
+    table's rows of the changed keys (a broadcast semi-join when they are few). Either way
+    its cost follows the change, not the table."""
     keys = list(entity.join_keys)
-    table = offline.read_table(spark, path, version=version)
     if since is None:
+        table = offline.read_table(spark, path, version=version)
         latest = _with_micros(offline.latest_rows(table, entity, group), group)
         return latest.withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)), "full", []
+    if inserts_only(spark, path, since, version, recent):
+        try:
+            latest = _inserted_rows(spark, path, entity, group, since, version)
+            latest.rdd.getNumPartitions()                  # plans the scan: fails when a version has no CDF
+            return (latest.withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)),
+                    "change data feed, inserts only", [])
+        except Exception as e:                             # a Py4J/pyspark AnalysisException
+            log.info("group=%s: no change data feed for versions %d..%d (%s)", group.id, since + 1, version,
+                     str(e).splitlines()[0][:160])
     changed, method = _changed_keys(spark, path, entity, group, since, version)
+    table = offline.read_table(spark, path, version=version)
     cached = changed.cache()
     changed = F.broadcast(cached) if cached.count() <= BROADCAST_KEYS else cached
     affected = table.join(changed.select(*[F.col(f"`{k}`") for k in keys]), on=keys, how="left_semi")
@@ -247,7 +308,7 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
     online = open_store(online_store)
     try:
         layout = online.setup(entity, group)            # an incompatible layout fails here, before any write
-        table_id, version = table_identity(spark, path)
+        table_id, version, recent = table_identity(spark, path)
         mark = online.watermark(group_id)
         since = None
         if mark is not None and not full:
@@ -261,7 +322,7 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
             else:
                 since = mark["version"]
         try:
-            rows, method, cached = rows_to_write(spark, path, entity, group, version, since)
+            rows, method, cached = rows_to_write(spark, path, entity, group, version, since, recent)
         except Exception as e:
             if since is None:
                 raise
@@ -281,8 +342,11 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
         ticker = threading.Thread(target=_progress, args=(spark, group_id, started, written, stop), daemon=True)
         ticker.start()
         try:
-            totals = rows.mapInArrow(writer, "rows long, newest long").agg(
-                F.coalesce(F.sum("rows"), F.lit(0)).alias("rows"), F.max("newest").alias("newest")).first()
+            # One summary row per partition (rows written, newest event time) reaches the driver.
+            parts = rows.mapInArrow(writer, "rows long, newest long").collect()
+            newest_written = [p["newest"] for p in parts if p["newest"] is not None]
+            totals = {"rows": sum(p["rows"] for p in parts),
+                      "newest": max(newest_written) if newest_written else None}
         finally:
             stop.set()
             for df in cached:

@@ -108,6 +108,24 @@ def test_first_run_is_full_then_incremental_with_late_rows_corrections_and_delet
     assert_in_sync(spark_session, store, url, extra_keys=["r2"])
 
 
+def test_an_increment_of_inserts_only_is_read_off_the_change_feed(spark_session, store, url):
+    """Ingests that only add rows (new keys, newer rows, a late row older than its key's
+    latest) are materialized from the change data feed alone, and land as the table's
+    latest view; a correction in a later ingest falls back to reading the changed keys."""
+    ingest(spark_session, store, history())
+    store.materialize(online_store=url, spark=spark_session)
+    ingest(spark_session, store, [("r1", at(1), 1.5, "newer"), ("fresh", at(2), 2.5, None),
+                                  ("r4", at(400), -4.0, "older than r4's latest")])
+    ingest(spark_session, store, [("r1", at(0.5), 3.5, "newer still"), ("fresh2", at(3), None, "x")])
+    result = store.materialize(online_store=url, spark=spark_session)[G]
+    assert (result["mode"], result["rows"]) == ("change data feed, inserts only", 4)
+    assert_in_sync(spark_session, store, url)
+    assert online_view(url, ["r1"])["r1"][1:] == (3.5, "newer still")
+    ingest(spark_session, store, [("r1", at(0.5), 4.5, "corrected")])          # the same key and time: a MERGE update
+    assert store.materialize(online_store=url, spark=spark_session)[G]["mode"] == "change data feed"
+    assert_in_sync(spark_session, store, url)
+
+
 def test_table_without_change_data_feed_is_diffed(spark_session, store, tmp_path):
     url = f"sqlite:///{tmp_path}/online.db"
     ingest(spark_session, store, history(50))
