@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.palette-installed
 
-.PHONY: test demo notebooks bench jars redis wrk install clean
+.PHONY: test demo notebooks bench jars redis wrk vegeta install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ wrk:
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk >/dev/null; }
 	@command -v wrk
 
+# vegeta, the open-loop load generator of benchmarks/http_serving.py: built from the Go module proxy.
+VEGETA := $(BIN)/vegeta
+vegeta: $(VEGETA)
+$(VEGETA): | $(BIN)/python
+	@command -v go >/dev/null || { echo "vegeta is built with Go: install Go (https://go.dev/dl/) first" >&2; exit 1; }
+	GOBIN=$(abspath $(BIN)) go install github.com/tsenart/vegeta/v12@v12.13.0
+
 test: install jars redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -50,7 +57,7 @@ $(VENV)/.palette-bench-installed: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[spark,test,mlflow,redis,serve,notebooks,bench]"
 	touch $@
 
-bench: install jars redis wrk $(VENV)/.palette-bench-installed
+bench: install jars redis wrk vegeta $(VENV)/.palette-bench-installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
