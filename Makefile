@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.palette-installed
 
-.PHONY: test demo notebooks bench jars redis wrk vegeta install clean
+.PHONY: test demo notebooks bench fuzz jars redis wrk vegeta install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,18 @@ $(VEGETA): | $(BIN)/python
 
 test: install jars redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Coverage-guided fuzzing (atheris) of the DSL, the request decoders and model loading, each
+# target FUZZ_SECONDS (600) long; the corpus grows in .fuzz/, findings land in .fuzz/findings/.
+FUZZ_SECONDS ?= 600
+fuzz: install
+	@mkdir -p .fuzz/findings
+	@for t in dsl requests model_dir; do \
+	  mkdir -p .fuzz/corpus/$$t && cp -n tests/fuzz/corpus/$$t/* .fuzz/corpus/$$t/; \
+	  echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  $(BIN)/python tests/fuzz/run.py $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=3072 \
+	    -artifact_prefix=.fuzz/findings/$$t- -print_final_stats=1 .fuzz/corpus/$$t || exit 1; \
+	done
 
 # The DSL quick start, then the ETA story as the scheduled jobs run it (output in demo-out/).
 demo: install jars

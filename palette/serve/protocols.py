@@ -66,6 +66,8 @@ def mlflow_instances(payload, max_instances: int = 10_000) -> list:
                 or not isinstance(value.get("data"), list):
             raise BadRequest('dataframe_split is {"columns": [...], "data": [[...], ...]}')
         cols = value["columns"]
+        if not all(isinstance(c, str) for c in cols):
+            raise BadRequest("dataframe_split.columns must be a list of column names (strings)")
         rows = require_instances(value["data"], "dataframe_split.data", max_instances)
         out = []
         for i, r in enumerate(rows):
@@ -89,7 +91,11 @@ def csv_instances(body: bytes, fields: dict[str, str], max_instances: int = 10_0
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the CSV body is not UTF-8") from None
-    rows = list(csv.DictReader(io.StringIO(text)))
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise BadRequest(f"the CSV body cannot be read: {e} (a header row, then one row per instance; quote a "
+                         "field that holds a comma, a quote or a line break)") from None
     out = []
     for i, r in enumerate(rows):
         inst = {}

@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from palette.errors import ArtifactError, NotConfigured, PaletteError, ScoringError, UnsupportedStageError
+from palette.errors import (ArtifactError, MissingColumn, NotConfigured, PaletteError, ScoringError,
+                            UnsupportedStageError)
 
 from .batch import Batch, row_by_row
 from .vectors import as_array
@@ -123,6 +124,21 @@ class StageScorer:
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
 
+    def required(self, name: str, kind: type = str, of: type | None = None) -> Any:
+        """A param the stage cannot do without, of type ``kind`` (and, for a list or a dict,
+        of items or keys of type ``of``): anything else fails at load time, naming the stage
+        and its metadata, as Spark fails to load a stage whose metadata lacks it."""
+        value = self.params.get(name)
+        ok = isinstance(value, kind) and not isinstance(value, bool) and (
+            of is None or all(isinstance(v, of) and not isinstance(v, bool) for v in value))
+        if not ok:
+            cls = self.metadata.get("class", type(self).__name__).rsplit(".", 1)[-1]
+            got = "missing" if name not in self.params else f"{type(value).__name__} {value!r}"[:120]
+            raise ArtifactError(f"{cls} {self.uid} ({self.path}): its param {name!r} must be a {kind.__name__}"
+                                f"{f' of {of.__name__}' if of else ''}, but the saved metadata has {got}; the "
+                                "metadata is damaged: save the model again")
+        return value
+
     def param_in(self, name: str, allowed: tuple, default: Any) -> Any:
         """A param that must be one of ``allowed``: anything else (a mode a later Spark
         adds, say) fails at load time instead of scoring as some other mode."""
@@ -186,8 +202,25 @@ class StageScorer:
         """``scoreInstance`` for a caller that has set ``np.errstate(all="ignore")``
         itself (a pipeline sets it once for all its stages)."""
         out = dict(row)
-        out.update(self.score_row(row))
+        try:
+            out.update(self.score_row(row))
+        except KeyError as e:
+            raise self.missing_column(e, row) from None
         return out
+
+    def missing_column(self, e: KeyError, row: dict) -> Exception:
+        """A ``KeyError`` of ``score_row``: a ``MissingColumn`` naming the stage when the row
+        lacks the key (a column the stage reads), else the error itself (a bug)."""
+        col = e.args[0] if len(e.args) == 1 else None
+        cls = self.metadata.get("class", type(self).__name__).rsplit(".", 1)[-1]
+        if col is None and not isinstance(e, PaletteError):
+            return ArtifactError(f"{cls} {self.uid} ({self.path}): a column param of the saved stage is missing or "
+                                 "null; its metadata is damaged: save the model again")
+        if isinstance(e, PaletteError) or not isinstance(col, str) or col in row:
+            return e
+        return MissingColumn(f"{cls} {self.uid} reads column {col!r}, which the row does not have (it has "
+                             f"{', '.join(sorted(map(str, row)))[:300] or 'none'}): give it in the request, or have "
+                             "an earlier stage write it")
 
     def skipped_rows(self, batch: Batch) -> np.ndarray | bool | None:
         """A mask of the rows Spark's transform drops (handleInvalid='skip'), False when

@@ -61,10 +61,10 @@ class BucketizerScorer(StageScorer):
     def __init__(self, path, metadata, context=None):
         super().__init__(path, metadata, context)
         if self.param("inputCols"):
-            self.inputs, self.outputs = list(self.param("inputCols")), list(self.param("outputCols"))
+            self.inputs, self.outputs = self.required("inputCols", list, of=str), self.required("outputCols", list, of=str)
             self.splits = [_as_splits(s) for s in self.param("splitsArray")]
         else:
-            self.inputs, self.outputs = [self.param("inputCol")], [self.param("outputCol")]
+            self.inputs, self.outputs = [self.required("inputCol")], [self.required("outputCol")]
             self.splits = [_as_splits(self.param("splits"))]
         self.keys = [[_key(v) for v in s] for s in self.splits]
         self.handle = self.param_in("handleInvalid", ("error", "skip", "keep"), "error")

@@ -38,7 +38,7 @@ class DSLScorer(LookupStage):
 
     def __init__(self, path, metadata, context: LoadContext | None = None):
         super().__init__(path, metadata, context)
-        self.lambdas: dict[str, str] = dict(self.param("lambdas"))
+        self.lambdas: dict[str, str] = dict(self.required("lambdas", dict, of=str))
         expressions = {name: parse(text) for name, text in self.lambdas.items()}
         refs = {r.ref for e in expressions.values() for r in e.reads() if r.parsed.kind == "palette"}
         provided = dict(context.provided) if context is not None else {}

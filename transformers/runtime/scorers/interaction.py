@@ -77,7 +77,7 @@ class InteractionScorer(StageScorer):
         self.inputs = list(self.param("inputCols") or [])
         if not self.inputs:
             raise ArtifactError(f"Interaction {self.uid}: Input cols must have non-zero length.")
-        self.output = self.param("outputCol")
+        self.output = self.required("outputCol")
 
     def score_row(self, row: dict) -> dict:
         fields = [_active(row[c], c, self.uid) for c in self.inputs]

@@ -15,7 +15,9 @@ import numpy as np
 from ..batch import with_nulls
 from ..stage import StageScorer, scorer
 from ._util import in_out_cols
-from palette.errors import ScoringError
+from palette.errors import ArtifactError, ScoringError
+
+MAX_CATEGORIES = 1 << 24
 
 
 @scorer("org.apache.spark.ml.feature.OneHotEncoderModel")
@@ -27,6 +29,12 @@ class OneHotEncoderScorer(StageScorer):
         super().__init__(path, metadata, context)
         self.inputs, self.outputs = in_out_cols(self.params)
         self.category_sizes = [int(n) for n in self.read_parquet()[0]["categorySizes"]]
+        if len(self.category_sizes) != len(self.inputs) or any(not 0 <= n <= MAX_CATEGORIES
+                                                                for n in self.category_sizes):
+            raise ArtifactError(f"OneHotEncoderModel {self.uid} ({self.path}): category sizes {self.category_sizes[:5]} "
+                                f"for {len(self.inputs)} column(s); the runtime builds dense vectors of at most "
+                                f"{MAX_CATEGORIES:,} values, and a saved model's sizes are never negative: the "
+                                "data is damaged, or the encoder too wide for the JVM-free runtime")
         self.keep = self.param_in("handleInvalid", ("error", "keep"), "error") == "keep"
         drop_last = self.param("dropLast", True)
         if not drop_last and self.keep:

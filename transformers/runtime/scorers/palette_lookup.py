@@ -25,7 +25,7 @@ class PaletteLookupScorer(LookupStage):
 
     def __init__(self, path, metadata, context: LoadContext | None = None):
         super().__init__(path, metadata, context)
-        self.features: dict[str, str] = dict(self.param("features"))
+        self.features: dict[str, str] = dict(self.required("features", dict, of=str))
         definitions = definitions_of(metadata, f"PaletteTransformer {self.uid}")
         reads = plan_reads(self.features, definitions.resolve)
         self.bind_reads(reads, context)

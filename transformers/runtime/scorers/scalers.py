@@ -35,7 +35,7 @@ class MinMaxScalerScorer(StageScorer):
         rng = orig_max - self.orig_min
         with np.errstate(divide="ignore", invalid="ignore"):
             self.scale = np.where(rng != 0, scale / np.where(rng != 0, rng, 1.0), 0.0)
-        self.input, self.output = self.param("inputCol"), self.param("outputCol")
+        self.input, self.output = self.required("inputCol"), self.required("outputCol")
 
     def score_row(self, row: dict) -> dict:
         x = self.features_of(row, self.input, self.scale.size).copy()
@@ -66,7 +66,7 @@ class MaxAbsScalerScorer(StageScorer):
         max_abs = decode_vector(self.read_parquet()[0]["maxAbs"])
         with np.errstate(divide="ignore"):
             self.scale = np.where(max_abs != 0.0, 1.0 / max_abs, 1.0)   # Spark: 0 -> 1.0
-        self.input, self.output = self.param("inputCol"), self.param("outputCol")
+        self.input, self.output = self.required("inputCol"), self.required("outputCol")
 
     def score_row(self, row: dict) -> dict:
         x = vector_in(self, row, self.input, self.scale.size, dense=False)

@@ -54,7 +54,7 @@ class StandardScalerScorer(StageScorer):
         self.shift = mean
         with np.errstate(divide="ignore"):
             self.scale = np.where(std != 0.0, 1.0 / std, 0.0)
-        self.input, self.output = self.param("inputCol"), self.param("outputCol")
+        self.input, self.output = self.required("inputCol"), self.required("outputCol")
 
     def score_row(self, row: dict) -> dict:
         v = row.get(self.input)

@@ -64,8 +64,11 @@ def _nodes(rows: list[dict]) -> tuple[dict[int, _Node], int]:
 
 def _leaf_order(nodes: dict[int, _Node], root: int) -> dict[int, int]:
     """Leaf id -> its index among the leaves in pre-order, left subtree first."""
-    order, stack = {}, [root]
+    order, stack, visits = {}, [root], 0
     while stack:
+        visits += 1
+        if visits > len(nodes):
+            raise ArtifactError("a tree's nodes do not form a tree (a node is reached twice): the data is damaged")
         node_id = stack.pop()
         node = nodes[node_id]
         if node.left == -1:
@@ -122,6 +125,9 @@ class _Forest:
         self.categorical = np.array(categorical) if any(categorical) else None
         if self.categorical is not None:
             self.num_categories = max(n.num_categories for n, c in zip(flat, categorical) if c)
+            if self.num_categories > 1 << 20:                  # Spark's maxBins bounds it far below
+                raise ArtifactError(f"a categorical split of {self.num_categories:,} categories: the saved trees "
+                                    "are damaged")
             self.left_table = np.zeros((len(flat), self.num_categories), dtype=bool)
             for k, (n, c) in enumerate(zip(flat, categorical)):
                 if c:
@@ -257,8 +263,12 @@ class _TreeModel(StageScorer):
             trees, self.weights = [_nodes(rows)], np.ones(1)
         self.num_trees = len(trees)
         self.forest = _Forest(trees)
-        self.weighted = self.forest.prediction * self.weights.take(self.forest.tree)
         self.num_features = int(metadata.get("numFeatures", 0)) or None
+        splits = self.forest.feature[self.forest.child != np.arange(self.forest.child.size)]
+        if splits.size and (splits.min() < 0 or (self.num_features and splits.max() >= self.num_features)):
+            raise ArtifactError(f"{self.uid} ({self.path}): a split reads feature {int(splits.min())}..."
+                                f"{int(splits.max())} of {self.num_features or '?'}: the saved trees are damaged")
+        self.weighted = self.forest.prediction * self.weights.take(self.forest.tree)
         self.num_classes = int(metadata.get("numClasses", 0)) or None
         self.features_col = self.param("featuresCol", "features")
         self.leaf_col = self.param("leafCol", "")

@@ -27,8 +27,8 @@ class VectorAssemblerScorer(StageScorer):
 
     def __init__(self, path, metadata, context=None):
         super().__init__(path, metadata, context)
-        self.inputs = self.param("inputCols")
-        self.output = self.param("outputCol")
+        self.inputs = self.required("inputCols", list, of=str)
+        self.output = self.required("outputCol")
         self.handle = self.param_in("handleInvalid", ("error", "skip", "keep"), "error")
         self.sizes: dict[str, int] = {}   # vector sizes seen, for 'keep' of a missing vector
 

@@ -18,7 +18,7 @@ class VectorSizeHintScorer(StageScorer):
 
     def __init__(self, path, metadata, context=None):
         super().__init__(path, metadata, context)
-        self.input, self.size = self.param("inputCol"), int(self.param("size"))
+        self.input, self.size = self.required("inputCol"), self.required("size", int)
         self.handle = self.param_in("handleInvalid", ("error", "skip", "optimistic"), "error")
 
     def score_row(self, row: dict) -> dict:

@@ -40,7 +40,7 @@ class VectorSlicerScorer(StageScorer):
                 "Select by indices to serve it without Spark.")
         if not self.indices:
             raise ArtifactError(f"VectorSlicer {self.uid}: no indices and no names selected")
-        self.input, self.output = self.param("inputCol"), self.param("outputCol")
+        self.input, self.output = self.required("inputCol"), self.required("outputCol")
 
     def score_row(self, row: dict) -> dict:
         v = row[self.input]
