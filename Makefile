@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.palette-installed
 
-.PHONY: test demo notebooks bench fuzz jars redis wrk vegeta install clean
+.PHONY: test demo notebooks bench reliability fuzz jars redis wrk vegeta install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ $(VENV)/.palette-bench-installed: $(STAMP)
 
 bench: install jars redis wrk vegeta $(VENV)/.palette-bench-installed
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# Load, faults and bad input (benchmarks/reliability.py; about 30 minutes): rewrites docs/reliability.md.
+reliability: install jars redis vegeta
+	$(BIN)/python benchmarks/run.py --only reliability $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis spark-warehouse demo-out

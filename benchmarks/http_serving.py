@@ -25,19 +25,15 @@ makes it N), on random restaurants:
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
 import random
-import re
-import shutil
 import statistics
-import subprocess
 import tempfile
 import urllib.request
 from datetime import datetime, timezone
 
 from _common import heading, spark_session
+from _load import attack, summary, vegeta_binary, write_targets, wrk
 from dsl_single_row import latencies_us
 
 DURATION = 30
@@ -47,82 +43,10 @@ GOALS = {f"{b}_{f}": g for b in ("sqlite", "redis") for f, g in {
     "c16_rps_min": (">=", 2000.0), "c16_errors": ("==", 0), "open1000_p99_ms_median": ("<=", 2.0),
     "open1000_errors": ("==", 0), "batch100_instances_per_s": (">=", 20000.0), "c64_errors": ("==", 0)}.items()}
 
-WRK_SCRIPT = """
-math.randomseed(7)
-local ids = {IDS}
-local per = PER
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  local parts = {}
-  for i = 1, per do
-    parts[i] = '{"r_id":"' .. ids[math.random(#ids)] .. '","order_size":' .. math.random(1, 6) .. '}'
-  end
-  return wrk.format(nil, "/v1/models/eta:predict", nil, '{"instances":[' .. table.concat(parts, ",") .. ']}')
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %f %f %f %f\\n", summary.requests, summary.duration,
-    e.connect + e.read + e.write + e.timeout + e.status, latency:percentile(50), latency:percentile(99),
-    latency:percentile(99.9), latency.mean))
-end
-"""
-
-
-def vegeta_binary() -> str:
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".venv", "bin", "vegeta")
-    found = shutil.which("vegeta") or (here if os.path.exists(here) else None)
-    if found is None:
-        raise RuntimeError("vegeta is not installed: `make vegeta` builds it (go install github.com/tsenart/vegeta/v12)")
-    return found
-
-
-def wrk(url: str, ids: list[str], per: int, connections: int, seconds: int, workdir: str) -> dict:
-    """A closed-loop wrk run: ``connections`` connections, each sending its next request
-    when the last one was answered."""
-    script = f"{workdir}/load.lua"
-    with open(script, "w") as f:
-        f.write(WRK_SCRIPT.replace("IDS", ",".join(f'"{i}"' for i in ids)).replace("PER", str(per)))
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", script, url],
-                         capture_output=True, text=True, timeout=seconds + 60).stdout
-    n, micros, errors, p50, p99, p999, mean = re.search(r"RESULT (.*)", out).group(1).split()
-    return {"rps": int(n) / (int(micros) / 1e6), "errors": int(errors), "p50_ms": float(p50) / 1000,
-            "p99_ms": float(p99) / 1000, "p999_ms": float(p999) / 1000, "requests": int(n)}
-
-
-def vegeta_targets(url: str, ids: list[str], workdir: str) -> str:
-    """One request per restaurant of ``ids`` (vegeta cycles through them)."""
-    path = f"{workdir}/targets.json"
-    rnd = random.Random(11)
-    with open(path, "w") as f:
-        for i in ids:
-            body = json.dumps({"instances": [{"r_id": i, "order_size": rnd.randint(1, 6)}]}).encode()
-            f.write(json.dumps({"method": "POST", "url": url, "body": base64.b64encode(body).decode(),
-                                "header": {"Content-Type": ["application/json"]}}) + "\n")
-    return path
-
 
 def vegeta(targets: str, rate: int, seconds: int, workdir: str) -> dict:
-    """An open-loop run: requests leave at ``rate`` per second on schedule, however long the
-    answers take; latency percentiles over every request (from vegeta's own results)."""
-    binary = vegeta_binary()
-    results = f"{workdir}/results.bin"
-    with open(results, "wb") as out:
-        subprocess.run([binary, "attack", "-format=json", f"-targets={targets}", f"-rate={rate}/s",
-                        f"-duration={seconds}s", "-timeout=10s"], stdout=out, check=True, timeout=seconds + 120)
-    lines = subprocess.run([binary, "encode", "--to=json", results], capture_output=True, text=True,
-                           check=True).stdout.splitlines()
-    latencies, errors = [], 0
-    for line in lines:
-        r = json.loads(line)
-        latencies.append(r["latency"] / 1e6)
-        errors += r["code"] != 200
-    latencies.sort()
-
-    def q(p):
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
-    return {"requests": len(latencies), "errors": errors, "p50_ms": q(0.50), "p99_ms": q(0.99), "p999_ms": q(0.999),
-            "max_ms": latencies[-1]}
+    """An open-loop run at ``rate`` requests/s: latency percentiles over every request."""
+    return summary(attack(targets, rate, seconds, workdir))
 
 
 def spread(values: list[float]) -> str:
@@ -139,7 +63,9 @@ def load(name: str, endpoint: str, ids: list[str], seconds: int, workdir: str, f
     fig[f"{name}_c16_errors"] = sum(r["errors"] for r in closed)
     print(f"{name}: closed loop c16, {RUNS} runs: {spread([r['rps'] for r in closed])} req/s, p99 "
           f"{spread([r['p99_ms'] for r in closed])} ms, {fig[f'{name}_c16_errors']} errors", flush=True)
-    targets = vegeta_targets(endpoint, ids, workdir)
+    rnd = random.Random(11)
+    targets = write_targets(f"{workdir}/targets.json", [
+        (endpoint, json.dumps({"instances": [{"r_id": i, "order_size": rnd.randint(1, 6)}]}).encode()) for i in ids])
     opened = [vegeta(targets, 1000, seconds, workdir) for _ in range(RUNS)]
     for q in ("p50", "p99", "p999"):
         values = [r[f"{q}_ms"] for r in opened]
@@ -175,8 +101,6 @@ def main(rows: int | None = None) -> dict:
     from palette.testing import redis_server, start_service, stop
     from palette.transformers import load_scorer
 
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed: `make bench` installs it (apt-get install wrk)")
     vegeta_binary()
     seconds = rows or DURATION
     heading(f"http_serving: palette serve under load, {seconds} s per run")

@@ -4,7 +4,8 @@ Each benchmark module has ``main(rows=None) -> dict`` of figures and may declare
 ``GOALS = {figure: (op, target)}``. Absolute times on a shared machine are noise; read
 the ratios, which each module measures against a baseline in the same run.
 
-    make bench                                           # everything, full size
+    make bench                                           # everything but reliability, full size
+    make reliability                                     # load, faults, killed jobs, races, fuzzing
     .venv/bin/python benchmarks/run.py --only dsl_spark  # one module (repeatable)
     .venv/bin/python benchmarks/run.py --rows 200000     # quick run: fewer rows / calls
 """
@@ -18,6 +19,10 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+# Modules a plain run leaves out: they run only when named with --only (make reliability).
+OPT_IN = {"reliability"}
 
 
 def modules() -> list[str]:
@@ -51,7 +56,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(HERE))
 
     results, failed = {}, []
-    for name in args.only or available:
+    for name in args.only or [m for m in available if m not in OPT_IN]:
         t0 = time.perf_counter()
         try:
             module = importlib.import_module(name)

@@ -17,6 +17,7 @@ import os
 import signal
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 from starlette.applications import Starlette
@@ -118,6 +119,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         metrics.MODEL_LOAD.labels(name).set(m.load_seconds)
     metrics.GENERATION.set(models.generation)
     supervisor = int(os.environ.get("PALETTE_SERVE_SUPERVISOR", "0") or 0)
+    scoring = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="palette-score")
 
     async def score(request: Request, name: str, endpoint: str, parse) -> Response:
         t0 = time.perf_counter()
@@ -137,7 +139,10 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
             if problems:
                 raise BadRequest(f"{len(problems)} problem(s) with the instances", problems, code="invalid_instances")
             want = _want_features(request, payload)
-            predictions, features = model.score(instances, want, request.headers.get("x-request-id"))
+            # Scoring waits on the online store: in a thread, so a slow or failing store holds
+            # one thread, never the event loop (health checks, other models, other requests).
+            predictions, features = await asyncio.get_running_loop().run_in_executor(
+                scoring, model.score, instances, want, request.headers.get("x-request-id"))
             metrics.INSTANCES.labels(label).inc(len(instances))
             status = 200
             out = {"predictions": predictions}
@@ -267,6 +272,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         if on_ready is not None:
             on_ready()
         yield
+        scoring.shutdown(wait=True)                    # uvicorn has drained the requests by now
         if models.feature_log is not None:
             models.feature_log.close()                 # what is queued is written before the worker exits
         if models.online_store is not None:

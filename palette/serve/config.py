@@ -43,6 +43,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
+    threads: int = 16                          # per worker: scoring off the event loop
     max_body_bytes: int = 1 << 20
     max_instances: int = 10_000
     store_timeout_ms: float | None = None
@@ -62,7 +63,7 @@ class ServeConfig:
         args = parser().parse_args(argv)
         file_values = _read_file(args.config or env.get("PALETTE_SERVE_CONFIG"))
         c = cls()
-        for name, conv in (("online_store", str), ("host", str), ("port", int), ("workers", int),
+        for name, conv in (("online_store", str), ("host", str), ("port", int), ("workers", int), ("threads", int),
                            ("max_body_bytes", int), ("max_instances", int), ("store_timeout_ms", float),
                            ("default_model", str), ("graceful_seconds", float), ("log_level", str),
                            ("log_dir", str), ("log_sample", float), ("log_by", str), ("admin_token", str)):
@@ -105,6 +106,8 @@ class ServeConfig:
                               "or list [models.NAME] in the --config file")
         if self.workers < 1:
             raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        if self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"--port must be 0..65535, got {self.port}")
         if self.default_model is not None and self.default_model not in self.models:
@@ -175,6 +178,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
     p.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
+    p.add_argument("--threads", type=int, help="threads per worker that score requests (default 16): a request "
+                   "waiting on the online store holds one, while the worker goes on answering others")
     p.add_argument("--default-model", metavar="NAME", help="the model /invocations scores (default: the only one)")
     p.add_argument("--max-body-bytes", type=int, help="larger request bodies get 413 (default 1 MiB)")
     p.add_argument("--max-instances", type=int, help="more instances in one request get 413 (default 10000)")
