@@ -434,7 +434,8 @@ def _written(db: Path) -> tuple:
 
 
 def run_materialize(store, url: str, full: bool) -> subprocess.Popen:
-    args = [sys.executable, "-m", "palette.cli", "materialize", "--store", store.root, "--online-store", url]
+    args = [sys.executable, "-m", "palette.cli", "materialize", "--store", store.root, "--online-store", url,
+            "--batch-rows", "200"]              # many small transactions: kills land between them
     return subprocess.Popen(args + (["--full"] if full else []), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -471,7 +472,7 @@ def materialize_kills(spark, workdir, kills: int, fig: dict) -> None:
         else:               # once it writes: mid-write, or between the writes and the watermark
             while proc.poll() is None and _written(db) == written and time.time() < started + 120:
                 time.sleep(0.02)
-            time.sleep(rnd.uniform(0.0, 1.5))
+            time.sleep(rnd.uniform(0.0, 0.3))
         delay = time.time() - started
         finished = proc.poll() is not None
         if not finished:

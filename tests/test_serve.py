@@ -107,8 +107,8 @@ def test_a_null_the_model_cannot_score_names_the_caller_s_field(sqlite_service):
     assert status == 400, got
     (detail,) = got["error"]["details"]
     assert detail["instance"] == 1 and detail["null_fields"] == ["order_size"]
-    assert detail["problem"].startswith("the model cannot score this instance with order_size null: send "
-                                        "order_size (a number)"), detail
+    assert detail["problem"] == "the model cannot score this instance with order_size null: send " \
+                                "order_size (a number)", detail              # no advice meant for the model's author
 
 
 def test_unknown_model_names_share_one_metric_series(sqlite_service):
@@ -408,3 +408,45 @@ def test_config_file_and_environment(eta, online_urls, tmp_path):
     for option in ("--model", "--output", "--online-store", "--workers", "--store-timeout-ms", "--max-body-bytes",
                    "--config", "PALETTE_SERVE_", "SIGTERM", "SIGHUP"):
         assert option in help_text, option
+
+
+def test_a_bug_in_palette_is_a_logged_500_with_the_request_id_never_a_4xx(caplog):
+    """Any exception that is not a ``PaletteError`` is palette's fault: the client gets a 500
+    in the one JSON shape, carrying its request id and nothing of the exception; the log
+    gets the traceback under that id. (In process, to plant the bug.)"""
+    import uvicorn
+
+    from palette.serve.app import create_app
+    from palette.serve.config import ServeConfig
+    from palette.serve.models import ModelSet
+    model = Path(__file__).resolve().parent / "fixtures" / "spark_artifacts" / "4.0.5" / "pipeline_gbt_regressor" / "model"
+    config = ServeConfig.from_sources(["--model", f"gbt={model}"], env={})
+    models = ModelSet(config)
+    models.start()
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug: secret internals")
+    models.models["gbt"].score = bug
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(config, models), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.05)
+        instance = {"a": 1.0, "b": 2.0, "c": 3.0, "cat": "x", "n": 0, "k": 1.0}
+        for route, body in (("/v1/models/gbt:predict", {"instances": [instance]}),
+                            ("/invocations", {"dataframe_records": [instance]})):
+            with caplog.at_level("ERROR", logger="palette.serve"):
+                status, got = http("POST", f"http://127.0.0.1:{port}{route}", body, headers={"X-Request-ID": "req-42"})
+            assert status == 500, got
+            assert got["error"]["code"] == "internal" and "req-42" in got["error"]["message"]
+            assert "secret" not in json.dumps(got)
+            assert "req-42" in caplog.text and "RuntimeError: a bug" in caplog.text
+        assert got["error_code"] == "INTERNAL_ERROR"                  # MLflow's field on /invocations
+    finally:
+        server.should_exit = True
+        thread.join(30)

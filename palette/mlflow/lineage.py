@@ -78,7 +78,8 @@ _INTEGRAL = ("tinyint", "smallint", "int", "bigint", "byte", "short", "integer",
 
 
 def signature(fields: dict[str, str], outputs: dict[str, str] | None = None, input_schema=None):
-    """An MLflow ModelSignature: the request fields in, the prediction out.
+    """An MLflow ModelSignature: the request fields in, the prediction out, and the
+    ``columns`` parameter (``predict(frame, params={"columns": [...]})``).
 
     A numeric field takes the type ``input_schema`` (the Spark schema of the training data)
     gives it: ``long`` for an integer column, ``double`` for a fractional one. Without it,
@@ -86,7 +87,7 @@ def signature(fields: dict[str, str], outputs: dict[str, str] | None = None, inp
     into doubles, so a ``double`` field would refuse the ``3`` a caller naturally sends;
     palette's runtime then checks the value (a string gets an error naming the field)."""
     from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
     spark_types = {f.name: f.dataType.simpleString() for f in input_schema.fields} if input_schema is not None else {}
 
     def kind(name: str, k: str):
@@ -96,7 +97,10 @@ def signature(fields: dict[str, str], outputs: dict[str, str] | None = None, inp
         return "long" if given in _INTEGRAL else "double" if given in ("float", "double") else AnyType()
     inputs = Schema([ColSpec(kind(name, k), name) for name, k in fields.items()])
     outs = Schema([ColSpec(t, name) for name, t in (outputs or {"prediction": "double"}).items()])
-    return ModelSignature(inputs=inputs, outputs=outs)
+    # ``params={"columns": [...]}``: the columns to answer with (empty: the model's prediction
+    # columns). Declared, or MLflow drops the params before they reach the model.
+    params = ParamSchema([ParamSpec("columns", "string", [], (-1,))])
+    return ModelSignature(inputs=inputs, outputs=outs, params=params)
 
 
 __all__ = ["lineage", "request_fields", "signature", "MLFLOW_TYPES"]

@@ -33,7 +33,7 @@ from . import metrics
 from .config import ServeConfig
 from .feature_log import open_log
 from .models import BadRequest, ModelSet
-from .protocols import JSON, content_type, csv_instances, kserve_instances, mlflow_instances, parse_json
+from .protocols import JSON, kserve_request, mlflow_request
 
 log = logging.getLogger("palette.serve")
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -107,6 +107,24 @@ def _want_features(request: Request, payload) -> bool:
     return flag.lower() in ("1", "true", "yes") or (isinstance(payload, dict) and payload.get("features") is True)
 
 
+def _columns_param(payload, model) -> list[str] | None:
+    """``params: {"columns": [...]}`` on /invocations: the columns to answer with, as the
+    pyfunc flavor's ``predict(..., params={"columns": [...]})`` takes them; other params are
+    ignored (a palette pipeline takes no inference parameters), as MLflow ignores params a
+    model does not take."""
+    params = payload.get("params") if isinstance(payload, dict) else None
+    columns = (params or {}).get("columns")
+    if columns is None:
+        return None
+    if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+        raise BadRequest('params.columns is a list of the columns to answer with, e.g. ["prediction"]')
+    unknown = [c for c in columns if c not in model.written]
+    if unknown:
+        raise BadRequest(f"params.columns {unknown} are not columns model {model.name!r} writes; it writes "
+                         f"{', '.join(model.written)}")
+    return columns
+
+
 def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=None) -> Starlette:
     """The app serving ``config``'s models (loaded here unless ``models`` is given);
     ``on_ready()`` is called once it serves."""
@@ -139,10 +157,11 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
             if problems:
                 raise BadRequest(f"{len(problems)} problem(s) with the instances", problems, code="invalid_instances")
             want = _want_features(request, payload)
+            outputs = _columns_param(payload, model)
             # Scoring waits on the online store: in a thread, so a slow or failing store holds
             # one thread, never the event loop (health checks, other models, other requests).
             predictions, features = await asyncio.get_running_loop().run_in_executor(
-                scoring, model.score, instances, want, request.headers.get("x-request-id"))
+                scoring, model.score, instances, want, request.headers.get("x-request-id"), outputs)
             metrics.INSTANCES.labels(label).inc(len(instances))
             status = 200
             out = {"predictions": predictions}
@@ -165,21 +184,10 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
             metrics.LATENCY.labels(label, endpoint).observe(time.perf_counter() - t0)
 
     def kserve(request: Request, body: bytes, model):
-        if content_type(request.headers) != JSON:
-            raise BadRequest(f"Content-Type must be application/json, got {content_type(request.headers) or 'none'}",
-                             status=415, code="unsupported_media_type")
-        payload = parse_json(body)
-        return kserve_instances(payload, config.max_instances), payload
+        return kserve_request(request.headers.get("content-type", ""), body, config.max_instances)
 
     def mlflow(request: Request, body: bytes, model):
-        kind = content_type(request.headers)
-        if kind == JSON:
-            payload = parse_json(body)
-            return mlflow_instances(payload, config.max_instances), payload
-        if kind in ("text/csv", "application/csv"):
-            return csv_instances(body, model.fields, config.max_instances), None
-        raise BadRequest(f"Content-Type must be application/json or text/csv, got {kind or 'none'}", status=415,
-                         code="unsupported_media_type")
+        return mlflow_request(request.headers.get("content-type", ""), body, model.fields, config.max_instances)
 
     async def predict(request: Request) -> Response:
         return await score(request, request.path_params["name"], "predict", kserve)

@@ -45,7 +45,7 @@ def _is_num(v) -> bool:
 _CHECKS = {"num": (_is_num, "a number"), "str": (lambda v: isinstance(v, str), "a string"),
            "bool": (lambda v: isinstance(v, bool), "true or false"),
            "int": (lambda v: isinstance(v, Integral) and not isinstance(v, bool), "an integer"),
-           "ts": (lambda v: isinstance(v, str), "an ISO 8601 timestamp string")}
+           "ts": (lambda v: isinstance(v, (str, datetime)), "an ISO 8601 timestamp string")}
 
 
 def _timestamp(v: str) -> datetime:
@@ -99,7 +99,7 @@ class ServedModel:
                     if v is not None and check is not None and not check[0](v):
                         problems.append({"instance": i, "field": f,
                                          "problem": f"must be {check[1]} (or null), got {type(v).__name__} {v!r}"[:200]})
-                    elif v is not None and kind == "ts":
+                    elif isinstance(v, str) and kind == "ts":
                         try:
                             _timestamp(v)
                         except ValueError:
@@ -118,12 +118,13 @@ class ServedModel:
                 row[f] = _timestamp(row[f])
         return row
 
-    def score(self, instances: list[dict], features: bool = False,
-              request_id: str | None = None) -> tuple[list, list | None]:
+    def score(self, instances: list[dict], features: bool = False, request_id: str | None = None,
+              outputs: list[str] | None = None) -> tuple[list, list | None]:
         """(predictions, features or None), one per instance. One instance goes through
         ``scoreInstance``, several through ``scoreBatch``; an instance a stage drops
         (handleInvalid='skip') gets a null prediction. With a feature log, the sampled
-        instances are logged (under ``request_id``) once answered."""
+        instances are logged (under ``request_id``) once answered. ``outputs``: the columns
+        to answer with instead of the model's (MLflow's ``params.columns``)."""
         started = time.time()
         sampled = self.feature_log.sampled(instances) if self.feature_log is not None else None
         capture = Capture() if sampled else None
@@ -141,19 +142,20 @@ class ServedModel:
             raise
         except PaletteError as e:               # the instances' fault; anything else is palette's: a 500
             raise BadRequest(f"the instances could not be scored: {e}", self._locate(instances)) from None
-        predictions = [self._answer(r) for r in rows]
+        predictions = [self._answer(r, outputs or self.outputs) for r in rows]
         extra = [None if r is None else {c: r.get(c) for c in self.written} for r in rows] if features else None
         if capture is not None:
             self.feature_log.write(capture, instances, rows, predictions, sampled, request_id or new_request_id(),
                                    started)
         return predictions, extra
 
-    def _answer(self, row: dict | None):
+    @staticmethod
+    def _answer(row: dict | None, outputs: list[str]):
         if row is None:
             return None
-        if len(self.outputs) == 1:
-            return row.get(self.outputs[0])
-        return {c: row.get(c) for c in self.outputs}
+        if len(outputs) == 1:
+            return row.get(outputs[0])
+        return {c: row.get(c) for c in outputs}
 
     def _locate(self, instances: list[dict]) -> list[dict]:
         """Which instances fail, and why: each scored alone (a failed batch only)."""
@@ -170,8 +172,12 @@ class ServedModel:
                 nulls = [f for f in self.fields if isinstance(inst, dict) and inst.get(f) is None]
                 if nulls:                     # what the caller can change: the fields it left null
                     wants = ", ".join(f"{f} ({_CHECKS.get(self.fields[f], (None, self.fields[f]))[1]})" for f in nulls)
+                    # The stage's own words advise the model's author (fill it in the pipeline): the
+                    # log keeps them; the caller is told what to send (docs/serving.md, "Nulls").
+                    log.info("model %s cannot score instance %d with %s null: %s", self.name, i, ", ".join(nulls),
+                             detail["problem"])
                     detail["problem"] = (f"the model cannot score this instance with {', '.join(nulls)} null: send "
-                                         f"{wants}. The model says: {detail['problem']}")[:800]
+                                         f"{wants}")[:800]
                     detail["null_fields"] = nulls
                 details.append(detail)
                 if len(details) >= 20:

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 with atheris.instrument_imports(include=["palette"]):
     import palette.dsl                                   # noqa: F401  (instrumented for coverage)
+    import palette.serve.app                             # noqa: F401
     import palette.serve.models                          # noqa: F401
     import palette.serve.protocols                       # noqa: F401
     import palette.transformers                          # noqa: F401

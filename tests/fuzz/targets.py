@@ -13,7 +13,6 @@ committed corpus and runs each briefly; ``make fuzz`` runs each for long.
 from __future__ import annotations
 
 import atexit
-import json
 import math
 import os
 import shutil
@@ -71,25 +70,32 @@ def _served():
     return _SERVED
 
 
+CONTENT_TYPES = ["application/json", "text/csv", "application/vnd.apache.parquet", "application/json; charset=latin-1",
+                 "text/plain", "application/json; format=pandas-records"]
+
+
 def requests(data: bytes) -> None:
+    """The first byte picks the route (KServe or MLflow) and the Content-Type; the rest is the body."""
+    from palette.serve.app import _columns_param, _json
     from palette.serve.models import BadRequest
-    from palette.serve.protocols import csv_instances, kserve_instances, mlflow_instances, parse_json
+    from palette.serve.protocols import kserve_request, mlflow_request
     model = _served()
-    kind, body = (data[0] % 3, data[1:]) if data else (0, b"")
+    head, body = (data[0], data[1:]) if data else (0, b"")
+    kind = CONTENT_TYPES[(head >> 1) % len(CONTENT_TYPES)]
 
     def run(_):
-        if kind == 2:
-            instances = csv_instances(body, model.fields, 100)
+        if head & 1:
+            instances, payload = mlflow_request(kind, body, model.fields, 100)
         else:
-            instances = (kserve_instances if kind == 0 else mlflow_instances)(parse_json(body), 100)
+            instances, payload = kserve_request(kind, body, 100)
+        outputs = _columns_param(payload, model)
         problems = model.check(instances)
         if problems:
             raise BadRequest("problems", problems)
-        predictions, _ = model.score(instances)
+        predictions, _ = model.score(instances, outputs=outputs)
         if len(predictions) != len(instances):
             raise Finding(f"{len(instances)} instances got {len(predictions)} predictions")
-        for p in predictions:
-            json.dumps(p, default=float)
+        _json({"predictions": predictions})                # as the app answers it
     _expect_palette_errors(run, data)
 
 
