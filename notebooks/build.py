@@ -1,7 +1,7 @@
 """Regenerate the notebooks: each jupytext source (``NAME.py``, the diffable twin) becomes
 ``NAME.ipynb``, executed top to bottom in a fresh Jupyter kernel, with its outputs — what
 GitHub shows when browsing the repository. ``make notebooks`` runs it; the test suite
-executes the same way on small data (``tests/test_notebooks.py``).
+executes the same way on small data (``tests/docs/test_notebooks.py``).
 
     python notebooks/build.py                      # every notebook
     python notebooks/build.py uber_eats_eta        # one

@@ -19,7 +19,7 @@ from palette.lazy import lazy_exports
 __version__ = "0.1.0"
 
 # Imported on first use, so that `import palette` loads nothing that can reach pyspark
-# (tests/test_runtime_layout.py): the feature store (its Spark methods) and the Spark ML stages.
+# (tests/runtime/test_runtime_layout.py): the feature store (its Spark methods) and the Spark ML stages.
 _LAZY = {
     "FeatureStore": "palette.store",
     "DSLTransformer": "palette.transformers.dsl_stage",

@@ -1,5 +1,5 @@
 """Names a package exports but imports on first use (PEP 562), so that importing the
-package loads nothing heavy — nothing that can reach pyspark (tests/test_runtime_layout.py).
+package loads nothing heavy — nothing that can reach pyspark (tests/runtime/test_runtime_layout.py).
 
 >>> __getattr__ = lazy_exports(__name__, {"log_model": ".flavor"})        # doctest: +SKIP
 """

@@ -9,6 +9,15 @@ import pytest
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
+def pytest_collection_modifyitems(config, items):
+    """``spark``: every test that needs a JVM — through pytest-spark's ``spark_session``
+    (directly or through a fixture that uses it) or by starting Spark itself (a module's
+    ``pytestmark``). ``pytest -m "not spark"`` runs the JVM-free half."""
+    for item in items:
+        if "spark_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     from pytest_spark.config import SparkConfigBuilder

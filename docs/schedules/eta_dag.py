@@ -18,7 +18,7 @@ except ImportError:                                    # Airflow 2
 DATA = "/data/eta"
 DEFAULTS = {"retries": 2, "retry_delay": timedelta(minutes=5)}
 
-# The commands, by task: tests/test_job_schedules.py parses each with its job's own
+# The commands, by task: tests/jobs/test_job_schedules.py parses each with its job's own
 # argument parser, so a renamed or misspelled option fails the test suite, not the night.
 HOURLY = {
     "ingest_realtime": f"palette job ingest --group restaurant:realtime_fg --source {DATA}/realtime_fg",

@@ -7,7 +7,7 @@
 - ``model_dir``: a saved PipelineModel with one of its files damaged (truncated, bytes
   flipped or inserted), loaded and scored by the JVM-free runtime.
 
-``run.py`` drives them with atheris (coverage-guided); ``tests/test_fuzz.py`` replays the
+``run.py`` drives them with atheris (coverage-guided); ``tests/fuzz/test_fuzz.py`` replays the
 committed corpus and runs each briefly; ``make fuzz`` runs each for long.
 """
 from __future__ import annotations

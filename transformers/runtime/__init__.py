@@ -1,7 +1,7 @@
 """The JVM-free runtime: load a saved stage or PipelineModel and score rows without Spark.
 
 This subpackage never imports pyspark, py4j or delta, nor any module of palette that
-does; ``tests/test_runtime_layout.py`` walks its imports to prove it. It reads the
+does; ``tests/runtime/test_runtime_layout.py`` walks its imports to prove it. It reads the
 directory ``model.write().save(path)`` wrote (JSON and parquet) and scores it with one
 scorer per stage, all answering one protocol (``stage.StageScorer``) and registered in
 one registry by the class name Spark saved (``stage.SCORERS``): palette's DSL stages

@@ -1,6 +1,6 @@
 """The supported-stages table of ``docs/serving.md``, generated from the registries so the
 doc cannot drift: ``python -m palette.transformers.runtime.scorers`` prints it, and
-``--write`` rewrites the generated part of docs/serving.md (``tests/test_spark_stage_docs.py``
+``--write`` rewrites the generated part of docs/serving.md (``tests/runtime/test_spark_stage_docs.py``
 fails when it is stale)."""
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ def test_bucketizer_bounded_and_error(df, tmp_path):
     check_both_fail(strict, df, tmp_path, name="nan_batch")                              # NaN among valid rows
 
 
+@pytest.mark.spark
 def test_unknown_mode_fails_at_load(tmp_path):
     """A handleInvalid mode the runtime does not know (say, one a later Spark adds) fails
     at load time, naming the stage, the param and the modes it supports."""

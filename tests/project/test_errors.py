@@ -46,7 +46,7 @@ BUILTINS = {"ValueError", "TypeError", "KeyError"}
 
 
 def test_callers_errors_are_palette_errors_not_bare_builtins():
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     bare = []
     for folder in ("palette", "dsl", "transformers", "jobs", "parity"):
         for path in sorted((root / folder).rglob("*.py")):

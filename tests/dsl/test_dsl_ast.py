@@ -77,7 +77,7 @@ def test_learned_functions_are_rejected_by_both_backends(name, spark_session):
 
 
 def test_every_function_has_a_builder_and_documentation():
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "dsl.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "dsl.md").read_text()
     for name in SIGNATURES:
         builder = getattr(B, name, None) or getattr(B, name + "_", None)
         assert builder is not None, f"no builder for {name}"

@@ -10,6 +10,8 @@ import pytest
 
 from palette.spark import DeltaJarsMissing, FETCH_COMMAND, delta_jars
 
+pytestmark = pytest.mark.spark          # it starts Spark sessions
+
 WRITE_AND_READ = textwrap.dedent("""
     import sys
     from palette.spark import session

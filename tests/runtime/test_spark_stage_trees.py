@@ -171,6 +171,7 @@ def test_null_features_fail_like_spark(spark_session, data, tmp_path):
     check_both_fail(model, df, tmp_path)
 
 
+@pytest.mark.spark                                   # its fixture, by name, fits a model
 @pytest.mark.parametrize("fixture", ["data", "continuous"])
 def test_row_walks_and_batch_walk_reach_the_same_leaves(request, tmp_path, fixture):
     """A single row walks the trees level by level with 1-D indexing, or through the

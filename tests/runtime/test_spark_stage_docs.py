@@ -6,7 +6,7 @@ from palette.transformers.runtime import SCORERS
 from palette.transformers.runtime.scorers import load_all
 from palette.transformers.runtime.scorers._docs import sync
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "serving.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
 
 
 def test_serving_doc_is_current():

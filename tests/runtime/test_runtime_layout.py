@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # setup.cfg's package_dir: import name prefix -> folder.
 FOLDERS = {"palette.dsl": "dsl", "palette.transformers": "transformers", "palette.parity": "parity",
            "palette.jobs": "jobs", "palette": "palette"}

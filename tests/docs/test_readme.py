@@ -5,7 +5,7 @@ from pathlib import Path
 
 from docs_runner import python_blocks
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_the_readme_python_blocks_run_in_order(spark_session, capsys):

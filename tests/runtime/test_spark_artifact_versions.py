@@ -18,7 +18,7 @@ from palette.transformers.runtime.vectors import SparseVector
 
 from _stage_parity import check_batch, compare_rows
 
-ROOT = Path(__file__).resolve().parent / "fixtures" / "spark_artifacts"
+ROOT = Path(__file__).resolve().parents[1] / "fixtures" / "spark_artifacts"
 CASES = sorted(ROOT.glob("*/*/transform.json"))
 VERSIONS = sorted({p.parent.parent.name for p in CASES})
 REL = 1e-9

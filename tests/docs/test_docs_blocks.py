@@ -16,8 +16,10 @@ import pytest
 
 from docs_runner import python_blocks
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-RUNNER = Path(__file__).resolve().parent / "docs_runner.py"
+pytestmark = pytest.mark.spark          # the pages run Spark (and read what make demo left)
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+RUNNER = Path(__file__).resolve().parents[1] / "docs_runner.py"
 # what the pages' comments say their blocks print: checked, not only that they ran
 PRINTS = {
     "dsl.md": ["-60.0", "| 750.0|"],

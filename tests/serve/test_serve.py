@@ -419,7 +419,7 @@ def test_a_bug_in_palette_is_a_logged_500_with_the_request_id_never_a_4xx(caplog
     from palette.serve.app import create_app
     from palette.serve.config import ServeConfig
     from palette.serve.models import ModelSet
-    model = Path(__file__).resolve().parent / "fixtures" / "spark_artifacts" / "4.0.5" / "pipeline_gbt_regressor" / "model"
+    model = Path(__file__).resolve().parents[1] / "fixtures" / "spark_artifacts" / "4.0.5" / "pipeline_gbt_regressor" / "model"
     config = ServeConfig.from_sources(["--model", f"gbt={model}"], env={})
     models = ModelSet(config)
     models.start()

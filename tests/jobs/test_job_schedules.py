@@ -13,7 +13,7 @@ import pytest
 
 from palette.jobs import JOBS, job_module
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 DAG = DOCS / "schedules" / "eta_dag.py"
 
 

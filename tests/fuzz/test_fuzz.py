@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-FUZZ = Path(__file__).resolve().parent / "fuzz"
+FUZZ = Path(__file__).resolve().parent
 sys.path.insert(0, str(FUZZ))
 
 from targets import TARGETS  # noqa: E402
 
-SECONDS = 20
+SECONDS = 10
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
