@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .errors import FeatureLookupError, IngestError
-from .lookup import GroupRead, max_age_micros, plan_reads
+from .lookup_plan import GroupRead, max_age_micros, plan_reads
 from .refs import parse_ref
 from .registry import Entity, FeatureGroup
 
@@ -197,7 +197,7 @@ _T, _SIDE, _FT, _ROW = "__palette_ts", "__palette_side", "__palette_fts", "__pal
 
 @dataclass
 class Side:
-    """One planned read (``palette.lookup.GroupRead``) and its table, at the version read."""
+    """One planned read (``palette.lookup_plan.GroupRead``) and its table, at the version read."""
     read: GroupRead
     table: DataFrame
 
@@ -220,7 +220,7 @@ def key_columns(df: DataFrame, read: GroupRead) -> list[Column]:
 
 
 def _within(feature_ts: Column, row_ts: Column, group: FeatureGroup) -> Column:
-    """``palette.lookup.within_max_age`` as a Column."""
+    """``palette.lookup_plan.within_max_age`` as a Column."""
     max_age = max_age_micros(group)
     if max_age is None:
         return F.lit(True)
@@ -294,10 +294,10 @@ def as_of_join(df: DataFrame, keys: list[Column], ts_col: str | None, sides: lis
     return out.select(*[c for c in df.columns if c not in outputs], *outputs)
 
 
-def lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: str | None = None,
+def point_in_time_lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: str | None = None,
            versions: dict[str, int] | None = None) -> DataFrame:
     """``df`` plus one column per ``{output column: palette ref}``, as planned by
-    ``palette.lookup.plan_reads``.
+    ``palette.lookup_plan.plan_reads``.
 
     All groups looked up by the same join key column(s) are fetched in one pass (one
     sort); each group's features come from one read of its table. Each output column

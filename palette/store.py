@@ -22,7 +22,7 @@ from pathlib import Path
 from palette.refs import Ref, parse_ref
 
 from .config import configure, default_online_store, default_root
-from .lookup import Definitions, resolve_ref
+from .lookup_plan import Definitions, resolve_ref
 from .registry import Entity, FeatureGroup, Registry, format_age
 
 @dataclass(frozen=True)

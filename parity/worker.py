@@ -36,7 +36,7 @@ class _Recorder:
     """A ``ScoreObserver``: each stage's outputs by row id, and each read's keys."""
 
     def __init__(self, scorer):
-        from palette.transformers.runtime.lookups import batch_keys
+        from palette.transformers.runtime.online_lookups import batch_keys
         self._batch_keys = batch_keys
         self.owner = {id(b): s for s, stage in enumerate(scorer.stages) for b in stage.reads}
         self.outputs = []

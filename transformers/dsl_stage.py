@@ -99,10 +99,10 @@ class _DSLParams(HasPaletteLookup):
         """The dataset with a column for every palette ref the lambdas read, and where each is.
 
         Refs an earlier PaletteTransformer provided are found by their column metadata; the
-        others are looked up here (``palette.lookup.auto_lookups``), exactly as a
+        others are looked up here (``palette.lookup_plan.auto_lookups``), exactly as a
         PaletteTransformer would, into temporary columns.
         """
-        from palette.lookup import auto_lookups
+        from palette.lookup_plan import auto_lookups
         from palette.offline import provided_refs
 
         refs = {r.ref for text in lambdas.values() for r in parse(text).reads() if r.parsed.kind == "palette"}

@@ -93,7 +93,7 @@ class HasPaletteLookup(Params):
         return self.setDeltaVersions({g: store.version(g, spark) for g in sorted(groups)})
 
     def featureDefinitions(self):
-        """The entities and feature groups this stage reads (``palette.lookup.Definitions``),
+        """The entities and feature groups this stage reads (``palette.lookup_plan.Definitions``),
         as saved with it: from the feature store when one is known, else as loaded from the
         saved stage; None when the stage reads no feature."""
         refs = self.paletteRefs()
@@ -133,8 +133,8 @@ class HasPaletteLookup(Params):
         return cached[1]
 
     def _lookup(self, df, outputs: dict[str, str]):
-        from palette.offline import lookup
-        return lookup(df, self.store(), outputs, self.getTimestampCol(), self.getDeltaVersions())
+        from palette.offline import point_in_time_lookup
+        return point_in_time_lookup(df, self.store(), outputs, self.getTimestampCol(), self.getDeltaVersions())
 
 
 class PaletteTransformer(Transformer, HasPaletteLookup, PaletteReadable, PaletteWritable):

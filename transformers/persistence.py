@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLWritable
 
-from palette.lookup import Definitions
+from palette.lookup_plan import Definitions
 
 from .runtime.artifact import FORMAT_VERSION, check_format
 

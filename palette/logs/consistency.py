@@ -2,7 +2,7 @@
 
 Every logged feature read — a key, the request's time, the value the online store gave
 and its event time — is replayed through the point-in-time offline lookup
-(``palette.offline.lookup``, as a training set is built) at the request's time. Per day,
+(``palette.offline.point_in_time_lookup``, as a training set is built) at the request's time. Per day,
 model and feature:
 
 - ``match_rate``: the offline value equals the served one (both null counts as a match);
@@ -51,7 +51,7 @@ def _served(records: DataFrame) -> DataFrame:
 def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:
     """``served`` plus ``offline`` (as a string) and ``offline_num``: each row's feature
     looked up offline as of its request time."""
-    from palette.offline import lookup
+    from palette.offline import point_in_time_lookup
 
     parts = []
     for row in served.select("group").distinct().collect():
@@ -68,7 +68,7 @@ def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:
                                       for k in rows.select("key").distinct().collect()], f"key string, {schema}")
         features = [r.feature for r in rows.select("feature").distinct().collect()]
         outputs = {f"__offline_{i}": f"@palette:{gid}:{feat}:{names[0]}" for i, feat in enumerate(features)}
-        looked = lookup(rows.join(keys, "key"), store, outputs, ts_col="request_time")
+        looked = point_in_time_lookup(rows.join(keys, "key"), store, outputs, ts_col="request_time")
         pick = None
         for i, feat in enumerate(features):
             value = F.col(f"__offline_{i}")

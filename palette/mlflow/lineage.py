@@ -15,7 +15,7 @@ from palette.online import open_store
 from palette.refs import parse_ref
 from palette.transformers.runtime import load_scorer
 from palette.transformers.runtime.artifact import palette_refs, params_of, stage_metadata
-from palette.transformers.runtime.lookups import definitions_of
+from palette.transformers.runtime.online_lookups import definitions_of
 
 # The signature's types for the runtime's request field kinds.
 MLFLOW_TYPES = {"num": "double", "int": "long", "str": "string", "bool": "boolean", "ts": "datetime"}

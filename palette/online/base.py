@@ -15,7 +15,7 @@ and its feature values. Five operations, as in Feast's ``OnlineStore``:
 - ``drop(group_id)``: tear a group down.
 
 Values are encoded by ``codec.RecordCodec``; max age is applied by the reader, at read
-time (``palette.lookup.within_max_age``), as the offline store applies it at lookup time.
+time (``palette.lookup_plan.within_max_age``), as the offline store applies it at lookup time.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from typing import Callable, Iterable, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from palette.errors import OnlineSchemaMismatch
-from palette.lookup import max_age_micros
+from palette.lookup_plan import max_age_micros
 from palette.registry import Entity, FeatureGroup
 
 from .codec import RecordCodec

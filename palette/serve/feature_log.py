@@ -12,7 +12,7 @@ import os
 from datetime import datetime, timezone
 
 from palette.logs.writer import FeatureLog, Sampler, _json, feature_entries
-from palette.transformers.runtime.lookups import batch_keys
+from palette.transformers.runtime.online_lookups import batch_keys
 
 from . import metrics
 

@@ -18,7 +18,7 @@ FOLDERS = {"palette.dsl": "dsl", "palette.transformers": "transformers", "palett
            "palette.jobs": "jobs", "palette": "palette"}
 FORBIDDEN = ("pyspark", "py4j", "delta")
 # The runtime and everything that serves requests with it.
-JVM_FREE_ROOTS = ["palette.transformers.runtime", "palette.online", "palette.serve", "palette.lookup", "palette.errors",
+JVM_FREE_ROOTS = ["palette.transformers.runtime", "palette.online", "palette.serve", "palette.lookup_plan", "palette.errors",
                   "palette.parity.worker", "palette.parity.compare", "palette.logs.writer", "palette.mlflow.pyfunc",
                   "palette.mlflow.uri"]
 

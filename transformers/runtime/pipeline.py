@@ -27,7 +27,7 @@ from palette.errors import ArtifactError, PaletteError, UnsupportedStageError
 
 from .artifact import PIPELINE_MODELS, check_format, read_metadata, stage_dirs
 from .batch import Batch
-from .lookups import BoundRead, RowFetch, fetch_batch
+from .online_lookups import BoundRead, RowFetch, fetch_batch
 from .stage import LoadContext, StageScorer
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class ScoreObserver(Protocol):
     def fetched(self, stage: int, reads: list[BoundRead], batch: Batch, got: dict[str, list]) -> None:
         """Before stage ``stage``, ``reads`` were fetched in one round trip for the rows
         of ``batch``: ``got`` holds, per read's column, each row's values and event time
-        (``lookups._read_keys``)."""
+        (``online_lookups._read_keys``)."""
 
     def scored(self, stage: int, batch: Batch) -> None:
         """The rows after stage ``stage`` (its outputs added, the rows it skips gone)."""

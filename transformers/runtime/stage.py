@@ -5,12 +5,16 @@ registered, with ``@scorer("saved.class.Name", ...)``, under the class names Spa
 writes into the stage's ``metadata/``; ``load_scorer`` picks it by that name. A scorer
 answers two calls:
 
-- ``scoreInstance(row) -> row`` (and ``score_instance``, the same for a caller that has
-  set ``np.errstate`` itself): the row plus the stage's output columns;
+- ``scoreInstance(row) -> row``: the row plus the stage's output columns;
 - ``score_batch(batch) -> batch``: the same over a columnar ``Batch`` (see
   ``batch.py``), with numpy where the stage can (``score_columns``), else row by row.
 
-A stage that reads the feature store also declares its ``reads`` (see ``lookups.py``):
+``scoreInstance`` and ``scoreBatch`` (of a ``PipelineScorer``) are the public names, the
+tutorial's. ``score_instance`` and ``score_batch`` are this runtime's internal protocol
+between the pipeline and its stages (``score_instance`` is ``scoreInstance`` for a caller
+that has set ``np.errstate`` itself); users call the public ones.
+
+A stage that reads the feature store also declares its ``reads`` (see ``online_lookups.py``):
 the pipeline plans them at load time, to fetch each dependency level in one round trip.
 """
 from __future__ import annotations
@@ -103,7 +107,7 @@ class StageScorer:
 
     saved_classes: tuple[str, ...] = ()
     batch_fallback = ""          # when a batch still goes row by row (for the docs table)
-    reads: tuple = ()            # the feature-store reads of the stage (lookups.LookupRead)
+    reads: tuple = ()            # the feature-store reads of the stage (online_lookups.BoundRead)
 
     def __init__(self, path: Path | None, metadata: dict, context: LoadContext | None = None):
         self.path = Path(path) if path is not None else None

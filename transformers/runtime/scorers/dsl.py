@@ -4,7 +4,7 @@ What ``DSLTransformer.scoreInstance`` runs, and what ``load_scorer`` builds from
 stage: the stage's lambdas, parsed by the DSL grammar and compiled to Python closures.
 Every lambda reads the stage's input row. A palette ref reads the column an earlier
 stage of the pipeline looked it up into; a ref no earlier stage provided is looked up by
-this stage itself (``palette.lookup.auto_lookups``), from the online store, into
+this stage itself (``palette.lookup_plan.auto_lookups``), from the online store, into
 temporary fields dropped afterwards — as its Spark path does from the offline store.
 
 >>> s = DSLScorer.of({"tip2": 'nFill(nVal("basis:tip"), 0) * 2'})
@@ -19,10 +19,10 @@ from palette.dsl import parse, to_python
 from palette.dsl.batch_backend import BatchExpression, Irregular, Vec
 from palette.dsl.fields import default_field
 from palette.dsl.functions import READERS
-from palette.lookup import Definitions, auto_lookups, plan_reads
+from palette.lookup_plan import Definitions, auto_lookups, plan_reads
 
 from ..batch import Batch, with_nulls
-from ..lookups import LookupStage, definitions_of
+from ..online_lookups import LookupStage, definitions_of
 from ..stage import LoadContext, scorer
 
 DSL_CLASSES = ("palette.transformers.dsl_stage.DSLTransformer", "palette.transformers.dsl_stage.DSLModel")

@@ -2,16 +2,16 @@
 
 What ``PaletteTransformer.scoreInstance`` runs, and what ``load_scorer(path,
 online_store=...)`` builds from a saved stage. The stage's refs are planned by
-``palette.lookup.plan_reads`` from the definitions saved with it, exactly as its Spark
-path plans them from the registry; see ``..lookups`` for how reads are bound and fetched.
+``palette.lookup_plan.plan_reads`` from the definitions saved with it, exactly as its Spark
+path plans them from the registry; see ``..online_lookups`` for how reads are bound and fetched.
 """
 from __future__ import annotations
 
-from palette.lookup import plan_reads
+from palette.lookup_plan import plan_reads
 from palette.refs import parse_ref
 
 from ..batch import Batch
-from ..lookups import LookupStage, definitions_of
+from ..online_lookups import LookupStage, definitions_of
 from ..stage import LoadContext, scorer
 
 PALETTE_TRANSFORMER = "palette.transformers.palette_stage.PaletteTransformer"

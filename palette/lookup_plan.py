@@ -1,8 +1,9 @@
 """Lookup planning: which feature groups a stage reads, by which key columns.
 
-One plan, two executions. ``palette.offline.lookup`` runs it on Spark (one as-of sort
-per key tuple, point in time); the JVM-free runtime runs it against an online store
-(latest values, one round trip per dependency level). Both start here, so a ref resolves
+One plan, two executions. ``palette.offline.point_in_time_lookup`` runs it on Spark (one
+as-of sort per key tuple, point in time); the JVM-free runtime runs it against an online
+store (``palette.transformers.runtime.online_lookups``: latest values, one round trip per
+dependency level). Both start here, so a ref resolves
 to the same group, features and key columns on both paths, and both apply the same
 max-age rule (``within_max_age``).
 

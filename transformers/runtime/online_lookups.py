@@ -2,8 +2,8 @@
 
 A stage that reads the feature store (a ``PaletteTransformer``, or a DSL stage reading a
 palette ref no earlier stage provided) is a ``LookupStage``. At load time its reads
-(``palette.lookup.plan_reads``, the plan the Spark path runs too) are bound to the online
-store's layouts: a group that is missing there, or holds a feature with another type or
+(``palette.lookup_plan.plan_reads``, the plan the Spark path runs too) are bound to the
+online store's layouts: a group that is missing there, or holds a feature with another type or
 other keys, fails now, naming it, never at request time.
 
 Each bound read has a hidden column, where the fetched values of its features land (a
@@ -26,7 +26,7 @@ from numbers import Integral
 from typing import Any
 
 from palette.errors import FeatureLookupError, OnlineSchemaMismatch
-from palette.lookup import Definitions, GroupRead, max_age_micros, within_max_age
+from palette.lookup_plan import Definitions, GroupRead, max_age_micros, within_max_age
 from palette.online.base import GroupLayout, OnlineStore
 from palette.online.codec import RecordCodec, encode_key
 
