@@ -157,13 +157,15 @@ def soak(eta, plain, redis_url, ids, workdir, minutes: int, fig: dict) -> None:
         for m in range(minutes):
             rec = read_results_of(start_attack(tg, 1000, 60, f"{workdir}/soak.bin"), f"{workdir}/soak.bin")
             s = summary(rec)
+            s["failed"] = sorted({f"{r['code']} {r['error'][-50:]}".strip() for r in rec if r["code"] != 200})
             now = workers(proc.pid)
             s.update(rss={p: rss_mib(p) for p in now}, fds={p: open_fds(p) for p in now}, same=now == pids)
             per_minute.append(s)
             print(f"  soak minute {m + 1}: {s['requests']:,} requests, {s['errors']} errors, p50 {s['p50_ms']:.2f} "
                   f"p99 {s['p99_ms']:.2f} p99.9 {s['p999_ms']:.2f} ms; RSS "
                   f"{', '.join(f'{v:.0f}' for v in s['rss'].values())} MiB; fds "
-                  f"{', '.join(map(str, s['fds'].values()))}", flush=True)
+                  f"{', '.join(map(str, s['fds'].values()))}{'; failed: ' + ', '.join(s['failed']) if s['failed'] else ''}",
+                  flush=True)
     finally:
         stop(proc, timeout=60)
     first, last = per_minute[min(1, len(per_minute) - 1)], per_minute[-1]     # minute 1 warms up
@@ -175,7 +177,9 @@ def soak(eta, plain, redis_url, ids, workdir, minutes: int, fig: dict) -> None:
     fig["soak_fd_growth"] = max(last["fds"][p] - first["fds"].get(p, last["fds"][p]) for p in last["fds"])
     report(f"soak: {minutes} min at 1,000 req/s, Redis, 2 workers",
            "no error; p99 steady; RSS and open descriptors flat within 10 %",
-           f"{sum(m['requests'] for m in per_minute):,} requests, {fig['soak_errors']} errors; p50 per minute "
+           f"{sum(m['requests'] for m in per_minute):,} requests, {fig['soak_errors']} failed"
+           f"{' (' + ', '.join(sorted({f for m in per_minute for f in m['failed']})) + ')' if fig['soak_errors'] else ''}"
+           f"; p50 per minute "
            f"{min(m['p50_ms'] for m in per_minute):.2f}-{max(m['p50_ms'] for m in per_minute):.2f} ms, p99 "
            f"{min(m['p99_ms'] for m in per_minute):.2f}-{fig['soak_p99_ms_max']:.2f} ms, p99.9 up to "
            f"{fig['soak_p999_ms_max']:.2f} ms; worker RSS from minute 2 to {minutes}: "
