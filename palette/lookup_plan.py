@@ -132,6 +132,25 @@ def auto_lookups(refs: Iterable[str], provided: dict[str, str]) -> dict[str, str
     return {f"__palette_lookup_{i}": ref for i, ref in enumerate(missing)}
 
 
+def check_readers(reads, looked_up: Iterable[str], resolve: Resolver, who: str) -> None:
+    """A DSL expression reads a palette feature it looks up itself with the reader of the
+    feature's type (``nVal`` a ``num`` ...: ``palette.feature_types``), on both paths; any
+    other reader is refused here, naming the right one."""
+    from .dsl.functions import READERS
+    from .feature_types import feature_type
+    wanted = set(looked_up)
+    for r in reads:
+        if r.parsed.kind != "palette" or r.ref not in wanted:
+            continue
+        _, group, ref = resolve(r.ref)
+        ftype = group.feature(ref.feature).type
+        dsl_type = feature_type(ftype).dsl
+        if READERS[r.reader] != dsl_type:
+            right = next(name for name, t in READERS.items() if t == dsl_type)
+            raise FeatureLookupError(f"{who}: {r.reader}(\"{r.ref}\") reads {ref.feature} of {group.id}, a {ftype} "
+                                     f"feature, as {READERS[r.reader]}: read it with {right}(\"{r.ref}\")")
+
+
 def max_age_micros(group: FeatureGroup) -> int | None:
     return None if group.max_age is None else int(group.max_age / timedelta(microseconds=1))
 
@@ -143,5 +162,5 @@ def within_max_age(feature_micros: int, at_micros: int, max_age: int | None) -> 
     return max_age is None or at_micros - feature_micros <= max_age
 
 
-__all__ = ["Definitions", "GroupRead", "plan_reads", "resolve_ref", "auto_lookups", "within_max_age",
+__all__ = ["Definitions", "GroupRead", "plan_reads", "resolve_ref", "auto_lookups", "check_readers", "within_max_age",
            "max_age_micros"]

@@ -224,41 +224,27 @@ class _Writer:
         import pyarrow as pa
 
         from palette.online import GroupLayout as Layout
-        from palette.online import Record, encode_key
+        from palette.online.writes import BatchWriter
 
         layout = Layout.from_json(self.layout_json)
-        codec = layout.codec()
-        key_types = layout.key_types
         order = [name for name, _ in layout.features]
         wanted = dict(self.features)
         store = open_store(self.url)
-        written = 0
-        newest = None                              # the latest event time written (µs)
-        pending = []
+        writer = BatchWriter(store, layout, self.run, self.batch_rows,
+                             after_batch=lambda: crash_point("materialize_batch", self.driver_group))
         try:
-            for batch in batches:
-                cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-                n = batch.num_rows
-                key_cols = [cols[k] for k in self.keys]
-                value_cols = [cols[f] if f in wanted else [None] * n for f in order]
-                for i in range(n):
-                    key = encode_key(tuple(c[i] for c in key_cols), key_types)
-                    if cols[_DELETE][i]:
-                        pending.append(Record(key, cols[_TS][i], None, cols[_BOUND][i], self.run))
-                    else:
-                        payload = codec.encode(tuple(c[i] for c in value_cols))
-                        pending.append(Record(key, cols[_TS][i], payload, cols[_BOUND][i], self.run))
-                        newest = cols[_TS][i] if newest is None or cols[_TS][i] > newest else newest
-                    if len(pending) >= self.batch_rows:
-                        written += store.write(layout, pending)
-                        pending = []
-                        crash_point("materialize_batch", self.driver_group)
-            if pending:
-                written += store.write(layout, pending)
+            with writer:
+                for batch in batches:
+                    cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+                    n = batch.num_rows
+                    writer.add_columns([cols[k] for k in self.keys], cols[_TS],
+                                       [cols[f] if f in wanted else [None] * n for f in order],
+                                       bounds=cols[_BOUND], removes=cols[_DELETE])
         finally:
             store.close()
             if self.written is not None:
-                self.written.add(written)
+                self.written.add(writer.written)
+        written, newest = writer.written, writer.newest
         yield pa.RecordBatch.from_pydict({"rows": [written], "newest": [newest]},
                                          schema=pa.schema([("rows", pa.int64()), ("newest", pa.int64())]))
 

@@ -25,15 +25,17 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .errors import FeatureLookupError, IngestError
+from .feature_types import KEYS, TYPES
 from .lookup_plan import GroupRead, max_age_micros, plan_reads
 from .refs import parse_ref
 from .registry import Entity, FeatureGroup
 
 log = logging.getLogger("palette.offline")
 
-FEATURE_SPARK_TYPES = {"num": T.DoubleType(), "str": T.StringType(), "bool": T.BooleanType(),
-                       "ts": T.TimestampType()}
-KEY_SPARK_TYPES = {"str": T.StringType(), "int": T.LongType()}
+_SQL_TYPES = {"double": T.DoubleType(), "string": T.StringType(), "boolean": T.BooleanType(),
+              "timestamp": T.TimestampType(), "bigint": T.LongType()}
+FEATURE_SPARK_TYPES = {name: _SQL_TYPES[t.spark] for name, t in TYPES.items()}     # from palette.feature_types
+KEY_SPARK_TYPES = {name: _SQL_TYPES[t.spark] for name, t in KEYS.items()}
 _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _NUMERIC = _INTEGRAL + (T.FloatType, T.DoubleType, T.DecimalType)
 

@@ -23,10 +23,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from .errors import NotRegistered, RegistryError
+from .feature_types import FEATURE_TYPES, KEY_TYPES
 
 FORMAT_VERSION = 1          # of registry.json; a newer file makes this palette ask to be upgraded
-FEATURE_TYPES = ("num", "str", "bool", "ts")
-KEY_TYPES = ("str", "int")
 KINDS = ("batch", "realtime")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AGE = re.compile(r"^(\d+)([smhdw])$")

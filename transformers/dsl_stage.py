@@ -102,15 +102,17 @@ class _DSLParams(HasPaletteLookup):
         others are looked up here (``palette.lookup_plan.auto_lookups``), exactly as a
         PaletteTransformer would, into temporary columns.
         """
-        from palette.lookup_plan import auto_lookups
+        from palette.lookup_plan import auto_lookups, check_readers
         from palette.offline import provided_refs
 
-        refs = {r.ref for text in lambdas.values() for r in parse(text).reads() if r.parsed.kind == "palette"}
+        reads = [r for text in lambdas.values() for r in parse(text).reads()]
+        refs = {r.ref for r in reads if r.parsed.kind == "palette"}
         if not refs:
             return dataset, default_field, []
         where = provided_refs(dataset.schema)
         missing = auto_lookups(refs, where)
         if missing:
+            check_readers(reads, missing.values(), self.store().resolve, f"{type(self).__name__} {self.uid}")
             dataset = self._lookup(dataset, missing)
             where.update({ref: col for col, ref in missing.items()})
 

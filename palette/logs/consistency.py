@@ -25,6 +25,8 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from palette.feature_types import KEYS, TYPES
+
 from .training import LogError, read_logs
 
 METRICS = ["rows", "match_rate", "missing_online_rate", "missing_offline_rate", "mismatch_rate", "mean_abs_diff",
@@ -40,8 +42,10 @@ def _decode_keys(key: str, names: list[str], types: list[str]) -> list:
 
 def _served(records: DataFrame) -> DataFrame:
     f = F.col("f")
-    online = (F.when(f.type == "num", f.num.cast("string")).when(f.type == "str", f.str)
-              .when(f.type == "bool", f.bool.cast("string")).when(f.type == "ts", f.ts.cast("string")))
+    online = None                              # the value in the slot of its type, as a string
+    for name in TYPES:
+        value = f[name].cast("string")
+        online = F.when(f.type == name, value) if online is None else online.when(f.type == name, value)
     return records.select("request_id", "model", "request_time", F.explode("features").alias("f")).select(
         "request_id", "model", "request_time", f.column.alias("column"), f.group.alias("group"),
         f.feature.alias("feature"), f.key.alias("key"), f.type.alias("type"), f.num.alias("online_num"),
@@ -63,7 +67,7 @@ def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:
             raise LogError(f"feature group {gid} has a composite entity key ({', '.join(names)}): the consistency "
                            "check replays single-column keys only")
         rows = served.where(F.col("group") == gid).where(F.col("key").isNotNull())
-        schema = ", ".join(f"`{n}` {'string' if t == 'str' else 'bigint'}" for n, t in zip(names, types))
+        schema = ", ".join(f"`{n}` {KEYS[t].spark}" for n, t in zip(names, types))
         keys = spark.createDataFrame([(k.key, *_decode_keys(k.key, names, types))
                                       for k in rows.select("key").distinct().collect()], f"key string, {schema}")
         features = [r.feature for r in rows.select("feature").distinct().collect()]

@@ -42,13 +42,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from palette.errors import PaletteError
+from palette.feature_types import TYPES
 
 log = logging.getLogger("palette.logs")
 
 _TS = pa.timestamp("us", tz="UTC")
+# One slot per feature type (palette.feature_types), named after it; the one of its type is set.
 FEATURE = pa.struct([("column", pa.string()), ("group", pa.string()), ("feature", pa.string()),
-                     ("key", pa.string()), ("type", pa.string()), ("num", pa.float64()), ("str", pa.string()),
-                     ("bool", pa.bool_()), ("ts", _TS), ("event_time", _TS)])
+                     ("key", pa.string()), ("type", pa.string()),
+                     *[(name, t.arrow_type()) for name, t in TYPES.items()], ("event_time", _TS)])
 # A file's columns; ``date`` and ``model`` are its folders' (Hive-style partitions).
 SCHEMA = pa.schema([("request_id", pa.string()), ("request_time", _TS), ("version", pa.string()),
                     ("keys", pa.string()), ("features", pa.list_(FEATURE)), ("request", pa.string()),
@@ -111,7 +113,7 @@ def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str,
             v = None if values is None else values[i]
             kind = types[feature]
             entry = {"column": column, "group": b.group_id, "feature": feature, "key": row_keys.get(b.column),
-                     "type": kind, "num": None, "str": None, "bool": None, "ts": None,
+                     "type": kind, **dict.fromkeys(TYPES),
                      "event_time": None if values is None else _micros_to_time(values[-1])}
             if v is not None:
                 entry[kind] = _micros_to_time(v) if kind == "ts" else v

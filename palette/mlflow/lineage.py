@@ -11,14 +11,15 @@ import tempfile
 from datetime import datetime
 
 from palette import __version__
+from palette.feature_types import KEYS, TYPES, field_type
 from palette.online import open_store
 from palette.refs import parse_ref
 from palette.transformers.runtime import load_scorer
 from palette.transformers.runtime.artifact import palette_refs, params_of, stage_metadata
 from palette.transformers.runtime.online_lookups import definitions_of
 
-# The signature's types for the runtime's request field kinds.
-MLFLOW_TYPES = {"num": "double", "int": "long", "str": "string", "bool": "boolean", "ts": "datetime"}
+# The signature's types for the runtime's request field kinds (palette.feature_types).
+MLFLOW_TYPES = {kind: field_type(kind).mlflow for kind in (*TYPES, *KEYS)}
 
 
 def request_fields(model_dir: str) -> dict[str, str]:

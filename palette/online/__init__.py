@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 from palette.errors import BadStoreURL, OnlineSchemaMismatch, OnlineStoreError, OnlineStoreUnavailable
 
-from .base import DelegatingStore, GroupLayout, OnlineStore, Record, redact
+from .base import DelegatingStore, GroupLayout, OnlineReader, OnlineStore, OnlineWriter, Record, redact
 from .cache import CachedStore
 from .codec import RecordCodec, encode_key
-from .writes import RowRejected, write_rows
+from .writes import BatchWriter, RowRejected, write_rows
 
 SCHEMES = {"sqlite": "palette.online.sqlite_store:SQLiteStore",
            "redis": "palette.online.redis_store:RedisStore",
@@ -52,7 +52,7 @@ def open_store(url: "str | OnlineStore", *, clock: Callable[[], float] | None = 
     return getattr(importlib.import_module(module), cls)(url, clock=clock, **options)
 
 
-__all__ = ["open_store", "OnlineStore", "GroupLayout", "Record", "RecordCodec", "encode_key", "CachedStore", "DelegatingStore",
+__all__ = ["open_store", "OnlineStore", "OnlineReader", "OnlineWriter", "BatchWriter", "GroupLayout", "Record", "RecordCodec", "encode_key", "CachedStore", "DelegatingStore",
            "write_rows", "RowRejected",
            "OnlineStoreError", "OnlineStoreUnavailable", "OnlineSchemaMismatch", "BadStoreURL", "SCHEMES",
            "publish_sqlite"]

@@ -1,18 +1,21 @@
 """The online store interface: what SQLite and Redis implement.
 
 An online store holds, per feature group and entity key, the latest row: its event time
-and its feature values. Five operations, as in Feast's ``OnlineStore``:
+and its feature values. Two small interfaces, as Feast's ``OnlineStore`` is small:
 
-- ``setup(entity, group)``: create or extend the group's layout (refusing an
-  incompatible one, before anything is written);
-- ``write(layout, records)``: a batch of rows, atomically (a reader sees all of it or
+- ``OnlineReader``, what serving needs: ``layout(group_id)``; ``read(requests)``, many keys
+  of one or more groups in one round trip (``prepare_read``: one key per group, prepared
+  once for a request path); ``watermark(group_id)``, how fresh a group is; ``ping``.
+- ``OnlineWriter``, what filling it needs: ``setup(entity, group)``, create or extend the
+  group's layout (refusing an incompatible one, before anything is written);
+  ``write(layout, records)``, a batch of rows, atomically (a reader sees all of it or
   none), latest by event time: a row replaces the stored one only when its event time is
   at least the stored one's (``Record.bound`` lets materialization replace a row it knows
-  was corrected or deleted in the offline store);
-- ``read(requests)``: many keys of one or more groups in one round trip
-  (``prepare_read``: the same for one key per group, prepared once for a request path);
-- ``watermark(group_id)`` / ``set_watermark``: how far materialization got;
-- ``drop(group_id)``: tear a group down.
+  was corrected or deleted in the offline store) — every writer goes through
+  ``writes.BatchWriter``; ``purge``, ``set_watermark`` and ``drop``, materialization's
+  bookkeeping.
+
+``OnlineStore`` is both; SQLite and Redis implement it.
 
 Values are encoded by ``codec.RecordCodec``; max age is applied by the reader, at read
 time (``palette.lookup_plan.within_max_age``), as the offline store applies it at lookup time.
@@ -119,11 +122,10 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=user + netloc))
 
 
-class OnlineStore(ABC):
-    """A store of the latest feature values per entity key; see the module docstring.
-
-    ``clock`` gives "now" in seconds since the epoch, for max age at read time (tests and
-    parity checks pass a fixed instant)."""
+class OnlineReader(ABC):
+    """What a serving process needs of an online store: the layouts, reads, freshness
+    (``watermark``) and a health check. ``clock`` gives "now" in seconds since the epoch,
+    for max age at read time (tests and parity checks pass a fixed instant)."""
 
     scheme = ""
 
@@ -146,17 +148,6 @@ class OnlineStore(ABC):
     def now_micros(self) -> int:
         return int(self.clock() * 1_000_000)
 
-    # -- layouts ----------------------------------------------------------------------
-    def setup(self, entity: Entity, group: FeatureGroup) -> GroupLayout:
-        """Create the group's layout, or extend it with newly registered features; an
-        incompatible definition raises ``OnlineSchemaMismatch`` and changes nothing."""
-        previous = self.layout(group.id, refresh=True)
-        layout = GroupLayout.of(entity, group, previous)
-        if layout != previous:
-            self._save_layout(layout)
-        self._layouts[group.id] = layout
-        return layout
-
     def layout(self, group_id: str, refresh: bool = False) -> GroupLayout | None:
         """The stored layout of a group, or None when the group was never set up."""
         if refresh or group_id not in self._layouts:
@@ -171,22 +162,11 @@ class OnlineStore(ABC):
         """The ids of the groups set up in this store."""
         return sorted(self._layout_ids())
 
-    # -- what each store implements ----------------------------------------------------
     @abstractmethod
     def _load_layout(self, group_id: str) -> GroupLayout | None: ...
 
     @abstractmethod
-    def _save_layout(self, layout: GroupLayout) -> None: ...
-
-    @abstractmethod
     def _layout_ids(self) -> list[str]: ...
-
-    @abstractmethod
-    def write(self, layout: GroupLayout, records: Iterable[Record]) -> int:
-        """Write a batch atomically; returns how many records it held. A record replaces
-        (or, without a payload, removes) the stored row when the stored event time is at
-        most the record's ``bound``; either way the stored run stamp becomes the larger
-        of the two (``purge`` removes what a full run did not see)."""
 
     @abstractmethod
     def read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
@@ -204,24 +184,8 @@ class OnlineStore(ABC):
         return read_one
 
     @abstractmethod
-    def count(self, group_id: str) -> int:
-        """How many keys the group holds (expired ones included until they are removed)."""
-
-    @abstractmethod
-    def purge(self, layout: GroupLayout, before_run: int) -> int:
-        """Remove the keys last written by a run older than ``before_run`` (after a full
-        rebuild wrote every key that still exists)."""
-
-    @abstractmethod
     def watermark(self, group_id: str) -> dict | None:
         """How far materialization got: ``{"version", "table", "table_id", ...}`` or None."""
-
-    @abstractmethod
-    def set_watermark(self, group_id: str, info: dict) -> None: ...
-
-    @abstractmethod
-    def drop(self, group_id: str) -> None:
-        """Remove a group: its rows, layout and watermark."""
 
     @abstractmethod
     def ping(self) -> None:
@@ -240,6 +204,52 @@ class OnlineStore(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+class OnlineWriter(ABC):
+    """What filling an online store needs: layouts set up, batches written (through
+    ``palette.online.writes.BatchWriter``, the one write path), materialization's bookkeeping."""
+
+    def setup(self, entity: Entity, group: FeatureGroup) -> GroupLayout:
+        """Create the group's layout, or extend it with newly registered features; an
+        incompatible definition raises ``OnlineSchemaMismatch`` and changes nothing."""
+        previous = self.layout(group.id, refresh=True)
+        layout = GroupLayout.of(entity, group, previous)
+        if layout != previous:
+            self._save_layout(layout)
+        self._layouts[group.id] = layout
+        return layout
+
+    @abstractmethod
+    def _save_layout(self, layout: GroupLayout) -> None: ...
+
+    @abstractmethod
+    def write(self, layout: GroupLayout, records: Iterable[Record]) -> int:
+        """Write a batch atomically; returns how many records it held. A record replaces
+        (or, without a payload, removes) the stored row when the stored event time is at
+        most the record's ``bound``; either way the stored run stamp becomes the larger
+        of the two (``purge`` removes what a full run did not see)."""
+
+    @abstractmethod
+    def count(self, group_id: str) -> int:
+        """How many keys the group holds (expired ones included until they are removed)."""
+
+    @abstractmethod
+    def purge(self, layout: GroupLayout, before_run: int) -> int:
+        """Remove the keys last written by a run older than ``before_run`` (after a full
+        rebuild wrote every key that still exists)."""
+
+    @abstractmethod
+    def set_watermark(self, group_id: str, info: dict) -> None: ...
+
+    @abstractmethod
+    def drop(self, group_id: str) -> None:
+        """Remove a group: its rows, layout and watermark."""
+
+
+class OnlineStore(OnlineReader, OnlineWriter):
+    """An online store: SQLite or Redis, read by serving, written by materialization and
+    streams; see the module docstring."""
 
 
 class DelegatingStore(OnlineStore):
@@ -294,4 +304,4 @@ class DelegatingStore(OnlineStore):
         return self.store.now_micros()
 
 
-__all__ = ["OnlineStore", "DelegatingStore", "GroupLayout", "Record", "Found", "redact"]
+__all__ = ["OnlineStore", "OnlineReader", "OnlineWriter", "DelegatingStore", "GroupLayout", "Record", "Found", "redact"]

@@ -30,11 +30,13 @@ from numbers import Integral
 import numpy as np
 
 from palette.errors import InvalidArgument, InvalidArgumentType, OnlineSchemaMismatch
+from palette.feature_types import TYPES
 
 _COUNT = struct.Struct("<H")
 _LEN = struct.Struct("<I")
-_FIXED = {"num": "d", "bool": "?", "ts": "q"}
-_ZERO = {"num": 0.0, "bool": False, "ts": 0}
+# Fixed-size types: their struct code and a null's slot value (palette.feature_types).
+_FIXED = {name: t.online for name, t in TYPES.items() if t.online is not None}
+_ZERO = {name: t.online_null for name, t in TYPES.items() if t.online is not None}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
 
@@ -80,8 +82,9 @@ class RecordCodec:
     def __init__(self, types):
         self.types = tuple(types)
         for t in self.types:
-            if t not in ("num", "str", "bool", "ts"):
-                raise OnlineSchemaMismatch(f"unknown feature type {t!r}")
+            if t not in TYPES:
+                raise OnlineSchemaMismatch(f"unknown feature type {t!r}: the online codec stores "
+                                           f"{', '.join(TYPES)}")
         self.n = len(self.types)
         self._ts = tuple(i for i, t in enumerate(self.types) if t == "ts")
         self._plans: dict[int, list[tuple]] = {}      # record's count -> steps for min(count, n) values

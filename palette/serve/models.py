@@ -11,10 +11,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from numbers import Integral, Real
 from pathlib import Path
 
 from palette.errors import OnlineStoreUnavailable, PaletteError
+from palette.feature_types import field_type
 from palette.logs.writer import FeatureLog, new_request_id
 from palette.transformers.runtime import PipelineScorer, RowSkipped, load_scorer
 
@@ -38,14 +38,11 @@ class BadRequest(PaletteError, ValueError):
         self.message, self.details, self.status, self.code = message, details or [], status, code
 
 
-def _is_num(v) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool)
 
 
-_CHECKS = {"num": (_is_num, "a number"), "str": (lambda v: isinstance(v, str), "a string"),
-           "bool": (lambda v: isinstance(v, bool), "true or false"),
-           "int": (lambda v: isinstance(v, Integral) and not isinstance(v, bool), "an integer"),
-           "ts": (lambda v: isinstance(v, (str, datetime)), "an ISO 8601 timestamp string")}
+def _describe(kind: str) -> str:
+    t = field_type(kind)
+    return kind if t is None else t.describe
 
 
 def _timestamp(v: str) -> datetime:
@@ -95,10 +92,10 @@ class ServedModel:
                         problems.append({"instance": i, "field": f, "problem": "missing"})
                         continue
                     v = inst[f]
-                    check = _CHECKS.get(kind)
-                    if v is not None and check is not None and not check[0](v):
-                        problems.append({"instance": i, "field": f,
-                                         "problem": f"must be {check[1]} (or null), got {type(v).__name__} {v!r}"[:200]})
+                    check = field_type(kind)
+                    if v is not None and check is not None and not check.accepts(v):
+                        problems.append({"instance": i, "field": f, "problem": f"must be {check.describe} (or null), "
+                                                                             f"got {type(v).__name__} {v!r}"[:200]})
                     elif isinstance(v, str) and kind == "ts":
                         try:
                             _timestamp(v)
@@ -171,7 +168,7 @@ class ServedModel:
                 detail = {"instance": i, "problem": str(e)[:500]}
                 nulls = [f for f in self.fields if isinstance(inst, dict) and inst.get(f) is None]
                 if nulls:                     # what the caller can change: the fields it left null
-                    wants = ", ".join(f"{f} ({_CHECKS.get(self.fields[f], (None, self.fields[f]))[1]})" for f in nulls)
+                    wants = ", ".join(f"{f} ({_describe(self.fields[f])})" for f in nulls)
                     # The stage's own words advise the model's author (fill it in the pipeline): the
                     # log keeps them; the caller is told what to send (docs/serving.md, "Nulls").
                     log.info("model %s cannot score instance %d with %s null: %s", self.name, i, ", ".join(nulls),

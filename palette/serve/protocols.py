@@ -23,6 +23,8 @@ import io
 
 import orjson
 
+from palette.feature_types import field_type
+
 from .models import BadRequest
 
 JSON = "application/json"
@@ -147,14 +149,13 @@ def csv_instances(body: bytes, fields: dict[str, str], max_instances: int = 10_0
             kind = fields.get(k)
             if v == "":
                 inst[k] = None
-            elif kind in ("num", "int"):
+            elif field_type(kind) is not None:
+                t = field_type(kind)
                 try:
-                    inst[k] = int(v) if kind == "int" else float(v)
+                    inst[k] = t.from_text(v)
                 except ValueError:
-                    raise BadRequest(f"CSV row {i}: {k!r} must be a number, got {v!r}",
-                                     [{"instance": i, "field": k, "problem": f"not a number: {v!r}"}]) from None
-            elif kind == "bool":
-                inst[k] = v.strip().lower() in ("true", "1")
+                    raise BadRequest(f"CSV row {i}: {k!r} must be {t.describe}, got {v!r}",
+                                     [{"instance": i, "field": k, "problem": f"not {t.describe}: {v!r}"}]) from None
             else:
                 inst[k] = v
         out.append(inst)

@@ -525,3 +525,19 @@ def test_pinned_versions_rebuild_an_older_training_set(spark_session, store, ord
                                   storeRoot=store.root, deltaVersions={G: v1})
     assert by_id(explicit.transform(orders), "prep", "cuisine") == training
     assert by_id(PipelineModel.load(str(tmp_path / "m")).transform(orders), "prep", "cuisine") == training
+
+
+def test_a_dsl_reader_of_the_wrong_type_is_refused_on_both_paths(loaded, orders, tmp_path):
+    """``sVal`` of a ``num`` feature (or ``nVal`` of a ``str`` one) fails, naming the right
+    reader: in ``transform`` and when the runtime loads the saved stage."""
+    from palette import DSLTransformer, FeatureLookupError
+    from palette.transformers import load_scorer
+    wrong = DSLTransformer(lambdas={"p": f'sVal("{PREP}")', "c": f'sVal("{CUISINE}")'}, storeRoot=loaded.root)
+    with pytest.raises(FeatureLookupError, match=r'reads prep_time of restaurant:batch_fg, a num feature, as str: '
+                                                 r'read it with nVal'):
+        wrong.transform(orders)
+    wrong.write().save(str(tmp_path / "wrong"))
+    with pytest.raises(FeatureLookupError, match="read it with nVal"):
+        load_scorer(tmp_path / "wrong", online_store=f"sqlite:///{tmp_path}/none.db")
+    right = DSLTransformer(lambdas={"p": f'nVal("{PREP}")', "c": f'sVal("{CUISINE}")'}, storeRoot=loaded.root)
+    assert right.transform(orders).count() == orders.count()

@@ -27,7 +27,7 @@ from typing import Any
 
 from palette.errors import FeatureLookupError, OnlineSchemaMismatch
 from palette.lookup_plan import Definitions, GroupRead, max_age_micros, within_max_age
-from palette.online.base import GroupLayout, OnlineStore
+from palette.online.base import GroupLayout, OnlineReader
 from palette.online.codec import RecordCodec, encode_key
 
 from .batch import Batch
@@ -53,7 +53,7 @@ class BoundRead:
             object.__setattr__(self, name, value)
 
 
-def bind(read: GroupRead, store: OnlineStore, column: str, who: str) -> BoundRead:
+def bind(read: GroupRead, store: OnlineReader, column: str, who: str) -> BoundRead:
     """Check a read against the online store's layout of its group (at load time)."""
     gid = read.group.id
     layout = store.layout(gid)
@@ -129,7 +129,7 @@ def batch_keys(batch: Batch, b: BoundRead) -> list:
     raise AssertionError("unreachable: a row lacks a key field")
 
 
-def _read_keys(store: OnlineStore, reads: list[BoundRead], keys: dict[str, list]) -> dict[str, list]:
+def _read_keys(store: OnlineReader, reads: list[BoundRead], keys: dict[str, list]) -> dict[str, list]:
     """{read's column: per key, the read's feature values followed by the record's event
     time in µs (a tuple), or None}: one round trip for every read. Reads of one group share it, whatever stage planned them: each
     key is read once and decoded once; max age is applied at the store's "now"."""
@@ -195,7 +195,7 @@ class RowFetch:
     Reads of one group by one key tuple share a slot, read and decoded once; the store
     reads every slot's key in one round trip (``OnlineStore.prepare_read``)."""
 
-    def __init__(self, store: OnlineStore, reads: list[BoundRead]):
+    def __init__(self, store: OnlineReader, reads: list[BoundRead]):
         self.store, self.reads = store, list(reads)
         slots: dict[tuple, int] = {}
         self._slots: list[tuple] = []          # (key function, group id, decode, max age)
@@ -231,13 +231,13 @@ class RowFetch:
         return out
 
 
-def fetch(store: OnlineStore, reads: list[BoundRead], row: dict) -> dict[str, Any]:
+def fetch(store: OnlineReader, reads: list[BoundRead], row: dict) -> dict[str, Any]:
     """{read's column: the read's feature values and event time (a tuple) or None} for one
     row, in one round trip (``RowFetch`` prepares this once for many rows)."""
     return RowFetch(store, reads)(row)
 
 
-def fetch_batch(store: OnlineStore, reads: list[BoundRead], batch: Batch) -> dict[str, list]:
+def fetch_batch(store: OnlineReader, reads: list[BoundRead], batch: Batch) -> dict[str, list]:
     """``fetch`` for every row of a batch: one multi-key read per group, one round trip."""
     return _read_keys(store, reads, {b.column: batch_keys(batch, b) for b in reads})
 

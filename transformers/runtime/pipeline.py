@@ -33,7 +33,7 @@ from .stage import LoadContext, StageScorer
 if TYPE_CHECKING:
     import pandas as pd
 
-    from palette.online import OnlineStore
+    from palette.online import OnlineReader
 
 
 def supported_stages() -> dict[str, type]:
@@ -89,7 +89,7 @@ class PipelineScorer:
     """Scores a row through a sequence of stage scorers, in order, fetching feature-store
     reads as planned (``plan_fetches``)."""
 
-    def __init__(self, stages: list[StageScorer], online_store: "OnlineStore | None" = None):
+    def __init__(self, stages: list[StageScorer], online_store: "OnlineReader | None" = None):
         self.stages = stages
         self.online_store = online_store
         self.fetch_points = plan_fetches(stages) if online_store is not None else {}
@@ -214,7 +214,7 @@ def _load_stages(path: Path, context: LoadContext) -> list[StageScorer]:
                             "again") from e
 
 
-def load_scorer(path: str | os.PathLike, online_store: "str | OnlineStore | None" = None) -> PipelineScorer:
+def load_scorer(path: str | os.PathLike, online_store: "str | OnlineReader | None" = None) -> PipelineScorer:
     """Load a saved stage or PipelineModel for scoring without Spark.
 
     ``path`` is the directory ``write().save(path)`` wrote, or an MLflow model URI

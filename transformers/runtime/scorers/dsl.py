@@ -19,7 +19,7 @@ from palette.dsl import parse, to_python
 from palette.dsl.batch_backend import BatchExpression, Irregular, Vec
 from palette.dsl.fields import default_field
 from palette.dsl.functions import READERS
-from palette.lookup_plan import Definitions, auto_lookups, plan_reads
+from palette.lookup_plan import Definitions, auto_lookups, check_readers, plan_reads
 
 from ..batch import Batch, with_nulls
 from ..online_lookups import LookupStage, definitions_of
@@ -46,7 +46,9 @@ class DSLScorer(LookupStage):
         self._temporary: list[tuple[str, str, int]] = []       # (temporary field, read column, feature index)
         if temporary:
             who = f"{metadata.get('class', 'DSL stage').rsplit('.', 1)[-1]} {self.uid}"
-            self.bind_reads(plan_reads(temporary, definitions_of(metadata, who).resolve), context)
+            resolve = definitions_of(metadata, who).resolve
+            check_readers([r for e in expressions.values() for r in e.reads()], temporary.values(), resolve, who)
+            self.bind_reads(plan_reads(temporary, resolve), context)
             self._temporary = [(temp, b.column, b.read.features.index(feature))
                                for b in self.reads for temp, feature in b.read.outputs]
         where = {**provided, **{ref: col for col, ref in temporary.items()}}
