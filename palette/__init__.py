@@ -13,6 +13,7 @@ from palette.dsl import DSLError, evaluate, parse
 from palette.errors import *  # noqa: F401,F403
 from palette.errors import __all__ as _errors
 from palette.registry import Entity, Feature, FeatureGroup
+from palette.windows import Aggregation, StreamSource
 from palette.config import configure
 from palette.lazy import lazy_exports
 
@@ -30,7 +31,7 @@ _LAZY = {
 }
 
 __all__ = [*_builders, *_errors, "DSLError", "evaluate", "parse", "Entity", "Feature", "FeatureGroup",
-           "configure", *_LAZY]
+           "Aggregation", "StreamSource", "configure", *_LAZY]
 
 
 __getattr__ = lazy_exports(__name__, _LAZY)

@@ -54,6 +54,7 @@ log = logging.getLogger("palette.materialize")
 BATCH_ROWS = 2_000
 BROADCAST_KEYS = 2_000_000      # changed keys up to this many are broadcast to the table scan
 _BOUND, _DELETE, _TS = "__palette_bound", "__palette_delete", "__palette_ts"
+ENTRIES, TILE = "__palette_entries", "__tile"     # a windowed group's timeline (palette.streaming.tiles)
 
 
 def crash_point(name: str, group: int | None = None) -> None:
@@ -237,8 +238,14 @@ class _Writer:
                 for batch in batches:
                     cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
                     n = batch.num_rows
-                    writer.add_columns([cols[k] for k in self.keys], cols[_TS],
-                                       [cols[f] if f in wanted else [None] * n for f in order],
+                    keys = [cols[k] for k in self.keys]
+                    if layout.hop_micros:              # a windowed group: each key's timeline
+                        hop = layout.hop_micros
+                        for i, entries in enumerate(cols[ENTRIES]):
+                            timeline = [(e[TILE] + hop, tuple(e.get(f) for f in order)) for e in entries]
+                            writer.add(tuple(c[i] for c in keys), cols[_TS][i], timeline)
+                        continue
+                    writer.add_columns(keys, cols[_TS], [cols[f] if f in wanted else [None] * n for f in order],
                                        bounds=cols[_BOUND], removes=cols[_DELETE])
         finally:
             store.close()
@@ -262,6 +269,28 @@ def _progress(spark: SparkSession, group_id: str, started: float, written, stop:
         seconds = time.monotonic() - started
         log.info("materialize group=%s running %.0fs: %d rows written (%.0f rows/s), %d of %d tasks of the "
                  "current stage done", group_id, seconds, written.value, written.value / seconds, done, total)
+
+
+def write_online(spark: SparkSession, rows: DataFrame, online_store: str, layout: GroupLayout, entity: Entity,
+                 group: FeatureGroup, run: int, batch_rows: int = BATCH_ROWS, cached=()) -> dict:
+    """Write ``rows`` (keys, ``_TS``, and the features with ``_BOUND`` and ``_DELETE``, or a
+    windowed group's ``ENTRIES``) from the executors; returns ``{"rows", "newest"}`` (one
+    summary row per partition reaches the driver). Unpersists ``cached`` afterwards."""
+    started = time.monotonic()
+    written = spark.sparkContext.accumulator(0)
+    writer = _Writer(online_store, layout, list(entity.join_keys),
+                     [(f.name, f.type) for f in group.features], run, batch_rows, written)
+    stop = threading.Event()
+    ticker = threading.Thread(target=_progress, args=(spark, group.id, started, written, stop), daemon=True)
+    ticker.start()
+    try:
+        parts = rows.mapInArrow(writer, "rows long, newest long").collect()
+    finally:
+        stop.set()
+        for df in cached:
+            df.unpersist()
+    newest = [p["newest"] for p in parts if p["newest"] is not None]
+    return {"rows": sum(p["rows"] for p in parts), "newest": max(newest) if newest else None}
 
 
 def check_groups(store, group_ids: list[str], online_store: str) -> None:
@@ -308,7 +337,12 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
             else:
                 since = mark["version"]
         try:
-            rows, method, cached = rows_to_write(spark, path, entity, group, version, since, recent)
+            if group.windowed:                   # every key's timeline, from the tiles (palette.streaming)
+                from .streaming.apply import timeline_rows
+                since, method, cached = None, "timelines from tiles", []
+                rows = timeline_rows(spark, store, entity, group)
+            else:
+                rows, method, cached = rows_to_write(spark, path, entity, group, version, since, recent)
         except Exception as e:
             if since is None:
                 raise
@@ -321,22 +355,7 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
         run = max(int(time.time() * 1000), int((mark or {}).get("run", 0)) + 1)
         log.info("materialize group=%s start: versions %s..%d (%s) into %s", group_id,
                  "start" if since is None else since + 1, version, method, online.url)
-        written = spark.sparkContext.accumulator(0)
-        writer = _Writer(online_store, layout, list(entity.join_keys),
-                         [(f.name, f.type) for f in group.features], run, batch_rows, written)
-        stop = threading.Event()
-        ticker = threading.Thread(target=_progress, args=(spark, group_id, started, written, stop), daemon=True)
-        ticker.start()
-        try:
-            # One summary row per partition (rows written, newest event time) reaches the driver.
-            parts = rows.mapInArrow(writer, "rows long, newest long").collect()
-            newest_written = [p["newest"] for p in parts if p["newest"] is not None]
-            totals = {"rows": sum(p["rows"] for p in parts),
-                      "newest": max(newest_written) if newest_written else None}
-        finally:
-            stop.set()
-            for df in cached:
-                df.unpersist()
+        totals = write_online(spark, rows, online_store, layout, entity, group, run, batch_rows, cached)
         if since is None:
             removed = online.purge(layout, run)
             log.info("materialize group=%s: removed %d keys the table no longer holds", group_id, removed)

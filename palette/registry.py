@@ -24,9 +24,10 @@ from pathlib import Path
 
 from .errors import NotRegistered, RegistryError
 from .feature_types import FEATURE_TYPES, KEY_TYPES
+from .windows import Aggregation, StreamSource, duration_micros
 
 FORMAT_VERSION = 1          # of registry.json; a newer file makes this palette ask to be upgraded
-KINDS = ("batch", "realtime")
+KINDS = ("batch", "realtime", "stream")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AGE = re.compile(r"^(\d+)([smhdw])$")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -104,16 +105,35 @@ class Entity:
 
 @dataclass(frozen=True)
 class FeatureGroup:
-    """Features of one entity that are computed and stored together (one Delta table)."""
+    """Features of one entity that are computed and stored together (one Delta table).
+
+    A ``kind="stream"`` group reads events from ``source`` (``palette.windows.StreamSource``)
+    and either keeps the latest value of event columns (``features``: columns of the
+    source's schema, with their types) or aggregates events over sliding windows
+    (``aggregations``, sliding by ``hop``; its features are the aggregations). Events later
+    than ``lateness`` behind the newest one seen are dropped by the stream (a backfill
+    counts them). See ``docs/streaming.md``.
+
+    >>> src = StreamSource("delta", {"r_id": "str", "ts": "ts", "size": "num"}, "ts", path="/data/orders")
+    >>> g = FeatureGroup("restaurant", "orders_fg", kind="stream", source=src, hop="1m",
+    ...                  aggregations=[Aggregation("n_orders", "count", over="30m"),
+    ...                                Aggregation("avg_size", "mean", "size", over="1h")])
+    >>> [(f.name, f.type) for f in g.features], g.windowed, g.hop_micros
+    ([('n_orders', 'num'), ('avg_size', 'num')], True, 60000000)
+    """
     entity: str
     name: str
-    features: dict[str, str] | list[Feature]
+    features: dict[str, str] | list[Feature] = ()
     timestamp_col: str = "event_ts"
     max_age: str | timedelta | None = None
     kind: str = "batch"
     owner: str = ""
     tags: tuple[str, ...] = ()
     description: str = ""
+    source: StreamSource | None = None
+    aggregations: tuple[Aggregation, ...] = ()
+    hop: str | None = None
+    lateness: str = "5m"
 
     def __post_init__(self):
         _check_name("feature group", self.name)
@@ -122,6 +142,7 @@ class FeatureGroup:
         if isinstance(feats, dict):
             feats = [Feature(n, t) for n, t in feats.items()]
         feats = tuple(f if isinstance(f, Feature) else Feature(**f) for f in feats)
+        feats = self._stream_features(feats)
         if not feats:
             raise RegistryError(f"feature group {self.name!r} needs at least one feature")
         names = [f.name for f in feats]
@@ -134,6 +155,69 @@ class FeatureGroup:
         object.__setattr__(self, "features", feats)
         object.__setattr__(self, "max_age", age)
         object.__setattr__(self, "tags", tuple(self.tags))
+
+    def _stream_features(self, feats: tuple) -> tuple:
+        """Check a stream group's source, window and features; the features of a windowed group."""
+        source = self.source
+        if isinstance(source, dict):
+            source = StreamSource.from_json(source)
+            object.__setattr__(self, "source", source)
+        if (self.kind == "stream") != (source is not None):
+            raise RegistryError(f"feature group {self.name!r}: a stream group needs source= (a StreamSource), and "
+                                "only a stream group has one: declare kind='stream' with its source")
+        aggs = tuple(a if isinstance(a, Aggregation) else Aggregation(**a) for a in self.aggregations)
+        object.__setattr__(self, "aggregations", aggs)
+        if source is None:
+            if aggs or self.hop is not None:
+                raise RegistryError(f"feature group {self.name!r}: aggregations and hop need a stream source "
+                                    "(kind='stream', source=StreamSource(...))")
+            return feats
+        if self.lateness not in ("0s", "0"):
+            duration_micros(f"feature group {self.name!r}: lateness", self.lateness)
+        if not aggs:
+            if self.hop is not None:
+                raise RegistryError(f"feature group {self.name!r}: hop= is for aggregations; a group of latest "
+                                    "values has none")
+            for f in feats:
+                t = source.schema.get(f.name)
+                if t is None:
+                    raise RegistryError(f"feature {f.name!r} of stream group {self.name!r} is the latest value of "
+                                        f"an event column, but the source has no column {f.name!r}; its columns: "
+                                        f"{', '.join(sorted(source.schema))}")
+                if t != f.type:
+                    raise RegistryError(f"feature {f.name!r} of stream group {self.name!r} is declared {f.type} but "
+                                        f"the event column is {t}")
+            return feats
+        if feats:
+            raise RegistryError(f"feature group {self.name!r}: a windowed group's features are its aggregations; "
+                                "declare latest values of event columns in a group of their own")
+        if self.hop is None:
+            raise RegistryError(f"feature group {self.name!r}: aggregations slide by a hop: add hop='1m' (or another "
+                                "step that divides every window)")
+        if self.max_age is not None:
+            raise RegistryError(f"feature group {self.name!r}: a windowed value is exact at every instant (it empties "
+                                "when its window has no event), so max_age does not apply: leave it out")
+        hop = duration_micros(f"feature group {self.name!r}: hop", self.hop)
+        aggs = tuple(a.typed(source.schema) for a in aggs)
+        for a in aggs:
+            if a.over_micros % hop:
+                raise RegistryError(f"aggregation {a.name!r}: its window {a.over} is not a multiple of the hop "
+                                    f"{self.hop}; use a window of whole hops")
+        object.__setattr__(self, "aggregations", aggs)
+        return tuple(Feature(a.name, a.output_type) for a in aggs)
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the features are windowed aggregations."""
+        return bool(self.aggregations)
+
+    @property
+    def hop_micros(self) -> int | None:
+        return duration_micros("hop", self.hop) if self.hop is not None else None
+
+    @property
+    def lateness_micros(self) -> int:
+        return 0 if self.lateness in ("0s", "0") else duration_micros("lateness", self.lateness)
 
     @property
     def id(self) -> str:
@@ -151,6 +235,12 @@ class FeatureGroup:
         d["features"] = [asdict(f) for f in self.features]
         d["max_age_seconds"] = None if self.max_age is None else int(self.max_age.total_seconds())
         del d["max_age"]
+        if self.source is None:            # a batch group's JSON stays as it always was
+            for k in ("source", "aggregations", "hop", "lateness"):
+                del d[k]
+        else:
+            d["source"] = self.source.to_json()
+            d["aggregations"] = [a.to_json() for a in self.aggregations]
         return d
 
     @classmethod
@@ -159,6 +249,9 @@ class FeatureGroup:
         secs = d.pop("max_age_seconds", None)
         d["max_age"] = None if secs is None else timedelta(seconds=secs)
         d["features"] = [Feature(**f) for f in d["features"]]
+        if d.get("aggregations"):
+            d["features"] = ()                      # derived from the aggregations
+            d["aggregations"] = [Aggregation(**a) for a in d["aggregations"]]
         return cls(**d)
 
 
@@ -180,7 +273,25 @@ def _diff_group(old: FeatureGroup, new: FeatureGroup) -> list[str]:
             problems.append(f"feature {f.name!r} removed")
         elif new_types[f.name] != f.type:
             problems.append(f"feature {f.name!r} type {f.type} -> {new_types[f.name]}")
+    if old.hop != new.hop and old.windowed:
+        problems.append(f"hop {old.hop} -> {new.hop}")
+    new_aggs = {a.name: a for a in new.aggregations}
+    for a in old.aggregations:
+        if a.name in new_aggs and new_aggs[a.name] != a:
+            problems.append(f"aggregation {a.name!r} {a.to_json()} -> {new_aggs[a.name].to_json()}")
     return problems
+
+
+def _check_event_keys(group: FeatureGroup, keys: dict[str, str]) -> None:
+    """A stream group's events carry its entity's key columns, with the keys' types."""
+    schema = group.source.schema
+    for col, t in keys.items():
+        if col not in schema:
+            raise RegistryError(f"stream group {group.id}: its events have no column {col!r}, the key of entity "
+                                f"{group.entity!r}; add it to the source's schema (as {t!r})")
+        if schema[col] != t:
+            raise RegistryError(f"stream group {group.id}: event column {col!r} is {schema[col]} but the key "
+                                f"{col!r} of entity {group.entity!r} is {t}")
 
 
 class Registry:
@@ -241,6 +352,8 @@ class Registry:
                         raise NotRegistered(f"feature group {obj.id} names entity {obj.entity!r}, which "
                                             "is not registered" + suggest(obj.entity, data["entities"]))
                     keys = Entity(**data["entities"][obj.entity]).join_keys
+                    if obj.source is not None:
+                        _check_event_keys(obj, keys)
                     clash = [f.name for f in obj.features if f.name in keys or f.name == obj.timestamp_col]
                     if clash or obj.timestamp_col in keys:
                         raise RegistryError(f"feature group {obj.id}: {', '.join(clash or [obj.timestamp_col])} "

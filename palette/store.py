@@ -131,6 +131,12 @@ class FeatureStore:
         return str(Path(self.root) / "tables" / g.entity / g.name) if "://" not in self.root else \
             f"{self.root.rstrip('/')}/tables/{g.entity}/{g.name}"
 
+    def tiles_path(self, group_id: str) -> str:
+        """Where a windowed stream group keeps its tiles (``palette.streaming``), beside the tables."""
+        g = self.group(group_id)
+        return str(Path(self.root) / "tiles" / g.entity / g.name) if "://" not in self.root else \
+            f"{self.root.rstrip('/')}/tiles/{g.entity}/{g.name}"
+
     def ingest(self, df, group_id: str) -> dict:
         """Validate ``df`` against the group and MERGE it into the group's Delta table.
 

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from palette.errors import OnlineSchemaMismatch
 from palette.lookup_plan import max_age_micros
 from palette.registry import Entity, FeatureGroup
+from palette.windows import Timeline
 
 from .codec import RecordCodec
 
@@ -58,6 +59,7 @@ class GroupLayout:
     keys: tuple[tuple[str, str], ...]
     features: tuple[tuple[str, str], ...]
     max_age_micros: int | None
+    hop_micros: int | None = None          # a windowed group: each key holds a timeline
 
     @classmethod
     def of(cls, entity: Entity, group: FeatureGroup, previous: "GroupLayout | None" = None) -> "GroupLayout":
@@ -74,7 +76,12 @@ class GroupLayout:
                     f"drop it from the online store (OnlineStore.drop({group.id!r})) and materialize --full")
             known = {n for n, _ in previous.features}
             features = previous.features + tuple(f for f in features if f[0] not in known)
-        return cls(group.id, keys, features, max_age_micros(group))
+        if previous is not None and previous.hop_micros != group.hop_micros:
+            raise OnlineSchemaMismatch(
+                f"feature group {group.id} is stored with hop {previous.hop_micros} µs online but declared with "
+                f"{group.hop_micros}. Nothing was written. Drop it from the online store "
+                f"(OnlineStore.drop({group.id!r})) and materialize it again")
+        return cls(group.id, keys, features, max_age_micros(group), group.hop_micros)
 
     def incompatibilities(self, keys, features: dict[str, str]) -> list[str]:
         """What a definition with these keys and features changes that a stored layout
@@ -104,12 +111,13 @@ class GroupLayout:
 
     def to_json(self) -> dict:
         return {"group": self.group_id, "keys": [list(k) for k in self.keys],
-                "features": [list(f) for f in self.features], "max_age_micros": self.max_age_micros}
+                "features": [list(f) for f in self.features], "max_age_micros": self.max_age_micros,
+                **({"hop_micros": self.hop_micros} if self.hop_micros else {})}
 
     @classmethod
     def from_json(cls, d: dict) -> "GroupLayout":
         return cls(d["group"], tuple(tuple(k) for k in d["keys"]), tuple(tuple(f) for f in d["features"]),
-                   d.get("max_age_micros"))
+                   d.get("max_age_micros"), d.get("hop_micros"))
 
 
 def redact(url: str) -> str:
@@ -169,19 +177,44 @@ class OnlineReader(ABC):
     def _layout_ids(self) -> list[str]: ...
 
     @abstractmethod
+    def _read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
+        """``read`` as stored: a windowed group's payloads are whole timelines."""
+
     def read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
         """For each (layout, keys): the stored (event time, values) of each key, or None.
-        One round trip for all of them."""
+        One round trip for all of them. A windowed group's key gives the values in effect
+        now (``palette.windows.Timeline``), with the boundary they took effect at."""
+        found = self._read(requests)
+        if any(layout.hop_micros for layout, _ in requests):
+            now = self.now_micros()
+            found = [_in_effect(hits, now) if layout.hop_micros else hits
+                     for (layout, _), hits in zip(requests, found)]
+        return found
+
+    def _prepare_read(self, layouts: tuple[GroupLayout, ...]) -> "Callable[[list[str | None]], list[Found | None]]":
+        def read_one(keys: list) -> list:
+            asked = [(layout, [k]) for layout, k in zip(layouts, keys) if k is not None]
+            found = iter(self._read(asked)) if asked else iter(())
+            return [None if k is None else next(found)[0] for k in keys]
+        return read_one
 
     def prepare_read(self, layouts: tuple[GroupLayout, ...]) -> "Callable[[list[str | None]], list[Found | None]]":
         """A read of one key per layout (None: no key, nothing found), prepared once: the
         single-row path calls it per request, so a store can build its statement or command
-        here. The default asks ``read``."""
-        def read_one(keys: list) -> list:
-            asked = [(layout, [k]) for layout, k in zip(layouts, keys) if k is not None]
-            found = iter(self.read(asked)) if asked else iter(())
-            return [None if k is None else next(found)[0] for k in keys]
-        return read_one
+        here (``_prepare_read``)."""
+        read_one = self._prepare_read(layouts)
+        timelines = tuple(i for i, layout in enumerate(layouts) if layout.hop_micros)
+        if not timelines:
+            return read_one
+
+        def read_in_effect(keys: list) -> list:
+            found = read_one(keys)
+            now = self.now_micros()
+            for i in timelines:
+                hit = found[i]
+                found[i] = None if hit is None else Timeline.at(hit[1], now)
+            return found
+        return read_in_effect
 
     @abstractmethod
     def watermark(self, group_id: str) -> dict | None:
@@ -204,6 +237,10 @@ class OnlineReader(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _in_effect(hits: list, now: int) -> list:
+    return [None if hit is None else Timeline.at(hit[1], now) for hit in hits]
 
 
 class OnlineWriter(ABC):
@@ -262,6 +299,13 @@ class DelegatingStore(OnlineStore):
 
     def read(self, requests):
         return self.store.read(requests)
+
+    def _read(self, requests):
+        return self.read(requests)          # this wrapper's read: the wrapped store resolved it
+
+    def prepare_read(self, layouts):
+        """One key per layout through this wrapper's ``read`` (already resolved)."""
+        return OnlineReader._prepare_read(self, layouts)
 
     def _load_layout(self, group_id):
         return self.store._load_layout(group_id)

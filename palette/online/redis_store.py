@@ -198,7 +198,7 @@ class RedisStore(OnlineStore):
                 self._connections.append(conn)
         return conn
 
-    def read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
+    def _read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
         commands = [("MGET", *[self._key_prefix(layout.group_id) + k.encode() for k in keys])
                     for layout, keys in requests]
         conn = self._read_connection()
@@ -221,7 +221,7 @@ class RedisStore(OnlineStore):
             out.append(found)
         return out
 
-    def prepare_read(self, layouts):
+    def _prepare_read(self, layouts):
         """One MGET for one key of each layout (whatever their groups)."""
         prefixes = [self._key_prefix(layout.group_id) for layout in layouts]
 

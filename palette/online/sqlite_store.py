@@ -332,7 +332,7 @@ class SQLiteStore(OnlineStore):
                 self._sql[key] = sql
         return sql
 
-    def read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
+    def _read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
         conn = self._connect(False)
         out = []
         try:
@@ -358,7 +358,7 @@ class SQLiteStore(OnlineStore):
             self._fail(e, "reading", conn)
         return out
 
-    def prepare_read(self, layouts):
+    def _prepare_read(self, layouts):
         """One statement for one key of each layout: a UNION ALL of primary-key lookups (a
         null key matches no row)."""
         sql = " UNION ALL ".join(f"SELECT {i}, ts, v FROM {_table(layout.group_id)} WHERE k = ?{i + 1}"

@@ -18,6 +18,7 @@ from typing import Iterable
 from palette.errors import OnlineStoreError
 from palette.feature_types import KEYS, TYPES
 from palette.registry import Entity, FeatureGroup
+from palette.windows import Timeline
 
 from .base import GroupLayout, OnlineStore, Record
 from .codec import encode_key, micros
@@ -44,14 +45,27 @@ class BatchWriter:
 
     def add(self, key: tuple, ts: int, values: tuple | None, bound: int | None = None) -> None:
         """One row: key values, event time (µs), its values in layout order (None: remove the
-        key), and the largest stored event time it may replace (default ``ts``)."""
+        key), and the largest stored event time it may replace (default ``ts``). For a
+        windowed group, ``values`` is the key's timeline: (boundary µs, values) entries."""
         encoded = encode_key(key, self.key_types)
-        payload = None if values is None else self.codec.encode(values)
+        payload = None if values is None else self._timeline(values) if self.layout.hop_micros else \
+            self.codec.encode(values)
         self._pending.append(Record(encoded, ts, payload, ts if bound is None else bound, self.run))
         if values is not None and (self.newest is None or ts > self.newest):
             self.newest = ts
         if len(self._pending) >= self.batch_rows:
             self.flush()
+
+    def _timeline(self, entries) -> bytes:
+        """A windowed group's values: (boundary µs, values) entries, ascending, each kept
+        only when it differs from the one before (``palette.windows.Timeline``)."""
+        kept, last = [], None
+        for b, values in sorted(entries, key=lambda e: e[0]):
+            record = self.codec.encode(values)
+            if record != last:
+                kept.append((b, record))
+                last = record
+        return Timeline.encode(kept)
 
     def add_columns(self, keys: list[list], ts: list[int], values: list[list], bounds: list | None = None,
                     removes: list | None = None) -> None:
