@@ -412,8 +412,8 @@ def test_bad_types_and_kinds_are_refused():
         FeatureGroup("restaurant", "g", {"x": "float"})
     with pytest.raises(RegistryError, match="'double'"):
         Entity("e", {"k": "double"})
-    with pytest.raises(RegistryError, match="kind 'stream'.*'batch'"):
-        FeatureGroup("restaurant", "g", {"x": "num"}, kind="stream")
+    with pytest.raises(RegistryError, match="kind 'nightly'.*'batch'"):
+        FeatureGroup("restaurant", "g", {"x": "num"}, kind="nightly")
 
 
 def test_empty_and_duplicate_declarations_are_refused():
