@@ -30,6 +30,14 @@ _DELTA_ARTIFACTS = (
     ("io/delta", "delta-storage"),
 )
 FETCH_COMMAND = f"mvn -q dependency:get -Dartifact=io.delta:delta-spark_{SCALA_VERSION}:{DELTA_VERSION}"
+SPARK_VERSION = "4.0.0"      # of Spark's own Kafka source (4.0.1's token provider is not on Maven Central here)
+KAFKA_VERSION = "4.1.1"      # Apache Kafka's broker (KRaft), for tests and the example
+# Maven coordinates fetched with their runtime dependencies: the classpath each needs.
+CLASSPATHS = {
+    "spark-kafka": [f"org.apache.spark:spark-sql-kafka-0-10_{SCALA_VERSION}:{SPARK_VERSION}"],
+    "kafka-broker": [f"org.apache.kafka:kafka_{SCALA_VERSION}:{KAFKA_VERSION}",
+                     f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}"],
+}
 
 
 def maven_repo() -> Path:
@@ -64,9 +72,57 @@ LOCAL_DEFAULTS = {
 }
 
 
+def _classpath_file(name: str) -> Path:
+    return maven_repo().parent / "palette-classpaths" / f"{name}.txt"
+
+
+def classpath(name: str) -> list[str]:
+    """The jars of ``CLASSPATHS[name]`` as fetched by ``fetch_jars``; [] when not fetched."""
+    f = _classpath_file(name)
+    if not f.is_file():
+        return []
+    jars = [j for j in f.read_text().strip().split(os.pathsep) if j]
+    return jars if all(Path(j).is_file() for j in jars) else []
+
+
+def _fetch_classpath(name: str) -> list[str]:
+    """Resolve ``CLASSPATHS[name]`` and its runtime dependencies with Maven (a throwaway
+    pom), and remember the classpath."""
+    import subprocess
+    import tempfile
+
+    deps = "".join(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version>"
+                   "</dependency>" for g, a, v in (c.split(":") for c in CLASSPATHS[name]))
+    # Only Maven Central: Spark's poms name a mirror of it that may be unreachable.
+    settings = ('<settings><mirrors><mirror><id>central</id><mirrorOf>*</mirrorOf>'
+                '<url>https://repo.maven.apache.org/maven2</url></mirror></mirrors></settings>')
+    pom = ('<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+           f'<groupId>palette</groupId><artifactId>{name}</artifactId><version>0</version>'
+           f'<dependencies>{deps}</dependencies></project>')
+    out = _classpath_file(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "pom.xml").write_text(pom)
+        Path(tmp, "settings.xml").write_text(settings)
+        subprocess.run(["mvn", "-q", "-B", "-s", "settings.xml", "dependency:build-classpath", "-Dmdep.includeScope=runtime",
+                        f"-Dmdep.outputFile={out}"], cwd=tmp, check=True)
+    return classpath(name)
+
+
 def delta_conf() -> dict[str, str]:
-    """Spark settings that enable Delta Lake with the locally fetched jars."""
-    return {"spark.jars": ",".join(delta_jars()), **_DELTA_SQL_CONF}
+    """Spark settings that enable Delta Lake with the locally fetched jars (and Spark's
+    Kafka source, when fetched)."""
+    return {"spark.jars": ",".join(delta_jars() + _not_in_pyspark(classpath("spark-kafka"))), **_DELTA_SQL_CONF}
+
+
+def _not_in_pyspark(jars: list[str]) -> list[str]:
+    """The jars pyspark does not ship already (by artifact name): Spark's Kafka source
+    brings Hadoop, Scala and compression libraries that must not be loaded twice."""
+    import re
+
+    import pyspark
+    shipped = {re.sub(r"-\d[^-]*(-.*)?\.jar$", "", j.name) for j in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    return [j for j in jars if re.sub(r"-\d[^-]*(-.*)?\.jar$", "", Path(j).name) not in shipped]
 
 
 def session(app_name: str = "palette", master: str = "local[2]", conf: dict[str, str] | None = None):
@@ -101,20 +157,23 @@ def active_session():
 
 
 def fetch_jars() -> list[str]:
-    """Fetch the Delta jars into the local Maven repository with ``mvn`` (once)."""
+    """Fetch the Delta jars, Spark's Kafka source and Kafka's broker into the local Maven
+    repository with ``mvn`` (once; a rerun checks and returns)."""
     import shutil
     import subprocess
 
-    try:
-        return delta_jars()
-    except DeltaJarsMissing:
-        pass
-    if shutil.which("mvn") is None:
+    if shutil.which("mvn") is None and not (classpath("spark-kafka") and classpath("kafka-broker")):
         raise DeltaJarsMissing("mvn is not on PATH: install Maven, or set PALETTE_DELTA_FROM_PIP=1")
-    for group, art in _DELTA_ARTIFACTS:
-        coords = f"{group.replace('/', '.')}:{art}:{DELTA_VERSION}"
-        subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={coords}"], check=True)
-    return delta_jars()
+    try:
+        jars = delta_jars()
+    except DeltaJarsMissing:
+        for group, art in _DELTA_ARTIFACTS:
+            coords = f"{group.replace('/', '.')}:{art}:{DELTA_VERSION}"
+            subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={coords}"], check=True)
+        jars = delta_jars()
+    for name in CLASSPATHS:
+        jars += classpath(name) or _fetch_classpath(name)
+    return jars
 
 
 if __name__ == "__main__":

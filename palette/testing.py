@@ -104,4 +104,77 @@ def redis_server(timeout: float = 20.0, persist: bool = False) -> Iterator[tuple
         finally:
             stop(proc)
 
-__all__ = ["free_port", "redis_server", "start_redis", "stop", "ServerNotStarted"]
+
+_KRAFT = """process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{controller}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={logs}
+num.partitions=2
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+"""
+
+
+@contextmanager
+def kafka_server(timeout: float = 90.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real single-node Apache Kafka broker (KRaft: broker and controller in one JVM, no
+    ZooKeeper) from Kafka's own jars (``make jars`` fetches them with Maven) on free
+    loopback ports, for the duration of the block: yields ``(bootstrap servers, process)``."""
+    import base64
+    import uuid
+
+    from .spark import classpath
+    jars = classpath("kafka-broker")
+    if not jars:
+        raise ServerNotStarted("Kafka's broker jars are not fetched: run `make jars` (python -m palette.spark fetch-jars)")
+    java = shutil.which("java")
+    if java is None:
+        raise ServerNotStarted("java is not on PATH: Kafka's broker needs a JVM (Java 17)")
+    port, controller = free_port(), free_port()
+    with tempfile.TemporaryDirectory(prefix="palette-kafka-") as workdir:
+        config = os.path.join(workdir, "server.properties")
+        with open(config, "w") as f:
+            f.write(_KRAFT.format(port=port, controller=controller, logs=os.path.join(workdir, "logs")))
+        cp = os.pathsep.join(jars)
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        subprocess.run([java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", config,
+                        "--standalone"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        with open(os.path.join(workdir, "kafka.log"), "wb") as log:
+            proc = subprocess.Popen([java, "-Xmx512m", "-XX:+UseSerialGC", "-cp", cp, "kafka.Kafka", config],
+                                    stdout=log, stderr=subprocess.STDOUT)
+        servers = f"127.0.0.1:{port}"
+        try:
+            _wait_for_broker(servers, proc, timeout, os.path.join(workdir, "kafka.log"))
+            yield servers, proc
+        finally:
+            stop(proc, timeout=20)
+
+
+def _wait_for_broker(servers: str, proc: subprocess.Popen, timeout: float, log: str) -> None:
+    """Until the broker answers a metadata request."""
+    from confluent_kafka.admin import AdminClient
+    deadline = time.monotonic() + timeout
+    admin = AdminClient({"bootstrap.servers": servers, "log_level": 0})
+    while True:
+        if proc.poll() is not None:
+            tail = open(log, errors="replace").read()[-2000:]
+            raise ServerNotStarted(f"the Kafka broker exited ({proc.returncode}):\n{tail}")
+        try:
+            if admin.list_topics(timeout=1).brokers:
+                return
+        except Exception:            # KafkaException until the broker listens
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise ServerNotStarted(f"the Kafka broker did not answer on {servers} within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+__all__ = ["free_port", "redis_server", "kafka_server", "start_redis", "stop", "ServerNotStarted"]

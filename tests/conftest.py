@@ -85,3 +85,12 @@ def online_urls(eta, redis_server, spark_session):
     """The ETA features materialized into SQLite and the session's Redis: {"sqlite": url, "redis": url}."""
     from eta_fixtures import materialize_eta
     return materialize_eta(eta, redis_server, spark_session)
+
+
+@pytest.fixture(scope="session")
+def kafka_servers():
+    """A real Apache Kafka broker (KRaft, Kafka's own jars fetched by ``make jars``) on free
+    loopback ports for the test session: its bootstrap servers."""
+    from palette.testing import kafka_server
+    with kafka_server() as (servers, _):
+        yield servers

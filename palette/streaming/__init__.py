@@ -77,7 +77,6 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
     query's durable progress (one per group and definition); ``online_store``: where
     values go besides Delta (none: Delta only); ``once``: process what is there and stop
     (``availableNow``)."""
-    from palette.offline import current_version  # noqa: F401  (Delta must be importable)
     from palette.spark import active_session
     from palette.store import FeatureStore
 

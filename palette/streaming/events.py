@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from palette.errors import JobError
-from palette.feature_types import KEYS, TYPES
+from palette.feature_types import TYPES
 from palette.offline import KEY_SPARK_TYPES, FEATURE_SPARK_TYPES
 from palette.registry import Entity, FeatureGroup
 from palette.windows import StreamSource
