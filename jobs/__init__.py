@@ -9,7 +9,9 @@ and under ``spark-submit`` (``python -m palette.jobs.NAME``'s file):
   (a rerun of a run id replaces its own output);
 - ``parity``: a model's ``transform()`` against its serving path (exit 1 on a mismatch);
 - ``ingest_logs``: served-feature logs into Delta;
-- ``consistency``: logged reads replayed through the offline store (exit 1 on a breach).
+- ``consistency``: logged reads replayed through the offline store (exit 1 on a breach);
+- ``stream``: stream feature groups from their sources into Delta and an online store;
+- ``backfill``: a stream group recomputed from its event history.
 
 Every job logs one line per step to stderr, exits 0 on success, 1 on failure (with the
 reason logged) and 2 on bad arguments, and is safe to rerun.
@@ -26,7 +28,8 @@ from palette.errors import JobError
 
 # name -> module: one registry, for ``palette job NAME`` and the docs.
 JOBS = {"ingest": "ingest", "materialize": "materialize", "train": "train", "batch_score": "batch_score",
-        "parity": "parity", "ingest_logs": "ingest_logs", "consistency": "consistency"}
+        "parity": "parity", "ingest_logs": "ingest_logs", "consistency": "consistency", "stream": "stream",
+        "backfill": "backfill"}
 
 
 def job_module(name: str):

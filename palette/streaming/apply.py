@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from palette import offline
-from palette.materialize import _BOUND, _DELETE, _TS, ENTRIES, write_online
+from palette.materialize import _BOUND, _DELETE, _TS, ENTRIES, crash_point, write_online
 from palette.online import open_store
 from palette.registry import Entity, FeatureGroup
 
@@ -75,6 +75,7 @@ def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup,
         tiles_path = store.tiles_path(group.id)
         offline.ensure_table(spark, tiles_path, _tile_schema(updated, entity))
         offline.merge(spark, tiles_path, updated, keys, TILE, partials, n)
+        crash_point("stream_tiles_written")
         touched = updated.groupBy(*[f"`{k}`" for k in keys]).agg(F.min(TILE).alias("__lo"))
         reach = 2 * longest(group) + 2 * group.hop_micros
         tiles = (offline.read_table(spark, tiles_path).join(F.broadcast(touched), keys)
@@ -88,10 +89,12 @@ def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup,
             merged = offline.merge(spark, table, rows, keys, group.timestamp_col,
                                    [f.name for f in group.features], rows.count())
             rows.unpersist()
+            crash_point("stream_delta_written")
             written = 0
             if online_store is not None:
                 written = _write(spark, store, entity, group, timeline_rows(spark, store, entity, group, tiles),
                                  online_store, run)
+                crash_point("stream_online_written")
         finally:
             tiles.unpersist()
         return {"tiles": n, "rows": merged["inserted"] + merged["updated"], "online": written}
@@ -121,12 +124,14 @@ def apply_latest(spark: SparkSession, store, entity: Entity, group: FeatureGroup
         offline.ensure_table(spark, table, offline.table_schema(entity, group))
         merged = offline.merge(spark, table, rows, list(entity.join_keys), group.timestamp_col,
                                [f.name for f in group.features], n)
+        crash_point("stream_delta_written")
         written = 0
         if online_store is not None:
             latest = offline.latest_rows(rows, entity, group)
             latest = (latest.withColumn(_TS, F.unix_micros(F.col(group.timestamp_col))).drop(group.timestamp_col)
                       .withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)))
             written = _write(spark, store, entity, group, latest, online_store, run)
+            crash_point("stream_online_written")
         return {"rows": merged["inserted"] + merged["updated"], "online": written}
     finally:
         rows.unpersist()
