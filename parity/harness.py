@@ -16,7 +16,8 @@ What it does:
    later stage may overwrite a column, as the ETA pipeline's imputation does), with
    every feature lookup made as of the check's instant (``as_of``, default now) and the
    current Delta versions: like with like, since the online store serves the latest
-   values at "now";
+   values, read with its clock at the same instant (max age, and a windowed stream
+   feature's value, are judged there on both sides);
 3. reads the offline store's latest view of every key the lookups read, as of the same
    instant, and compares it with the online record (store skew);
 4. compares every output column of every stage row by row (``compare.same``), and
@@ -102,12 +103,12 @@ def _columns(table) -> dict[str, list]:
     return {name: [normalize(v) for v in table.column(name).to_pylist()] for name in table.column_names}
 
 
-def _run_worker(path: str, online_store, columns: dict, batch_rows: int, tmp: str) -> dict:
+def _run_worker(path: str, online_store, columns: dict, batch_rows: int, tmp: str, as_of: datetime) -> dict:
     request, result = f"{tmp}/request.pickle", f"{tmp}/result.pickle"
     url = online_store if online_store is None or isinstance(online_store, str) else online_store.url
     with open(request, "wb") as f:
-        pickle.dump({"model": path, "online_store": url, "columns": columns, "batch_rows": batch_rows}, f,
-                    protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"model": path, "online_store": url, "columns": columns, "batch_rows": batch_rows,
+                     "as_of": as_of.timestamp()}, f, protocol=pickle.HIGHEST_PROTOCOL)
     proc = subprocess.run([sys.executable, "-m", "palette.parity.worker", request, result],
                           capture_output=True, text=True)
     if proc.returncode != 0 or not Path(result).exists():
@@ -384,7 +385,7 @@ def check_parity(model, df: DataFrame, *, online_store=None, as_of: datetime | N
                 raise ParityError("the data has no rows to check")
             timings["read rows"] = time.perf_counter() - started
             started = time.perf_counter()
-            worker = _run_worker(path, online_store, inputs, batch_rows, tmp)
+            worker = _run_worker(path, online_store, inputs, batch_rows, tmp, as_of)
             timings["scoreBatch process"] = time.perf_counter() - started
             stages = _flatten(spark_model)
             names = [d["class"].rsplit(".", 1)[-1] for d in worker["stages"]]

@@ -102,7 +102,19 @@ def score(request: dict) -> dict:
     from palette.transformers.runtime import load_scorer
 
     started = time.perf_counter()
-    scorer = load_scorer(request["model"], online_store=request.get("online_store"))
+    online_store = request.get("online_store")
+    if request.get("as_of") is not None:            # the store's clock at the harness's instant
+        from palette.config import default_online_store
+        from palette.errors import NotConfigured
+        from palette.online import open_store
+        try:
+            url = online_store if online_store is not None else default_online_store()
+        except NotConfigured:                        # a model without lookups needs none
+            url = None
+        if url is not None:
+            as_of = request["as_of"]
+            online_store = open_store(url, clock=lambda: as_of)
+    scorer = load_scorer(request["model"], online_store=online_store)
     loaded = time.perf_counter()
     columns, n, size = request["columns"], len(request["columns"][ROW_ID]), request["batch_rows"]
     recorder = _Recorder(scorer)

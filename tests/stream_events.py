@@ -25,8 +25,8 @@ def group(path=None, lateness="10m", source=None, **kw):
                         source=source, aggregations=AGGS, **kw)
 
 
-def events(seed=7, n=240):
-    """Five keys over 40 minutes (one idle after 10 minutes), bursts, nulls, equal instants."""
+def events(seed=7, n=240, base=BASE):
+    """Five keys over 40 minutes from ``base`` (one idle after 10 minutes), bursts, nulls, equal instants."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -36,7 +36,7 @@ def events(seed=7, n=240):
             minute = minute / 4                                    # idle after 10 minutes
         if i % 17 == 0:
             minute = 20 + rng.random() * 0.5                       # a burst
-        ts = BASE + timedelta(microseconds=int(minute * 60_000_000))
+        ts = base + timedelta(microseconds=int(minute * 60_000_000))
         size = None if i % 13 == 0 else float(rng.randrange(1, 9)) + rng.random()
         out.append({"r_id": key, "ts": ts, "size": size, "kind": rng.choice(["a", "b", "c"])})
     out.append(dict(out[5], size=99.0))                            # two events of one key at one instant

@@ -57,15 +57,8 @@ class BatchWriter:
             self.flush()
 
     def _timeline(self, entries) -> bytes:
-        """A windowed group's values: (boundary µs, values) entries, ascending, each kept
-        only when it differs from the one before (``palette.windows.Timeline``)."""
-        kept, last = [], None
-        for b, values in sorted(entries, key=lambda e: e[0]):
-            record = self.codec.encode(values)
-            if record != last:
-                kept.append((b, record))
-                last = record
-        return Timeline.encode(kept)
+        """A windowed group's values: (boundary µs, values) entries (``palette.windows.Timeline``)."""
+        return Timeline.encode([(b, self.codec.encode(values)) for b, values in sorted(entries, key=lambda e: e[0])])
 
     def add_columns(self, keys: list[list], ts: list[int], values: list[list], bounds: list | None = None,
                     removes: list | None = None) -> None:

@@ -13,8 +13,8 @@ at a time) and by a backfill (the same aggregation on the event history); see
   reads ``over / hop`` tiles at most and nothing is exploded per event.
 - The points: ``boundary_points`` — where a value can change: a tile entering a window
   (its start) and leaving it (its start + ``over``, per distinct window length) — give the
-  rows of the offline table; ``timeline_points`` add, per key, the start of its last window,
-  for the online timeline.
+  rows of the offline table; ``timeline_points`` keep, per key, those from its last window
+  on and the one in effect before: the online timeline, every entry an offline row.
 """
 from __future__ import annotations
 
@@ -74,12 +74,15 @@ def boundary_points(tiles: DataFrame, entity: Entity, group: FeatureGroup) -> Da
 
 
 def timeline_points(tiles: DataFrame, entity: Entity, group: FeatureGroup) -> DataFrame:
-    """``boundary_points`` from each key's last window on, and that window's start."""
-    keys = [f"`{k}`" for k in entity.join_keys]
+    """``boundary_points`` from each key's last window on (from its last tile's start minus
+    the longest window and a hop), and the last point before that: the value in effect there."""
+    keys = [k for k in entity.join_keys]
     points = boundary_points(tiles, entity, group)
-    cuts = tiles.groupBy(*keys).agg((F.max(TILE) - F.lit(longest(group) + group.hop_micros)).alias("__cut"))
-    return (points.join(cuts, [k.strip("`") for k in keys]).where(F.col(TILE) >= F.col("__cut")).drop("__cut")
-            .unionByName(cuts.withColumnRenamed("__cut", TILE)).distinct())
+    cuts = tiles.groupBy(*[f"`{k}`" for k in keys]).agg(
+        (F.max(TILE) - F.lit(longest(group) + group.hop_micros)).alias("__cut"))
+    points = points.join(cuts, keys)
+    before = points.where(F.col(TILE) < F.col("__cut")).groupBy(*[f"`{k}`" for k in keys]).agg(F.max(TILE).alias(TILE))
+    return points.where(F.col(TILE) >= F.col("__cut")).drop("__cut").unionByName(before)
 
 
 def longest(group: FeatureGroup) -> int:
