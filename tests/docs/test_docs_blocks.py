@@ -31,6 +31,8 @@ PRINTS = {
     "online-store.md": ["'mode': 'up to date'", "{'r_id': 'r1', 'order_size': 3,", "'prediction': "],
     "parity.md": ["parity PASS: demo-out/model: 500 rows", "1 passed", "'prep_time__event_time', 'delivery_minutes']"],
     "serving.md": ["{'r_id': 'r1', 'order_size': 3,", "[2 rows x 14 columns]"],
+    "streaming.md": ["[('n_orders', 'num'), ('avg_size', 'num')]", "[('12:01', 1.0), ('12:03', 2.0), ('12:05', 3.0)]",
+                     "{'tiles': 10, 'rows': 0, 'online': 0,", "(10.0, 1.9)"],
 }
 PAGES = sorted(p.name for p in DOCS.glob("*.md") if python_blocks(p.read_text()))
 
