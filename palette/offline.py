@@ -150,10 +150,12 @@ def changed_rows(source: DataFrame, target: DataFrame, keys: list[str], ts_col: 
 
 
 def merge(spark: SparkSession, path: str, source: DataFrame, keys: list[str], ts_col: str,
-          features: list[str], source_rows: int, retries: int = 8) -> dict:
+          features: list[str], source_rows: int, retries: int = 8, skip_identical: bool = True) -> dict:
     """MERGE ``source`` into the table on (keys, ts): insert new rows, update rows whose values
     changed, leave identical rows alone — a rerun commits nothing. Retries on
-    concurrent-modification conflicts."""
+    concurrent-modification conflicts. ``skip_identical=False`` leaves out the join that
+    drops rows identical to the table first (a stream's micro-batches are mostly new
+    values: one scan of the table instead of two; a replay then rewrites, not skips)."""
     from delta.tables import DeltaTable
 
     on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in [*keys, ts_col])
@@ -162,7 +164,7 @@ def merge(spark: SparkSession, path: str, source: DataFrame, keys: list[str], ts
         try:
             table = DeltaTable.forPath(spark, path)
             before = table.history(1).first()["version"]
-            todo = changed_rows(source, table.toDF(), keys, ts_col, features)
+            todo = changed_rows(source, table.toDF(), keys, ts_col, features) if skip_identical else source
             counts = (table.alias("t").merge(todo.alias("s"), on)
                       .whenMatchedUpdate(condition=changed, set={f: f"s.`{f}`" for f in features})
                       .whenNotMatchedInsertAll().execute()).first()

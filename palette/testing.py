@@ -157,6 +157,18 @@ def kafka_server(timeout: float = 90.0) -> Iterator[tuple[str, subprocess.Popen]
             stop(proc, timeout=20)
 
 
+def create_topics(servers: str, names: list[str], partitions: int = 2, timeout: float = 30.0) -> None:
+    """Create Kafka topics (one replica each) and wait until they exist."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": servers, "log_level": 0})
+    for future in admin.create_topics([NewTopic(n, partitions, 1) for n in names]).values():
+        try:
+            future.result(timeout)
+        except Exception as e:                 # an existing topic is fine
+            if "TOPIC_ALREADY_EXISTS" not in str(e) and "already exists" not in str(e):
+                raise
+
+
 def _wait_for_broker(servers: str, proc: subprocess.Popen, timeout: float, log: str) -> None:
     """Until the broker answers a metadata request."""
     from confluent_kafka.admin import AdminClient
@@ -177,4 +189,4 @@ def _wait_for_broker(servers: str, proc: subprocess.Popen, timeout: float, log: 
         time.sleep(0.2)
 
 
-__all__ = ["free_port", "redis_server", "kafka_server", "start_redis", "stop", "ServerNotStarted"]
+__all__ = ["free_port", "redis_server", "kafka_server", "create_topics", "start_redis", "stop", "ServerNotStarted"]

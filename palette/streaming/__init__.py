@@ -101,18 +101,18 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
 
         def each(batch, batch_id):
             t0 = time.monotonic()
-            result = apply_tiles(batch.sparkSession, store, entity, group, batch, online_store)
+            result = apply_tiles(batch.sparkSession, store, entity, group, batch, online_store, streaming=True)
             progress.batch(batch_id, result, time.monotonic() - t0)
         writer = tiles.writeStream.outputMode("update")
     else:
         def each(batch, batch_id):
             t0 = time.monotonic()
-            result = apply_latest(batch.sparkSession, store, entity, group, batch, online_store)
+            result = apply_latest(batch.sparkSession, store, entity, group, batch, online_store, streaming=True)
             progress.batch(batch_id, result, time.monotonic() - t0)
         writer = events.writeStream.outputMode("append")
     writer = (writer.foreachBatch(each).option("checkpointLocation", checkpoint)
               .queryName(f"palette:{group_id}"))
-    writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=trigger)
+    writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=f"{round(seconds * 1000)} milliseconds")
     return writer.start()
 
 

@@ -5,15 +5,16 @@ each tile, as Spark's stateful aggregation emits them in update mode):
 
 1. MERGE the tiles into the group's tile table (``FeatureStore.tiles_path``) on (keys,
    tile): an upsert of whole values, so replaying a batch changes nothing;
-2. for the keys touched, recompute the values at every boundary from the earliest tile
+2. when an online store is given, write each touched key's timeline (from its last
+   window on, computed from the stored tiles) from the executors, latest by event time —
+   before the Delta MERGE below, so serving sees a value one MERGE sooner;
+3. for the keys touched, recompute the values at every boundary from the earliest tile
    touched on, from the stored tiles, and MERGE them into the group's Delta table on
-   (keys, event time) — again whole values;
-3. when an online store is given, write each touched key's timeline (from its last
-   window on) from the executors, latest by event time.
+   (keys, event time) — again whole values.
 
-Latest-value groups (``apply_latest``): the events' rows (of events sharing key and time,
-the greatest values, the offline tie-break) MERGEd into the group's table, and the latest
-row per key written online.
+Latest-value groups (``apply_latest``): the latest row per key written online, then the
+events' rows (of events sharing key and time, the greatest values, the offline
+tie-break) MERGEd into the group's table.
 
 Every step is idempotent, so a batch replayed after a crash (Spark re-runs the batch its
 checkpoint did not commit) leaves what one run leaves.
@@ -61,8 +62,10 @@ def timeline_rows(spark: SparkSession, store, entity: Entity, group: FeatureGrou
 
 
 def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup, updated: DataFrame,
-                online_store: str | None = None, run: int | None = None) -> dict:
-    """Steps 1-3 of the module docstring for the tiles ``updated``; returns counts."""
+                online_store: str | None = None, run: int | None = None, streaming: bool = False) -> dict:
+    """Steps 1-3 of the module docstring for the tiles ``updated``; returns counts (``rows``:
+    boundary rows inserted or changed in Delta; ``online``: keys written).
+    ``streaming``: a micro-batch (its MERGEs skip the pre-join that drops identical rows)."""
     keys = list(entity.join_keys)
     partials = partial_columns(group)
     # Materialized once (a micro-batch's plan cannot be cached as it is: its stateful
@@ -74,27 +77,27 @@ def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup,
             return {"tiles": 0, "rows": 0, "online": 0}
         tiles_path = store.tiles_path(group.id)
         offline.ensure_table(spark, tiles_path, _tile_schema(updated, entity))
-        offline.merge(spark, tiles_path, updated, keys, TILE, partials, n)
+        offline.merge(spark, tiles_path, updated, keys, TILE, partials, n, skip_identical=not streaming)
         crash_point("stream_tiles_written")
         touched = updated.groupBy(*[f"`{k}`" for k in keys]).agg(F.min(TILE).alias("__lo"))
         reach = 2 * longest(group) + 2 * group.hop_micros
         tiles = (offline.read_table(spark, tiles_path).join(F.broadcast(touched), keys)
                  .where(F.col(TILE) >= F.col("__lo") - F.lit(reach)).drop("__lo")).cache()
         try:
+            written = 0
+            if online_store is not None:         # first: what serving reads is fresh one MERGE sooner
+                written = _write(spark, store, entity, group, timeline_rows(spark, store, entity, group, tiles),
+                                 online_store, run)
+                crash_point("stream_online_written")
             points = (boundary_points(tiles, entity, group).join(F.broadcast(touched), keys)
                       .where(F.col(TILE) >= F.col("__lo")).drop("__lo"))
             rows = offline_rows(window_values(tiles, points, entity, group), group).cache()
             table = store.table_path(group.id)
             offline.ensure_table(spark, table, offline.table_schema(entity, group))
             merged = offline.merge(spark, table, rows, keys, group.timestamp_col,
-                                   [f.name for f in group.features], rows.count())
+                                   [f.name for f in group.features], rows.count(), skip_identical=not streaming)
             rows.unpersist()
             crash_point("stream_delta_written")
-            written = 0
-            if online_store is not None:
-                written = _write(spark, store, entity, group, timeline_rows(spark, store, entity, group, tiles),
-                                 online_store, run)
-                crash_point("stream_online_written")
         finally:
             tiles.unpersist()
         return {"tiles": n, "rows": merged["inserted"] + merged["updated"], "online": written}
@@ -113,18 +116,13 @@ def latest_events(events: DataFrame, entity: Entity, group: FeatureGroup) -> Dat
 
 
 def apply_latest(spark: SparkSession, store, entity: Entity, group: FeatureGroup, events: DataFrame,
-                 online_store: str | None = None, run: int | None = None) -> dict:
+                 online_store: str | None = None, run: int | None = None, streaming: bool = False) -> dict:
     """A latest-value group's events into its table, and the latest row per key online."""
     rows = latest_events(events, entity, group).cache()
     try:
         n = rows.count()
         if not n:
             return {"rows": 0, "online": 0}
-        table = store.table_path(group.id)
-        offline.ensure_table(spark, table, offline.table_schema(entity, group))
-        merged = offline.merge(spark, table, rows, list(entity.join_keys), group.timestamp_col,
-                               [f.name for f in group.features], n)
-        crash_point("stream_delta_written")
         written = 0
         if online_store is not None:
             latest = offline.latest_rows(rows, entity, group)
@@ -132,6 +130,11 @@ def apply_latest(spark: SparkSession, store, entity: Entity, group: FeatureGroup
                       .withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)))
             written = _write(spark, store, entity, group, latest, online_store, run)
             crash_point("stream_online_written")
+        table = store.table_path(group.id)
+        offline.ensure_table(spark, table, offline.table_schema(entity, group))
+        merged = offline.merge(spark, table, rows, list(entity.join_keys), group.timestamp_col,
+                               [f.name for f in group.features], n, skip_identical=not streaming)
+        crash_point("stream_delta_written")
         return {"rows": merged["inserted"] + merged["updated"], "online": written}
     finally:
         rows.unpersist()

@@ -25,7 +25,7 @@ def setup(tmp_path, spark_session, small_delta_snapshots):
     return spark_session, evs, path, stores, tmp_path
 
 
-def test_stream_and_backfill_write_the_same_rows_and_online_reads_them_at_every_instant(setup):
+def test_stream_and_backfill_write_the_same_rows_and_online_reads_them_at_every_instant(setup, redis_url):
     spark, evs, path, stores, tmp = setup
     by_time = sorted(evs, key=lambda e: e["ts"])
     # Three arrivals, each out of order within the lateness, the stream restarted from its checkpoint each time.
@@ -35,7 +35,8 @@ def test_stream_and_backfill_write_the_same_rows_and_online_reads_them_at_every_
     chunks[1], chunks[2] = chunks[1] + chunks[2][:5], chunks[2][5:]     # (counted twice: two events each),
     chunks[2].extend(late)                                            # after a few of the next arrived early
     evs = [e for c in chunks for e in c]
-    online = {"streamed": f"sqlite:///{tmp}/streamed.db", "backfilled": f"sqlite:///{tmp}/backfilled.db"}
+    online = {"streamed": f"sqlite:///{tmp}/streamed.db",            # the backfill writes to Redis
+              "backfilled": redis_url + "?prefix=windows"}
     for chunk in chunks:
         random.Random(1).shuffle(chunk)
         write_events(spark, path, chunk)
