@@ -13,7 +13,12 @@ backfill against a plain Spark ``groupBy(window)``.
       contract), p50/p99.
   Both report the stream's own rates (input vs processed rows/s, the last batch's
   duration): lag is bounded when processed >= input.
-  (c) **backfill** of ``BACKFILL_EVENTS`` events (10M by default) over 10,000 keys and a
+  (c) **the anchor**: Feast 0.67's ``push(..., to=ONLINE_AND_OFFLINE)`` of the same kind of
+      events (``_feast_push.py``, in Feast's own virtualenv as ``online_serving`` makes
+      it), in pushes of 1,000 rows as fast as it goes: events/s and seconds per push (a
+      push returns when its values are readable); palette's figure is the rate its stream
+      processed above (goal >= 10x Feast's events/s).
+  (d) **backfill** of ``BACKFILL_EVENTS`` events (10M by default) over 10,000 keys and a
       day: ``palette.streaming.backfill`` (tiles, values at every boundary, Delta MERGEs)
       against Spark's ``groupBy(key, window(ts, "30 minutes", "1 minute")).count()`` of
       the same events written to the ``noop`` sink (goal <= 1.5x).
@@ -38,7 +43,7 @@ SECONDS = 60                   # of each freshness run
 HOP = "10s"                    # the aggregation's hop in the freshness run (the contract adds a hop)
 BACKFILL_EVENTS = 10_000_000
 GOALS = {"latest_freshness_p99_s": ("<=", 2.0), "aggregation_after_boundary_p99_s": ("<=", 2.0),
-         "backfill_over_groupby_window": ("<=", 1.5)}
+         "backfill_over_groupby_window": ("<=", 1.5), "palette_over_feast_push_events_per_s": (">=", 10.0)}
 
 
 def _pct(xs, q):
@@ -191,6 +196,20 @@ def aggregation_freshness(spark, store, servers, online, tmp, rate, seconds) -> 
     return {"p50": _pct(waits, 0.5), "p99": _pct(waits, 0.99), "samples": len(waits), "sent": producer.sent, **rates}
 
 
+def feast_push(tmp: str, events: int = 100_000, batch: int = 1_000) -> dict:
+    import subprocess
+    from pathlib import Path
+
+    from online_serving import feast_python
+    workdir = Path(tmp, "feast-push")
+    workdir.mkdir()
+    proc = subprocess.run([feast_python(), str(Path(__file__).with_name("_feast_push.py")), str(workdir), str(events),
+                           str(batch)], capture_output=True, text=True, timeout=1800)
+    if proc.returncode:
+        raise RuntimeError(f"Feast's push failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def backfill_vs_window(spark, tmp, events: int) -> dict:
     from pyspark.sql import functions as F
 
@@ -241,6 +260,13 @@ def main(rows: int | None = None) -> dict:
               f"last batch {ag['batch_s']:.2f} s")
         out.update(aggregation_after_boundary_p50_s=ag["p50"], aggregation_after_boundary_p99_s=ag["p99"],
                    aggregation_processed_over_input=ag["processed"] / max(ag["input"], 1e-9))
+        heading("the anchor: Feast 0.67 push(ONLINE_AND_OFFLINE), pushes of 1,000 events")
+        fe = feast_push(tmp)
+        print(f"  Feast: {fe['events_per_s']:,.0f} events/s, p50 {fe['p50_s'] * 1000:.0f} ms, p99 "
+              f"{fe['p99_s'] * 1000:.0f} ms per push (readable after: {fe['readable']}); palette's stream processed "
+              f"{lv['processed']:,.0f} events/s at p99 {lv['p99']:.1f} s")
+        out.update(feast_push_events_per_s=fe["events_per_s"], feast_push_p99_s=fe["p99_s"],
+                   palette_over_feast_push_events_per_s=lv["processed"] / fe["events_per_s"])
         n = rows or BACKFILL_EVENTS
         heading(f"backfill of {n:,} events (count over 30m, hop 1m) vs groupBy(window(30m, 1m)).count()")
         bf = backfill_vs_window(spark, tmp, n)

@@ -6,12 +6,17 @@ files, or a Kafka topic of JSON payloads). Its features are either the **latest 
 of an event column per entity key, or **windowed aggregations** (``Aggregation``) over a
 window of ``over`` that slides by the group's ``hop``.
 
+``approx_count_distinct`` is a HyperLogLog estimate (``HLL_BITS`` registers) of the number
+of distinct non-null values, exact in practice for small counts (linear counting), rounded
+to a whole number.
+
 Aggregations are kept in **tiles**: tumbling event-time intervals ``[s, s + hop)`` (``s`` a
 multiple of the hop since the epoch), each holding its events' partial aggregate per key.
 The value of an aggregation for key k at time t is that of the window ``[b - over, b)``
 with ``b = floor(t / hop) * hop``: complete tiles only, so a value changes at hop
 boundaries only, and it is a function of k's events with event time < b <= t. A window
-without events has the aggregation's **empty value**: 0 for ``count`` and ``sum``, null
+without events has the aggregation's **empty value**: 0 for ``count``, ``sum`` and
+``approx_count_distinct``, null
 for ``mean``, ``min``, ``max`` and ``last``; a key that never had an event is unknown
 (null), as for any lookup.
 
@@ -53,7 +58,9 @@ RULES: dict[str, Rule] = {
     "min": Rule("T", None),
     "max": Rule("T", None),
     "last": Rule("T", None),
+    "approx_count_distinct": Rule("num", 0.0),
 }
+HLL_BITS = 12                  # approx_count_distinct: 2^12 HyperLogLog registers (about 1.6 % error)
 _ORDERED = ("num", "ts", "str")       # types min and max are defined on
 
 
@@ -233,5 +240,5 @@ class Timeline:
         return b, buf[start:start + size]
 
 
-__all__ = ["Aggregation", "Rule", "RULES", "StreamSource", "SOURCE_FORMATS", "Timeline", "window_tiles",
+__all__ = ["Aggregation", "Rule", "RULES", "HLL_BITS", "StreamSource", "SOURCE_FORMATS", "Timeline", "window_tiles",
            "duration_micros"]

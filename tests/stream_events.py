@@ -11,7 +11,8 @@ HOP = 60_000_000
 SCHEMA = {"r_id": "str", "ts": "ts", "size": "num", "kind": "str"}
 AGGS = [Aggregation("n", "count", over="3m"), Aggregation("total", "sum", "size", over="5m"),
         Aggregation("avg", "mean", "size", over="5m"), Aggregation("lo", "min", "size", over="5m"),
-        Aggregation("hi", "max", "kind", over="3m"), Aggregation("latest", "last", "size", over="5m")]
+        Aggregation("hi", "max", "kind", over="3m"), Aggregation("latest", "last", "size", over="5m"),
+        Aggregation("kinds", "approx_count_distinct", "kind", over="5m")]
 G = "restaurant:orders_fg"
 
 
@@ -59,6 +60,8 @@ def oracle(evs, key, t):
             out[a.name] = math.fsum(vals)
         elif a.op == "mean":
             out[a.name] = math.fsum(vals) / len(vals) if vals else None
+        elif a.op == "approx_count_distinct":
+            out[a.name] = float(len(set(vals)))           # small counts: HyperLogLog's linear counting is exact
         elif a.op in ("min", "max"):
             out[a.name] = (min if a.op == "min" else max)(vals) if vals else None
         else:

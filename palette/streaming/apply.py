@@ -36,9 +36,20 @@ from .tiles import (TILE, boundary_points, longest, offline_rows, partial_column
                     window_values)
 
 
+def _nullable(t: T.DataType) -> T.DataType:
+    """``t`` with every nested field and element nullable (Delta keeps no nested NOT NULL)."""
+    if isinstance(t, T.StructType):
+        return T.StructType([T.StructField(f.name, _nullable(f.dataType), True) for f in t.fields])
+    if isinstance(t, T.ArrayType):
+        return T.ArrayType(_nullable(t.elementType), True)
+    if isinstance(t, T.MapType):
+        return T.MapType(t.keyType, _nullable(t.valueType), True)
+    return t
+
+
 def _tile_schema(tiles: DataFrame, entity: Entity) -> T.StructType:
     keys = set(entity.join_keys)
-    return T.StructType([T.StructField(f.name, f.dataType, f.name not in keys and f.name != TILE)
+    return T.StructType([T.StructField(f.name, _nullable(f.dataType), f.name not in keys and f.name != TILE)
                          for f in tiles.schema.fields])
 
 

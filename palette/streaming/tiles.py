@@ -22,14 +22,14 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from palette.registry import Entity, FeatureGroup
-from palette.windows import Aggregation
+from palette.windows import HLL_BITS, Aggregation
 
 TILE = "__tile"          # a tile's start, µs since the epoch (a point's, in values)
 
 
 def _partial_names(a: Aggregation) -> list[str]:
     return {"count": ["n"], "sum": ["sum"], "mean": ["sum", "nn"], "min": ["min"], "max": ["max"],
-            "last": ["last"]}[a.op]
+            "last": ["last"], "approx_count_distinct": ["hll"]}[a.op]
 
 
 def partial_columns(group: FeatureGroup) -> list[str]:
@@ -47,8 +47,41 @@ def _partials(a: Aggregation, ts: Column) -> list[Column]:
         "max": lambda: F.max(col),
         # The latest event's value (nulls skipped); of events at one instant, the greatest value.
         "last": lambda: F.max(F.when(col.isNotNull(), F.struct(F.unix_micros(ts).alias("t"), col.alias("v")))),
+        # A tile's HyperLogLog: the distinct (register, rank) pairs of its values (at most
+        # 2^HLL_BITS x 53, whatever the number of events); a window keeps each register's maximum.
+        "hll": lambda: F.collect_set(F.when(col.isNotNull(), _register_rank(col))),
     }
     return [exprs[p]().alias(f"{a.name}__{p}") for p in _partial_names(a)]
+
+
+def _register_rank(col: Column) -> Column:
+    """A value's HyperLogLog register (the hash's first HLL_BITS bits) and rank (the
+    position of the first 1 bit in the rest, at most 64 - HLL_BITS + 1)."""
+    h = F.xxhash64(col)
+    rest = F.shiftleft(h, HLL_BITS)
+    zeros = F.when(rest == 0, F.lit(64)).otherwise(F.lit(64) - F.length(F.bin(rest)))
+    return F.struct(F.shiftrightunsigned(h, 64 - HLL_BITS).cast("int").alias("r"),
+                    F.least(zeros + 1, F.lit(64 - HLL_BITS + 1)).cast("int").alias("v"))
+
+
+def _hll_estimate(pairs: Column) -> Column:
+    """The HyperLogLog estimate of (register, rank) pairs: each register's largest rank (the
+    pairs sorted, each kept when the next names another register: arrays zipped, never
+    indexed per element), the raw estimate, linear counting below 2.5 m; rounded. Registers
+    are summed in order, so the result is the same wherever it is computed."""
+    m = float(1 << HLL_BITS)
+    ordered = F.array_sort(pairs)
+    following = F.concat(F.slice(ordered, 2, F.greatest(F.size(ordered) - 1, F.lit(0))),
+                         F.array(F.lit(None).cast("struct<r:int,v:int>")))
+    ranks = F.filter(F.zip_with(ordered, following,
+                                lambda cur, nxt: F.when(nxt.isNull() | (nxt.getField("r") != cur.getField("r")),
+                                                        cur.getField("v"))),
+                     lambda v: v.isNotNull())
+    total = F.aggregate(ranks, F.lit(0.0), lambda acc, v: acc + F.pow(F.lit(2.0), -v))
+    zeros = F.lit(m) - F.size(ranks)
+    raw = F.lit(0.7213 / (1 + 1.079 / m) * m * m) / (total + zeros)
+    estimate = F.when((raw <= 2.5 * m) & (zeros > 0), F.lit(m) * F.log(F.lit(m) / zeros)).otherwise(raw)
+    return F.round(estimate).cast("double")
 
 
 def tile_aggregation(events: DataFrame, entity: Entity, group: FeatureGroup) -> DataFrame:
@@ -100,6 +133,8 @@ def _combine(a: Aggregation, w) -> Column:
         value = F.when(n > 0, F.sum(p["sum"]).over(w) / n)
     elif a.op in ("min", "max"):
         value = getattr(F, a.op)(p[a.op]).over(w)
+    elif a.op == "approx_count_distinct":
+        value = _hll_estimate(F.flatten(F.collect_list(p["hll"]).over(w)))
     else:
         value = F.max(p["last"]).over(w).getField("v")
     return value.alias(a.name)
