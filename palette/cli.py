@@ -92,11 +92,23 @@ def _show(args) -> int:
     print(f"entity {e.name}, join keys: {', '.join(f'{k} ({t})' for k, t in e.join_keys.items())}; "
           f"event time: {g.timestamp_col}")
     print(f"table: {store.table_path(g.id)}")
+    src = g.source
+    if src is not None:
+        where = f"topic {src.topic} on {src.servers}" if src.format == "kafka" else src.path
+        print(f"stream source: {src.format} {where}; event time {src.timestamp_col}; lateness {g.lateness}"
+              + (f"; hop {g.hop}" if g.hop else ""))
+    aggs = {a.name: a for a in g.aggregations}
+
+    def computed(name: str) -> str:
+        a = aggs.get(name)
+        if a is not None:
+            return f"{a.op}({a.column or '*'}) over {a.over}"
+        return "latest event value" if src is not None else "ingested"
     print()
-    print(table([[f.name, f.type, ",".join(f.tags) or "-",
+    print(table([[f.name, f.type, computed(f.name), ",".join(f.tags) or "-",
                   str(sum(1 for refs in usage.values() if any(r.startswith(f"{g.id}:{f.name}:") for r in refs))),
                   f.description] for f in g.features],
-                ["feature", "type", "tags", "models", "description"]))
+                ["feature", "type", "computed as", "tags", "models", "description"]))
     return 0
 
 

@@ -47,6 +47,21 @@ def test_show_and_unknown_group(store, capsys):
     assert "did you mean 'restaurant:batch_fg'" in capsys.readouterr().err
 
 
+def test_show_a_stream_group(store, capsys):
+    from palette import Aggregation, StreamSource
+    store.register(FeatureGroup("restaurant", "orders_fg", kind="stream", hop="1m", lateness="2m",
+                                source=StreamSource("kafka", {"r_id": "str", "ts": "ts", "size": "num"}, "ts",
+                                                    topic="orders", servers="broker:9092"),
+                                aggregations=[Aggregation("n_orders", "count", over="30m"),
+                                              Aggregation("avg_size", "mean", "size", over="1h")]))
+    assert cli(["features", "show", "restaurant:orders_fg", "--store", store.root]) == 0
+    out = capsys.readouterr().out
+    assert "stream source: kafka topic orders on broker:9092; event time ts; lateness 2m; hop 1m" in out
+    assert "count(*) over 30m" in out and "mean(size) over 1h" in out
+    assert cli(["features", "search", "avg_size", "--store", store.root]) == 0
+    assert "restaurant:orders_fg:avg_size" in capsys.readouterr().out
+
+
 def test_installed_console_script(store):
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "palette"), "features", "search",
                            "n_meal"], capture_output=True, text=True, env={**os.environ, "PALETTE_STORE_ROOT": store.root})
