@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.palette-installed
 
-.PHONY: test demo notebooks bench reliability fuzz jars redis wrk vegeta install clean
+.PHONY: test demo notebooks bench reliability fuzz jars redis kafka wrk vegeta install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,15 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The Delta jars, Spark's Kafka source and Apache Kafka's broker (Maven Central, once). The
+# tests start their own broker from these jars (tests/conftest.py, palette.testing.kafka_server).
 jars: $(STAMP)
 	$(BIN)/python -m palette.spark fetch-jars
+
+# A Kafka broker (KRaft, single node) on a free loopback port, in the foreground, for the
+# streaming examples: it prints its bootstrap servers.
+kafka: install jars
+	$(BIN)/python -m palette.testing kafka
 
 # redis-server from the OS packages: the tests start real servers on loopback ports.
 redis:

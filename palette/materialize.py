@@ -54,7 +54,7 @@ log = logging.getLogger("palette.materialize")
 BATCH_ROWS = 2_000
 BROADCAST_KEYS = 2_000_000      # changed keys up to this many are broadcast to the table scan
 _BOUND, _DELETE, _TS = "__palette_bound", "__palette_delete", "__palette_ts"
-ENTRIES, TILE = "__palette_entries", "__tile"     # a windowed group's timeline (palette.streaming.tiles)
+ENTRIES = "__palette_entries"         # a windowed group's timeline (palette.streaming.apply)
 
 
 def crash_point(name: str, group: int | None = None) -> None:
@@ -184,14 +184,12 @@ def rows_to_write(spark: SparkSession, path: str, entity: Entity, group: Feature
     keys = list(entity.join_keys)
     if since is None:
         table = offline.read_table(spark, path, version=version)
-        latest = _with_micros(offline.latest_rows(table, entity, group), group)
-        return latest.withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)), "full", []
+        return as_written(offline.latest_rows(table, entity, group), group), "full", []
     if inserts_only(spark, path, since, version, recent):
         try:
             latest = _inserted_rows(spark, path, entity, group, since, version)
             latest.rdd.getNumPartitions()                  # plans the scan: fails when a version has no CDF
-            return (latest.withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)),
-                    "change data feed, inserts only", [])
+            return as_written(latest), "change data feed, inserts only", []
         except Exception as e:                             # a Py4J/pyspark AnalysisException
             log.info("group=%s: no change data feed for versions %d..%d (%s)", group.id, since + 1, version,
                      str(e).splitlines()[0][:160])
@@ -205,6 +203,14 @@ def rows_to_write(spark: SparkSession, path: str, entity: Entity, group: Feature
     return (rows.withColumn(_BOUND, F.greatest(F.col(_BOUND), F.coalesce(F.col(_TS), F.col(_BOUND))))
                 .withColumn(_DELETE, F.col(_TS).isNull())
                 .withColumn(_TS, F.coalesce(F.col(_TS), F.col(_BOUND)))), method, [cached]
+
+
+def as_written(latest: DataFrame, group: FeatureGroup | None = None) -> DataFrame:
+    """Latest rows as ``write_online`` takes them, each replacing what is stored up to its own
+    event time and removing nothing (with ``group``: its timestamp column turned to µs first)."""
+    if group is not None:
+        latest = _with_micros(latest, group)
+    return latest.withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False))
 
 
 def _with_micros(latest: DataFrame, group: FeatureGroup) -> DataFrame:
@@ -226,6 +232,7 @@ class _Writer:
 
         from palette.online import GroupLayout as Layout
         from palette.online.writes import BatchWriter
+        from palette.streaming.tiles import TILE
 
         layout = Layout.from_json(self.layout_json)
         order = [name for name, _ in layout.features]

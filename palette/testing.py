@@ -190,3 +190,17 @@ def _wait_for_broker(servers: str, proc: subprocess.Popen, timeout: float, log: 
 
 
 __all__ = ["free_port", "redis_server", "kafka_server", "create_topics", "start_redis", "stop", "ServerNotStarted"]
+
+
+if __name__ == "__main__":
+    # python -m palette.testing kafka: a broker on loopback until interrupted (``make kafka``).
+    if sys.argv[1:] != ["kafka"]:
+        sys.exit("usage: python -m palette.testing kafka")
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))      # stop the broker on SIGTERM too
+    with kafka_server() as (servers, proc):
+        print(f"Kafka broker (KRaft, single node) at {servers}; Ctrl-C stops it", flush=True)
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            pass

@@ -187,7 +187,7 @@ class OnlineReader(ABC):
         found = self._read(requests)
         if any(layout.hop_micros for layout, _ in requests):
             now = self.now_micros()
-            found = [_in_effect(hits, now) if layout.hop_micros else hits
+            found = [[_in_effect(hit, now) for hit in hits] if layout.hop_micros else hits
                      for (layout, _), hits in zip(requests, found)]
         return found
 
@@ -211,8 +211,7 @@ class OnlineReader(ABC):
             found = read_one(keys)
             now = self.now_micros()
             for i in timelines:
-                hit = found[i]
-                found[i] = None if hit is None else Timeline.at(hit[1], now)
+                found[i] = _in_effect(found[i], now)
             return found
         return read_in_effect
 
@@ -239,8 +238,9 @@ class OnlineReader(ABC):
         self.close()
 
 
-def _in_effect(hits: list, now: int) -> list:
-    return [None if hit is None else Timeline.at(hit[1], now) for hit in hits]
+def _in_effect(hit: Found | None, now: int) -> Found | None:
+    """A windowed group's stored timeline as the (boundary, values) in effect at ``now``."""
+    return None if hit is None else Timeline.at(hit[1], now)
 
 
 class OnlineWriter(ABC):

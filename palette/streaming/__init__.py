@@ -94,7 +94,6 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
     _check_checkpoint(checkpoint, group)
     spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
     events = read_events(spark, entity, group, streaming=True, max_per_trigger=max_per_trigger)
-    progress = _Progress(group_id)
     if group.windowed:
         ts = group.source.timestamp_col
         tiles = tile_aggregation(events.withWatermark(ts, f"{group.lateness_micros} microseconds"), entity, group)
@@ -102,13 +101,13 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
         def each(batch, batch_id):
             t0 = time.monotonic()
             result = apply_tiles(batch.sparkSession, store, entity, group, batch, online_store, streaming=True)
-            progress.batch(batch_id, result, time.monotonic() - t0)
+            _log_batch(group_id, batch_id, result, time.monotonic() - t0)
         writer = tiles.writeStream.outputMode("update")
     else:
         def each(batch, batch_id):
             t0 = time.monotonic()
             result = apply_latest(batch.sparkSession, store, entity, group, batch, online_store, streaming=True)
-            progress.batch(batch_id, result, time.monotonic() - t0)
+            _log_batch(group_id, batch_id, result, time.monotonic() - t0)
         writer = events.writeStream.outputMode("append")
     writer = (writer.foreachBatch(each).option("checkpointLocation", checkpoint)
               .queryName(f"palette:{group_id}"))
@@ -116,16 +115,10 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
     return writer.start()
 
 
-class _Progress:
+def _log_batch(group_id: str, batch_id: int, result: dict, seconds: float) -> None:
     """A line per micro-batch on stderr: what it wrote and how long it took."""
-
-    def __init__(self, group_id: str):
-        self.group_id = group_id
-
-    def batch(self, batch_id: int, result: dict, seconds: float) -> None:
-        parts = " ".join(f"{k}={v}" for k, v in result.items())
-        print(f"palette stream {self.group_id} batch={batch_id} {parts} seconds={seconds:.2f}", file=sys.stderr,
-              flush=True)
+    parts = " ".join(f"{k}={v}" for k, v in result.items())
+    print(f"palette stream {group_id} batch={batch_id} {parts} seconds={seconds:.2f}", file=sys.stderr, flush=True)
 
 
 def _micros(value) -> int:

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from palette import offline
-from palette.materialize import _BOUND, _DELETE, _TS, ENTRIES, crash_point, write_online
+from palette.materialize import _TS, ENTRIES, as_written, crash_point, write_online
 from palette.online import open_store
 from palette.registry import Entity, FeatureGroup
 
@@ -57,10 +57,9 @@ def _timelines(values: DataFrame, entity: Entity, group: FeatureGroup) -> DataFr
     """Per key: its timeline entries (sorted by point) and the last boundary, as ``write_online`` takes them."""
     keys = [f"`{k}`" for k in entity.join_keys]
     features = [f.name for f in group.features]
-    return (values.groupBy(*keys)
-            .agg(F.sort_array(F.collect_list(F.struct(F.col(TILE), *[F.col(f"`{f}`") for f in features])))
-                 .alias(ENTRIES), (F.max(TILE) + F.lit(group.hop_micros)).alias(_TS))
-            .withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)))
+    return as_written(values.groupBy(*keys).agg(
+        F.sort_array(F.collect_list(F.struct(F.col(TILE), *[F.col(f"`{f}`") for f in features]))).alias(ENTRIES),
+        (F.max(TILE) + F.lit(group.hop_micros)).alias(_TS)))
 
 
 def timeline_rows(spark: SparkSession, store, entity: Entity, group: FeatureGroup,
@@ -136,9 +135,7 @@ def apply_latest(spark: SparkSession, store, entity: Entity, group: FeatureGroup
             return {"rows": 0, "online": 0}
         written = 0
         if online_store is not None:
-            latest = offline.latest_rows(rows, entity, group)
-            latest = (latest.withColumn(_TS, F.unix_micros(F.col(group.timestamp_col))).drop(group.timestamp_col)
-                      .withColumn(_BOUND, F.col(_TS)).withColumn(_DELETE, F.lit(False)))
+            latest = as_written(offline.latest_rows(rows, entity, group), group)
             written = _write(spark, store, entity, group, latest, online_store, run)
             crash_point("stream_online_written")
         table = store.table_path(group.id)
