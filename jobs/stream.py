@@ -46,15 +46,13 @@ def run(groups: list[str], checkpoint: str, online_store: str | None = None, tri
 
     store = FeatureStore(store_root)
     spark = spark or session(app_name="palette-stream")
-    queries = [streaming.start(g, checkpoint=f"{checkpoint.rstrip('/')}/{g.replace(':', '/')}",
+    queries = [streaming.start(g, checkpoint=streaming.checkpoint_path(checkpoint, g),
                                online_store=online_store, trigger=trigger, once=once, store=store, spark=spark)
                for g in groups]
     stop = threading.Event()
 
     def stop_all(*_):
         stop.set()
-        for q in queries:
-            q.stop()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop_all)
     while any(q.isActive for q in queries) and not stop.wait(progress_seconds if not once else 0.5):
@@ -62,6 +60,8 @@ def run(groups: list[str], checkpoint: str, online_store: str | None = None, tri
             figures = progress(q)
             if figures:
                 log.info("stream %s: %s", g, json.dumps(figures))
+    for q in queries:                       # SIGTERM: each stops once its batch in flight is written
+        streaming.stop(q)
     for q in queries:
         if q.exception() is not None:
             raise q.exception()

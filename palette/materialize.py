@@ -55,6 +55,7 @@ BATCH_ROWS = 2_000
 BROADCAST_KEYS = 2_000_000      # changed keys up to this many are broadcast to the table scan
 _BOUND, _DELETE, _TS = "__palette_bound", "__palette_delete", "__palette_ts"
 ENTRIES = "__palette_entries"         # a windowed group's timeline (palette.streaming.apply)
+EVENTS_TO = "__palette_events_to"     # ... and the boundary its newest events end at (its freshness)
 
 
 def crash_point(name: str, group: int | None = None) -> None:
@@ -250,7 +251,7 @@ class _Writer:
                         hop = layout.hop_micros
                         for i, entries in enumerate(cols[ENTRIES]):
                             timeline = [(e[TILE] + hop, tuple(e.get(f) for f in order)) for e in entries]
-                            writer.add(tuple(c[i] for c in keys), cols[_TS][i], timeline)
+                            writer.add(tuple(c[i] for c in keys), cols[_TS][i], timeline, seen=cols[EVENTS_TO][i])
                         continue
                     writer.add_columns(keys, cols[_TS], [cols[f] if f in wanted else [None] * n for f in order],
                                        bounds=cols[_BOUND], removes=cols[_DELETE])

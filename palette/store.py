@@ -22,6 +22,7 @@ from pathlib import Path
 from palette.refs import Ref, parse_ref
 
 from .config import configure, default_online_store, default_root
+from .errors import InvalidArgument
 from .lookup_plan import Definitions, resolve_ref
 from .registry import Entity, FeatureGroup, Registry, format_age
 
@@ -147,6 +148,11 @@ class FeatureStore:
         from . import offline
 
         group = self.group(group_id)
+        if group.windowed:
+            where = group.source.path or f"topic {group.source.topic}"
+            raise InvalidArgument(f"{group_id} holds windowed aggregations computed from its events, which ingest "
+                                  f"would contradict: add the events to its source ({where}) and let `palette "
+                                  f"stream` or `palette backfill --group {group_id}` compute them")
         entity = self.entity(group.entity)
         source, rows = offline.conform(df, entity, group)
         spark = df.sparkSession

@@ -49,5 +49,6 @@ def materialize_eta(eta, redis_server, spark_session):
     urls = {"sqlite": eta["sqlite"], "redis": redis_server[0] + "?timeout_ms=2000&prefix=eta"}
     for url in urls.values():
         results = eta["store"].materialize(online_store=url, spark=spark_session)
-        assert sorted(results) == ["region:service_fg", "restaurant:batch_fg", "restaurant:realtime_fg"]
+        assert sorted(results) == ["region:service_fg", "restaurant:batch_fg", "restaurant:location_fg",
+                                  "restaurant:realtime_fg"]
     return urls

@@ -1,14 +1,19 @@
 """``make demo``: the ETA story end to end, as the scheduled jobs run it, on embedded defaults.
 
-Simulated sources → ``ingest`` (Delta) → ``train`` (point-in-time features, time split,
-MLflow run, registered as ``models:/eta@champion``) → ``materialize`` (SQLite online store)
-→ ``batch_score`` (a day of orders into a Delta table) → one order scored without Spark →
+Simulated sources → ``ingest`` (the batch group into Delta; four weeks of order and
+location events into their Delta event tables, streamed once through the stream groups) →
+``train`` (point-in-time features, time split, MLflow run, registered as
+``models:/eta@champion``) → ``materialize`` (SQLite online store) → ``batch_score`` (the
+orders into a Delta table) → the streaming jobs started on the event tables: a burst of
+orders and a location event published now reach Delta and SQLite within seconds, and one
+order is scored without Spark before and after, with the age of each feature →
 ``palette serve`` over HTTP with feature logging, the log ingested into Delta →
 ``parity`` (HTML report, logged to the training run); then a short summary. Everything
 lands under ``--workdir`` (default ``demo-out/``), which a rerun starts afresh; the docs'
 examples run against it:
 
-- ``store/`` the feature store, ``online.db`` the SQLite online store;
+- ``store/`` the feature store (``store/events`` the event tables the streams read),
+  ``online.db`` the SQLite online store, ``checkpoints/`` the streams' checkpoints;
 - ``mlflow.db`` the MLflow store (``models:/eta@champion``), ``model/`` the same model as a
   plain Spark ML directory;
 - ``sources/`` the simulated sources (``sources/orders`` the orders with their labels),
@@ -28,12 +33,13 @@ import os
 import shutil
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 
 def run(workdir: str, orders: int = 20000) -> dict:
     import mlflow
 
+    from palette import streaming
     from palette.examples import eta
     from palette.jobs import batch_score, materialize, parity, train
     from palette.spark import session
@@ -56,7 +62,8 @@ def run(workdir: str, orders: int = 20000) -> dict:
     sim = eta.simulate(f"{workdir}/sources", orders=orders, seed=7, days=28, start=now - timedelta(days=28))
     store = FeatureStore(f"{workdir}/store")
     eta.declare(store)
-    ingested = eta.ingest(spark, store, sim)
+    checkpoints = f"{workdir}/checkpoints"
+    ingested = eta.ingest(spark, store, sim, checkpoint=checkpoints)
     trained = train.run("palette.examples.eta:pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
                         store_root=store.root, experiment="eta", register="eta", alias="champion", spark=spark)
     online = f"sqlite:///{workdir}/online.db"
@@ -70,13 +77,21 @@ def run(workdir: str, orders: int = 20000) -> dict:
     scorer = load_scorer(model_dir, online_store=online)
     all_orders = spark.read.parquet(sim.paths["orders"])
     recent = all_orders.orderBy("order_ts", ascending=False).limit(200).collect()
-    order = {"r_id": recent[0].r_id, "order_size": 3}              # a restaurant with a fresh kitchen reading
+    order = {"r_id": recent[0].r_id, "order_size": 3}              # a restaurant with recent orders
     timings = []
     for _ in range(1000):
         t0 = time.perf_counter()
         answer = scorer.scoreInstance(order)
         timings.append(time.perf_counter() - t0)
     timings.sort()
+
+    queries = [streaming.start(g, checkpoint=streaming.checkpoint_path(checkpoints, g), online_store=online,
+                               trigger="1 second", store=store, spark=spark) for g in eta.STREAM_GROUPS]
+    try:
+        live = stream_live(spark, store, scorer, online, order)
+    finally:
+        for q in queries:
+            streaming.stop(q)
 
     from pyspark.sql import functions as F
     instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in recent]
@@ -89,13 +104,70 @@ def run(workdir: str, orders: int = 20000) -> dict:
     report = parity.run("models:/eta@champion", requests, online_store=online, report=f"{workdir}/parity.html",
                         mlflow_run=trained["run_id"], spark=spark)
     m = trained["metrics"]
-    return {"workdir": workdir, "orders": orders, "ingested": sum(r["source_rows"] for r in ingested.values()),
+    return {"workdir": workdir, "orders": orders, "ingested": ingested["restaurant:batch_fg"]["source_rows"],
+            "events": ingested["restaurant:realtime_fg"]["source_rows"] + ingested["restaurant:location_fg"]["source_rows"],
             "rmse": m["rmse"], "baseline_rmse": m["baseline_rmse"], "model": trained["registered"],
             "run_id": trained["run_id"], "order": order, "prediction": answer["prediction"],
-            "p50_us": timings[len(timings) // 2] * 1e6, "p99_us": timings[int(len(timings) * 0.99)] * 1e6,
+            "live": live, "p50_us": timings[len(timings) // 2] * 1e6, "p99_us": timings[int(len(timings) * 0.99)] * 1e6,
             "batch_rows": scores["rows"], "http_requests": len(instances), "http_p50_ms": http_ms[len(http_ms) // 2],
             "logged": logged["added"], "parity_ok": report.ok, "parity_rows": report.rows,
             "seconds": time.monotonic() - started}
+
+
+def stream_live(spark, store, scorer, online: str, order: dict, burst: int = 8) -> dict:
+    """With the streams running: publish a burst of ``burst`` orders at the order's
+    restaurant (in the 30 s before the current minute's boundary, so the window that is in
+    effect now counts them) and a location event, wait until the online store serves both,
+    and score ``order`` again. Returns the scores, the seconds from publishing to readable
+    online, and each looked-up feature's value and age."""
+    from palette.examples import eta
+    from palette.online import open_store
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    boundary = now.replace(second=0, microsecond=0)
+    location = store.read("restaurant:location_fg", spark).where(f"r_id = '{order['r_id']}'") \
+        .orderBy("event_ts", ascending=False).first()
+    region = eta.region_of(location.lat, location.long)
+    before = scorer.scoreInstance(order)["prediction"]
+    orders = [(order["r_id"], region, boundary - timedelta(seconds=2 + 3 * i), 2.0) for i in range(burst)]
+    spark.createDataFrame(orders, "r_id string, region_id string, order_ts timestamp, order_size double") \
+        .write.format("delta").mode("append").save(store.group("restaurant:realtime_fg").source.path)
+    spark.createDataFrame([(order["r_id"], now, location.lat, location.long)],
+                          "r_id string, event_ts timestamp, lat double, long double") \
+        .write.format("delta").mode("append").save(store.group("restaurant:location_fg").source.path)
+    published = time.monotonic()
+    reader = open_store(online)
+    layouts = {g: reader.layout(g) for g in ("restaurant:realtime_fg", "restaurant:location_fg", "region:service_fg")}
+    keys = {"restaurant:realtime_fg": order["r_id"], "restaurant:location_fg": order["r_id"],
+            "region:service_fg": region}
+    want = {"restaurant:location_fg": _micros(now), "restaurant:realtime_fg": _micros(boundary),
+            "region:service_fg": _micros(boundary)}
+    readable = {}
+    while len(readable) < len(want) and time.monotonic() - published < 120:
+        for g, layout in layouts.items():
+            (found,) = reader.read([(layout, [keys[g]])])
+            if g not in readable and found[0] is not None and found[0][0] >= want[g] and \
+                    (g == "restaurant:location_fg" or layout.codec().decode(found[0][1])[0] >= burst):
+                readable[g] = time.monotonic() - published
+        time.sleep(0.05)
+    if len(readable) < len(want):
+        raise RuntimeError(f"the streams did not make the published events readable within 120 s: "
+                           f"{sorted(set(want) - set(readable))} missing; see the stream's output above")
+    after = scorer.scoreInstance(order)["prediction"]
+    scored_at = _micros(datetime.now(timezone.utc).replace(tzinfo=None))
+    ages = {}
+    for g, layout in layouts.items():
+        (found,) = reader.read([(layout, [keys[g]])])
+        values = layout.codec().decode(found[0][1])
+        for (name, _), v in zip(layout.features, values):
+            ages[name] = (v, (scored_at - found[0][0]) / 1e6)
+    reader.close()
+    return {"burst": burst, "region": region, "before": before, "after": after,
+            "readable_s": max(readable.values()), "ages": ages}
+
+
+def _micros(t: datetime) -> int:
+    return int(t.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)
 
 
 def serve(model_dir: str, online: str, workdir: str, instances: list[dict]) -> list[float]:
@@ -124,15 +196,20 @@ def serve(model_dir: str, online: str, workdir: str, instances: list[dict]) -> l
 
 
 def summary(r: dict) -> str:
-    w = r["workdir"]
+    w, live = r["workdir"], r["live"]
+    ages = ", ".join(f"{name} {value:g} ({age:.0f} s old)" for name, (value, age) in live["ages"].items())
     return f"""
 palette demo: the Uber Eats ETA example, end to end ({r['seconds']:.0f} s)
-  data         {r['orders']:,} orders over 28 days; {r['ingested']:,} feature rows ingested into Delta
+  data         {r['orders']:,} orders over 28 days; {r['ingested']:,} batch rows ingested and \
+{r['events']:,} events streamed into Delta
   model        {r['model']} (alias champion): RMSE {r['rmse']:.2f} min vs {r['baseline_rmse']:.2f} for the \
 training mean, on the last week
   batch score  {r['batch_rows']:,} predictions in {w}/predictions (Delta)
   one order    {r['order']} -> {r['prediction']:.1f} min, without Spark: p50 {r['p50_us']:.0f} µs, \
 p99 {r['p99_us']:.0f} µs
+  streamed     {live['burst']} orders at {r['order']['r_id']} and its location, published now: readable online \
+after {live['readable_s']:.1f} s;
+               the order now -> {live['after']:.1f} min (was {live['before']:.1f}); features served: {ages}
   served       {r['http_requests']:,} requests to palette serve over HTTP: p50 {r['http_p50_ms']:.1f} ms; \
 {r["logged"]:,} logged requests with their features in {w}/logs/served (Delta)
   parity       {'PASS' if r['parity_ok'] else 'FAIL'} on {r['parity_rows']:,} requests: {w}/parity.html

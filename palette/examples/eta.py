@@ -1,10 +1,18 @@
 """The Uber Eats ETA example of the VLDB 2021 tutorial, as data and pipelines to run.
 
-Restaurants with a location, a kitchen load (``n_meal``) and a daily mean preparation
-time; regions (geohash cells, precision 5) with a count of busy couriers (``n_busy``).
-Every value has an event time before ``as_of``; ages stay clear (by 30 minutes) of their
-group's max age, so which values count at ``as_of`` does not depend on seconds. Some
-keys only have values past max age, some have none, some values are null.
+Restaurants with a daily mean preparation time (``batch_fg``, a batch group), a location
+(``location_fg``: the latest ``lat``/``long`` of the location events, a stream group) and a
+kitchen load (``realtime_fg``: ``n_meal``, orders of the last 30 minutes, sliding by a
+minute, counted from the order events as they stream); regions (geohash cells, precision
+5) with ``n_busy`` (``service_fg``: orders in the region in the last 15 minutes, from the
+same stream). The stream groups read Delta tables of events under ``events`` (default:
+``<store root>/events``).
+
+:func:`generate` makes the state of the world around one instant (for tests and serving
+benchmarks); :func:`simulate` (``palette.examples.eta_data``) weeks of it with a label.
+Ages stay clear (by 30 minutes) of their group's max age, so which values count at
+``as_of`` does not depend on seconds. Some keys only have values past max age, some have
+none.
 
 >>> from palette.examples import eta                                   # doctest: +SKIP
 >>> store = FeatureStore("/tmp/eta"); eta.declare(store)                # doctest: +SKIP
@@ -13,29 +21,42 @@ keys only have values past max age, some have none, some values are null.
 """
 from __future__ import annotations
 
+import os
 import random
 from datetime import datetime, timedelta
 
-from palette import (DSLEstimator, DSLTransformer, Entity, FeatureGroup, PaletteTransformer, nFill, nVal,
-                     regionId)
+from palette import (Aggregation, DSLEstimator, DSLTransformer, Entity, FeatureGroup, PaletteTransformer,
+                     StreamSource, nFill, nVal, regionId)
+from palette.dsl import geohash
 from palette.errors import InvalidArgument
+from palette.examples.eta_data import BUSY_WINDOW_S, HOP_S, MEAL_WINDOW_S
 
-MAX_AGE = {"realtime_fg": timedelta(hours=2), "batch_fg": timedelta(days=7), "service_fg": timedelta(hours=1)}
+MAX_AGE = {"location_fg": timedelta(days=3), "batch_fg": timedelta(days=7)}
 FEATURES = ["prep_time_f", "n_meal_f", "order_size_f", "n_busy_f"]
+ORDER_EVENTS = {"r_id": "str", "region_id": "str", "order_ts": "ts", "order_size": "num"}
+LOCATION_EVENTS = {"r_id": "str", "event_ts": "ts", "lat": "num", "long": "num"}
 _MARGIN = timedelta(minutes=30)
 
 
-def declare(store) -> None:
-    """Register the example's entities and feature groups."""
+def declare(store, events: str | None = None) -> None:
+    """Register the example's entities and feature groups; the stream groups read the
+    Delta event tables ``events/orders`` and ``events/locations``."""
+    events = events or os.path.join(str(store.root), "events")
+    orders = StreamSource("delta", ORDER_EVENTS, "order_ts", path=os.path.join(events, "orders"))
+    locations = StreamSource("delta", LOCATION_EVENTS, "event_ts", path=os.path.join(events, "locations"))
     store.register(
         Entity("restaurant", {"r_id": "str"}, description="a restaurant on the platform"),
         Entity("region", {"region_id": "str"}, description="a geohash cell (precision 5)"),
-        FeatureGroup("restaurant", "realtime_fg", {"n_meal": "num", "lat": "num", "long": "num"},
-                     kind="realtime", max_age="2h", description="kitchen load and location, streamed"),
+        FeatureGroup("restaurant", "realtime_fg", kind="stream", source=orders, hop=f"{HOP_S // 60}m",
+                     aggregations=[Aggregation("n_meal", "count", over=f"{MEAL_WINDOW_S // 60}m")],
+                     description="the kitchen's load: meals ordered in the last 30 minutes, streamed"),
+        FeatureGroup("restaurant", "location_fg", {"lat": "num", "long": "num"}, kind="stream", source=locations,
+                     max_age="3d", description="where the restaurant is: its latest location event"),
         FeatureGroup("restaurant", "batch_fg", {"prep_time": "num"}, max_age="7d",
                      description="daily mean preparation time"),
-        FeatureGroup("region", "service_fg", {"n_busy": "num"}, kind="realtime", max_age="1h",
-                     description="couriers busy in the region"))
+        FeatureGroup("region", "service_fg", kind="stream", source=orders, hop=f"{HOP_S // 60}m",
+                     aggregations=[Aggregation("n_busy", "count", over=f"{BUSY_WINDOW_S // 60}m")],
+                     description="how busy the region's couriers are: orders in the last 15 minutes, streamed"))
 
 
 def _age(rng: random.Random, group: str, expired: bool = False) -> timedelta:
@@ -43,49 +64,56 @@ def _age(rng: random.Random, group: str, expired: bool = False) -> timedelta:
     return limit + _MARGIN + limit * rng.random() if expired else (limit - _MARGIN) * rng.random()
 
 
-def restaurant_rows(restaurants: int, as_of: datetime, seed: int = 11) -> tuple[list, list]:
-    """(realtime_fg rows, batch_fg rows). Restaurant ``r{i}``: no realtime row when i % 10
-    == 9, only rows past max age when i % 10 == 8; no prep time when i % 7 == 6, only old
-    ones when i % 7 == 5; about 10% of n_meal and 15% of prep_time values null."""
+def restaurant_events(restaurants: int, as_of: datetime, seed: int = 11) -> tuple[list, list, list]:
+    """(order events, location events, batch_fg rows) around ``as_of``. Restaurant
+    ``r{i}``: no location when i % 10 == 9, only locations past max age when i % 10 == 8;
+    no orders when i % 7 == 6, none in the last 30 minutes when i % 7 == 5; no prep time
+    when i % 9 == 8, only old ones when i % 9 == 7; about 15% of prep_time values null."""
     rng = random.Random(seed)
-    realtime, batch = [], []
+    orders, locations, batch = [], [], []
     for i in range(restaurants):
         r_id = f"r{i}"
-        lat, lng = 37.6 + rng.random() * 0.4, -122.6 + rng.random() * 0.4
+        lat, lng = round(37.6 + rng.random() * 0.4, 5), round(-122.6 + rng.random() * 0.4, 5)
         if i % 10 != 9:
             expired = i % 10 == 8
-            for j in range(rng.randint(1, 4)):
-                n_meal = None if rng.random() < 0.1 else float(rng.randint(0, 30))
-                realtime.append((r_id, as_of - _age(rng, "realtime_fg", expired) - timedelta(seconds=j),
-                                 n_meal, lat, lng))
+            for j in range(rng.randint(1, 3)):
+                locations.append((r_id, as_of - _age(rng, "location_fg", expired) - timedelta(seconds=j), lat, lng))
         if i % 7 != 6:
+            region = region_of(lat, lng)
+            for _ in range(rng.randint(1, 6)):
+                age = timedelta(minutes=31 + rng.random() * 120) if i % 7 == 5 else \
+                    timedelta(seconds=1 + rng.random() * (MEAL_WINDOW_S - 60))
+                orders.append((r_id, region, as_of - age, float(rng.randint(1, 6))))
+        if i % 9 != 8:
             for j in range(rng.randint(1, 3)):
                 prep = None if rng.random() < 0.15 else 5 + rng.random() * 25
-                batch.append((r_id, as_of - _age(rng, "batch_fg", i % 7 == 5) - timedelta(hours=j), prep))
-    return realtime, batch
+                batch.append((r_id, as_of - _age(rng, "batch_fg", i % 9 == 7) - timedelta(hours=j), prep))
+    return orders, locations, batch
 
 
 def generate(spark, store, restaurants: int, as_of: datetime, seed: int = 11) -> dict:
-    """Ingest the example's feature histories (naive UTC ``as_of``); returns the row counts."""
-    realtime, batch = restaurant_rows(restaurants, as_of, seed)
-    rng = random.Random(seed + 1)
-    region = DSLTransformer(lambdas={"region_id": regionId(nVal("lat"), nVal("long"), 5)})
-    locations = spark.createDataFrame([(r[3], r[4]) for r in realtime], "lat double, long double")
-    cells = sorted(r.region_id for r in region.transform(locations).select("region_id").distinct().collect())
-    busy = []
-    for k, cell in enumerate(cells):
-        if k % 6 == 5:
-            continue                                 # some regions have no busyness data
-        for j in range(rng.randint(1, 3)):
-            busy.append((cell, as_of - _age(rng, "service_fg", k % 6 == 4) - timedelta(minutes=j),
-                         float(rng.randint(0, 12))))
-    store.ingest(spark.createDataFrame(realtime, "r_id string, event_ts timestamp, n_meal double, lat double, "
-                                                 "long double"), "restaurant:realtime_fg")
+    """The state of the world around ``as_of`` (naive UTC): the events appended to the
+    event tables and the stream groups backfilled from them, the batch rows ingested;
+    returns the row counts."""
+    from palette import streaming
+    orders, locations, batch = restaurant_events(restaurants, as_of, seed)
+    orders_path, locations_path = (store.group(g).source.path for g in ("restaurant:realtime_fg",
+                                                                           "restaurant:location_fg"))
+    spark.createDataFrame(orders, "r_id string, region_id string, order_ts timestamp, order_size double") \
+        .write.format("delta").mode("append").save(orders_path)
+    spark.createDataFrame(locations, "r_id string, event_ts timestamp, lat double, long double") \
+        .write.format("delta").mode("append").save(locations_path)
     store.ingest(spark.createDataFrame(batch, "r_id string, event_ts timestamp, prep_time double"),
                  "restaurant:batch_fg")
-    store.ingest(spark.createDataFrame(busy, "region_id string, event_ts timestamp, n_busy double"),
-                 "region:service_fg")
-    return {"realtime_fg": len(realtime), "batch_fg": len(batch), "service_fg": len(busy)}
+    for gid in STREAM_GROUPS:
+        streaming.backfill(gid, store=store, spark=spark)
+    return {"order_events": len(orders), "location_fg": len(locations), "batch_fg": len(batch)}
+
+
+def region_of(lat: float, long: float) -> str | None:
+    """The region (geohash cell, precision 5) of a location, as the pipeline's ``regionId``
+    computes it."""
+    return geohash.encode(lat, long, 5)
 
 
 def requests(restaurants: int, n: int, seed: int = 5, unknown: float = 0.05, null: float = 0.02) -> list[tuple]:
@@ -105,7 +133,7 @@ def stages(store_root: str, spelling: str = "palette_transformer", timestamp_col
     then the DSL; ``dsl_only``: the DSL stages alone, looking up what they read. Both end
     with the columns ``FEATURES``."""
     lookup = {"timestampCol": timestamp_col, "storeRoot": store_root}
-    region = regionId(nVal("restaurant:realtime_fg:lat:r_id"), nVal("restaurant:realtime_fg:long:r_id"), 5)
+    region = regionId(nVal("restaurant:location_fg:lat:r_id"), nVal("restaurant:location_fg:long:r_id"), 5)
     impute = {"prep_time_f": nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1),
               "n_meal_f": nFill(nVal("restaurant:realtime_fg:n_meal:r_id"), -1),
               "order_size_f": nVal("basis:order_size"),
@@ -114,15 +142,15 @@ def stages(store_root: str, spelling: str = "palette_transformer", timestamp_col
         return [
             PaletteTransformer({"n_meal": "@palette:restaurant:realtime_fg:n_meal:r_id",
                                 "prep_time": "@palette:restaurant:batch_fg:prep_time:r_id",
-                                "lat": "@palette:restaurant:realtime_fg:lat:r_id",
-                                "long": "@palette:restaurant:realtime_fg:long:r_id"}, **lookup),
+                                "lat": "@palette:restaurant:location_fg:lat:r_id",
+                                "long": "@palette:restaurant:location_fg:long:r_id"}, **lookup),
             DSLEstimator(lambdas={"region_id": region}, **lookup),
             PaletteTransformer({"n_busy": "@palette:region:service_fg:n_busy:region_id"}, **lookup),
             DSLEstimator(lambdas=impute, **lookup)]
     if spelling == "dsl_only":
         return [
-            DSLEstimator(lambdas={"region_id": region, "lat": nVal("restaurant:realtime_fg:lat:r_id"),
-                                  "long": nVal("restaurant:realtime_fg:long:r_id"),
+            DSLEstimator(lambdas={"region_id": region, "lat": nVal("restaurant:location_fg:lat:r_id"),
+                                  "long": nVal("restaurant:location_fg:long:r_id"),
                                   "n_meal": nVal("restaurant:realtime_fg:n_meal:r_id"),
                                   "prep_time": nVal("restaurant:batch_fg:prep_time:r_id")}, **lookup),
             DSLEstimator(lambdas={"n_busy": nVal("region:service_fg:n_busy:region_id"), **impute}, **lookup)]
@@ -142,7 +170,8 @@ def pipeline(store_root: str | None = None, label: str = "delivery_minutes", max
         GBTRegressor(labelCol=label, maxIter=max_iter, maxDepth=max_depth, seed=seed)])
 
 
-from palette.examples.eta_data import Simulation, ingest, simulate  # noqa: E402  (the data, beside the pipeline)
+from palette.examples.eta_data import (STREAM_GROUPS, Simulation, ingest, publish,  # noqa: E402  (the data,
+                                       simulate)                                   # beside the pipeline)
 
-__all__ = ["declare", "generate", "restaurant_rows", "requests", "stages", "pipeline", "simulate", "ingest",
-           "Simulation", "FEATURES", "MAX_AGE"]
+__all__ = ["declare", "generate", "region_of", "restaurant_events", "requests", "stages", "pipeline", "simulate", "ingest",
+           "publish", "Simulation", "STREAM_GROUPS", "FEATURES", "MAX_AGE"]

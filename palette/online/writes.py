@@ -43,16 +43,19 @@ class BatchWriter:
         self.newest: int | None = None             # the latest event time written (µs), removals aside
         self._pending: list[Record] = []
 
-    def add(self, key: tuple, ts: int, values: tuple | None, bound: int | None = None) -> None:
+    def add(self, key: tuple, ts: int, values: tuple | None, bound: int | None = None,
+            seen: int | None = None) -> None:
         """One row: key values, event time (µs), its values in layout order (None: remove the
         key), and the largest stored event time it may replace (default ``ts``). For a
-        windowed group, ``values`` is the key's timeline: (boundary µs, values) entries."""
+        windowed group, ``values`` is the key's timeline: (boundary µs, values) entries, and
+        ``seen`` the boundary its newest events end at (``ts``, its last entry's, lies ahead)."""
         encoded = encode_key(key, self.key_types)
         payload = None if values is None else self._timeline(values) if self.layout.hop_micros else \
             self.codec.encode(values)
         self._pending.append(Record(encoded, ts, payload, ts if bound is None else bound, self.run))
-        if values is not None and (self.newest is None or ts > self.newest):
-            self.newest = ts
+        seen = ts if seen is None else seen
+        if values is not None and (self.newest is None or seen > self.newest):
+            self.newest = seen
         if len(self._pending) >= self.batch_rows:
             self.flush()
 

@@ -3,6 +3,7 @@
 >>> query = palette.streaming.start("restaurant:orders_fg", checkpoint="/chk/orders",      # doctest: +SKIP
 ...                                 online_store="sqlite:////data/online.db", trigger="5 seconds")
 >>> query.awaitTermination()                                                                # doctest: +SKIP
+>>> palette.streaming.stop(query)                # between micro-batches                    # doctest: +SKIP
 >>> palette.streaming.backfill("restaurant:orders_fg", start="2026-12-01", end="2026-12-06")  # doctest: +SKIP
 
 ``start`` runs Spark Structured Streaming over the group's source: a windowed group is a
@@ -49,6 +50,12 @@ def trigger_seconds(trigger: str) -> float:
         raise JobError(f"trigger {trigger!r}: use an interval like '10 seconds', '500 ms' or '1 minute'")
     unit = m.group(2)
     return float(m.group(1)) * _UNITS["ms" if unit == "ms" or unit.startswith("mil") else unit[0]]
+
+
+def checkpoint_path(root: str, group_id: str) -> str:
+    """Where the stream of ``group_id`` keeps its checkpoint under ``root``: one per group
+    (``palette stream --checkpoint ROOT``)."""
+    return f"{str(root).rstrip('/')}/{group_id.replace(':', '/')}"
 
 
 def _check_checkpoint(checkpoint: str, group) -> None:
@@ -115,6 +122,16 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
     return writer.start()
 
 
+def stop(query, timeout: float = 120.0) -> None:
+    """Stop ``query`` between micro-batches: a batch in flight first finishes its Delta
+    commit and online write, so a stopped stream's stores agree. After ``timeout`` seconds
+    it is stopped anyway (a restart from the checkpoint redoes the interrupted batch)."""
+    deadline = time.monotonic() + timeout
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    query.stop()
+
+
 def _log_batch(group_id: str, batch_id: int, result: dict, seconds: float) -> None:
     """A line per micro-batch on stderr: what it wrote and how long it took."""
     parts = " ".join(f"{k}={v}" for k, v in result.items())
@@ -165,4 +182,4 @@ def backfill(group_id: str, *, start: str | datetime | None = None, end: str | d
     return result
 
 
-__all__ = ["start", "backfill", "trigger_seconds"]
+__all__ = ["start", "stop", "backfill", "trigger_seconds", "checkpoint_path"]

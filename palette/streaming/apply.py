@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from palette import offline
-from palette.materialize import _TS, ENTRIES, as_written, crash_point, write_online
+from palette.materialize import _TS, ENTRIES, EVENTS_TO, as_written, crash_point, write_online
 from palette.online import open_store
 from palette.registry import Entity, FeatureGroup
 
@@ -59,7 +59,8 @@ def _timelines(values: DataFrame, entity: Entity, group: FeatureGroup) -> DataFr
     features = [f.name for f in group.features]
     return as_written(values.groupBy(*keys).agg(
         F.sort_array(F.collect_list(F.struct(F.col(TILE), *[F.col(f"`{f}`") for f in features]))).alias(ENTRIES),
-        (F.max(TILE) + F.lit(group.hop_micros)).alias(_TS)))
+        (F.max(TILE) + F.lit(group.hop_micros)).alias(_TS),
+        (F.max(TILE) - F.lit(longest(group) - group.hop_micros)).alias(EVENTS_TO)))
 
 
 def timeline_rows(spark: SparkSession, store, entity: Entity, group: FeatureGroup,

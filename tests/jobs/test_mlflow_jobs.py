@@ -103,8 +103,8 @@ def test_the_logged_model_has_two_flavors_and_its_lineage(trained, spark_session
     assert again == before == trained["ingested"]["restaurant:batch_fg"]["inserted"]
     # The registry's search by model reads it.
     found = sorted(f.id for f in store.search(model="models:/eta@champion"))
-    assert found == ["region:service_fg:n_busy", "restaurant:batch_fg:prep_time", "restaurant:realtime_fg:lat",
-                     "restaurant:realtime_fg:long", "restaurant:realtime_fg:n_meal"]
+    assert found == ["region:service_fg:n_busy", "restaurant:batch_fg:prep_time", "restaurant:location_fg:lat",
+                     "restaurant:location_fg:long", "restaurant:realtime_fg:n_meal"]
     assert [f.id for f in store.search("n_busy", model="models:/eta/1")] == ["region:service_fg:n_busy"]
 
 

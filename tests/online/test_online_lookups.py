@@ -139,4 +139,6 @@ def test_saved_stage_carries_its_definitions(eta):
     defs = metas[1]["paletteDefinitions"]
     assert sorted(defs["groups"]) == ["region:service_fg", "restaurant:batch_fg", "restaurant:realtime_fg"]
     assert defs["entities"]["region"]["join_keys"] == [["region_id", "str"]]
-    assert defs["groups"]["region:service_fg"]["max_age_seconds"] == 3600
+    assert defs["groups"]["restaurant:batch_fg"]["max_age_seconds"] == 7 * 86400
+    assert defs["groups"]["region:service_fg"]["aggregations"] == [
+        {"name": "n_busy", "op": "count", "column": None, "over": "15m"}]

@@ -152,7 +152,8 @@ def test_eta_pipeline_has_no_mismatch_on_10000_rows(spark_session, eta, online_u
     df = spark_session.createDataFrame(rows, "order_id int, r_id string, order_size int")
     report = assert_parity(eta["models"]["palette_transformer"][0], df, online_store=online_urls[backend])
     assert report.rows == 10_000 and len(report.stages) == 6
-    assert set(report.keys_checked) == {"restaurant:realtime_fg", "restaurant:batch_fg", "region:service_fg"}
+    assert set(report.keys_checked) == {"restaurant:realtime_fg", "restaurant:location_fg", "restaurant:batch_fg",
+                                        "region:service_fg"}
     assert report.column("prediction").compared > 9_000
 
 

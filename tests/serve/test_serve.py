@@ -147,10 +147,10 @@ def test_health_models_and_metrics(eta, sqlite_service):
         http("POST", url + "/v1/models/eta:predict", {"instances": requests_of(eta, 3)})
     assert _metric(url, 'palette_instances_total{model="eta"}') == before + 18
     for reason in ("missing", "expired"):        # the eta requests hold unknown and expired keys
-        assert _metric(url, f'palette_feature_nulls_total{{group="restaurant:realtime_fg",reason="{reason}"}}') > 0
-    looked_up = _metric(url, 'palette_feature_lookups_total{group="restaurant:realtime_fg"}')
-    served = _metric(url, 'palette_feature_age_seconds_count{group="restaurant:realtime_fg"}')
-    nulls = sum(_metric(url, f'palette_feature_nulls_total{{group="restaurant:realtime_fg",reason="{r}"}}')
+        assert _metric(url, f'palette_feature_nulls_total{{group="restaurant:location_fg",reason="{reason}"}}') > 0
+    looked_up = _metric(url, 'palette_feature_lookups_total{group="restaurant:location_fg"}')
+    served = _metric(url, 'palette_feature_age_seconds_count{group="restaurant:location_fg"}')
+    nulls = sum(_metric(url, f'palette_feature_nulls_total{{group="restaurant:location_fg",reason="{r}"}}')
                 for r in ("missing", "expired"))
     assert looked_up > 0 and served > 0 and served + nulls == looked_up
     text = http("GET", url + "/metrics")[1]
@@ -240,14 +240,14 @@ def _started(s, timeout=120):
 def test_readyz_shows_each_group_s_freshness_and_require_fresh_fails_it(eta, online_urls, tmp_path):
     model = str(eta["models"]["palette_transformer"][0])
     s = Service(tmp_path, ["--model", model, "--online-store", online_urls["sqlite"],
-                           "--require-fresh", "restaurant:batch_fg=3650d", "--require-fresh", "region:service_fg=1s"],
+                           "--require-fresh", "restaurant:batch_fg=3650d", "--require-fresh", "restaurant:location_fg=1s"],
                 wait=False)
     try:
         url = _started(s)
         status, got = http("GET", url + "/readyz")
         assert status == 503 and got["error"]["code"] == "stale_features", got
         (problem,) = got["error"]["details"]
-        assert problem["group"] == "region:service_fg" and "--require-fresh allows 1 s" in problem["problem"]
+        assert problem["group"] == "restaurant:location_fg" and "--require-fresh allows 1 s" in problem["problem"]
         assert http("GET", url + "/healthz")[0] == 200                   # alive, only not ready
     finally:
         assert s.stop() == 0, s.output()
@@ -257,7 +257,8 @@ def test_readyz_shows_each_group_s_freshness_and_require_fresh_fails_it(eta, onl
         status, got = http("GET", s.url + "/readyz")
         assert status == 200
         groups = got["feature_groups"]
-        assert set(groups) == {"restaurant:batch_fg", "restaurant:realtime_fg", "region:service_fg"}
+        assert set(groups) == {"restaurant:batch_fg", "restaurant:location_fg", "restaurant:realtime_fg",
+                               "region:service_fg"}
         assert all(g["newest_event"] is not None and g["age_seconds"] >= 0 for g in groups.values()), groups
         assert groups["restaurant:batch_fg"]["require_fresh_seconds"] == 3650 * 86400
     finally:

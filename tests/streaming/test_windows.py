@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from palette import Entity, FeatureGroup, FeatureStore, RegistryError
+from palette import Entity, FeatureGroup, FeatureStore, InvalidArgument, RegistryError
 from palette import streaming
 from palette.windows import Aggregation, StreamSource
 from stream_events import (AGGS, BASE, G, HOP, SCHEMA, assert_online_matches, assert_same_rows, close, events,
@@ -67,6 +67,10 @@ def test_stream_and_backfill_write_the_same_rows_and_online_reads_them_at_every_
     # A rerun of the backfill changes nothing.
     version = stores["backfilled"].version(G, spark)
     streaming.backfill(G, store=stores["backfilled"], spark=spark)
+    assert stores["backfilled"].version(G, spark) == version
+    # Values that contradict the events are refused.
+    with pytest.raises(InvalidArgument, match="windowed aggregations.*add the events to its source.*backfill"):
+        stores["backfilled"].ingest(spark.createDataFrame([("r1", BASE, 1.0)], "r_id string, ts timestamp, n double"), G)
     assert stores["backfilled"].version(G, spark) == version
 
 
