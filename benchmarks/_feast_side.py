@@ -20,7 +20,7 @@ from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 from feast.repo_config import RepoConfig
 from feast.types import Float64
 
-FEATURES = ["realtime_fg:n_meal", "realtime_fg:lat", "realtime_fg:long", "batch_fg:prep_time"]
+FEATURES = ["realtime_fg:n_meal", "location_fg:lat", "location_fg:long", "batch_fg:prep_time"]
 
 
 def build(workdir: str, name: str, online) -> FeatureStore:
@@ -28,14 +28,18 @@ def build(workdir: str, name: str, online) -> FeatureStore:
                         online_store=online, entity_key_serialization_version=3)
     store = FeatureStore(config=config)
     restaurant = Entity(name="restaurant", join_keys=["r_id"], value_type=ValueType.STRING)
-    realtime = FeatureView(name="realtime_fg", entities=[restaurant], ttl=timedelta(hours=2),
-                           schema=[Field(name=n, dtype=Float64) for n in ("n_meal", "lat", "long")],
+    realtime = FeatureView(name="realtime_fg", entities=[restaurant], ttl=timedelta(0),
+                           schema=[Field(name="n_meal", dtype=Float64)],
                            source=FileSource(path=f"{workdir}/realtime.parquet", timestamp_field="event_ts"))
+    location = FeatureView(name="location_fg", entities=[restaurant], ttl=timedelta(days=3),
+                           schema=[Field(name=n, dtype=Float64) for n in ("lat", "long")],
+                           source=FileSource(path=f"{workdir}/location.parquet", timestamp_field="event_ts"))
     batch = FeatureView(name="batch_fg", entities=[restaurant], ttl=timedelta(days=7),
                         schema=[Field(name="prep_time", dtype=Float64)],
                         source=FileSource(path=f"{workdir}/batch.parquet", timestamp_field="event_ts"))
-    store.apply([restaurant, realtime, batch])
+    store.apply([restaurant, realtime, location, batch])
     store.write_to_online_store("realtime_fg", pd.read_parquet(f"{workdir}/realtime.parquet"))
+    store.write_to_online_store("location_fg", pd.read_parquet(f"{workdir}/location.parquet"))
     store.write_to_online_store("batch_fg", pd.read_parquet(f"{workdir}/batch.parquet"))
     return store
 

@@ -43,7 +43,7 @@ def _plain_join(spark, store, orders):
         df = store.read(group, spark)
         w = Window.partitionBy(key).orderBy(F.desc("event_ts"))
         return df.withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank", "event_ts")
-    out = orders.join(latest("restaurant:realtime_fg", "r_id"), "r_id", "left") \
+    out = orders.join(latest("restaurant:location_fg", "r_id"), "r_id", "left") \
         .join(latest("restaurant:batch_fg", "r_id"), "r_id", "left")
     return out
 

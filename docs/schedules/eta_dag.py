@@ -1,6 +1,7 @@
-"""The ETA example's schedule as an Airflow DAG: hourly ingest and materialization of the
-streamed groups, a daily batch ingest, a weekly retrain with a parity gate, and daily batch
-scoring. Each task is one ``palette job`` command — the same commands cron runs
+"""The ETA example's schedule as an Airflow DAG: an hourly backfill of the stream groups
+(what arrived later than their lateness; the streaming job itself runs as a service), a
+daily batch ingest, materialization and batch scoring, and a weekly retrain with a parity
+gate. Each task is one ``palette job`` command — the same commands cron runs
 (docs/jobs.md) — so any scheduler that runs a shell command can run palette.
 
 Paths and URLs come from Airflow Variables-free environment settings on the workers:
@@ -21,12 +22,12 @@ DEFAULTS = {"retries": 2, "retry_delay": timedelta(minutes=5)}
 # The commands, by task: tests/jobs/test_job_schedules.py parses each with its job's own
 # argument parser, so a renamed or misspelled option fails the test suite, not the night.
 HOURLY = {
-    "ingest_realtime": f"palette job ingest --group restaurant:realtime_fg --source {DATA}/realtime_fg",
-    "ingest_busy": f"palette job ingest --group region:service_fg --source {DATA}/service_fg",
-    "materialize": "palette job materialize --online-store $PALETTE_ONLINE_STORE",
+    "backfill_streams": "palette job backfill --group restaurant:realtime_fg --group region:service_fg "
+                        "--group restaurant:location_fg --from {{ ds }} --online-store $PALETTE_ONLINE_STORE",
 }
 DAILY = {
     "ingest_batch": f"palette job ingest --group restaurant:batch_fg --source {DATA}/batch_fg",
+    "materialize": "palette job materialize --online-store $PALETTE_ONLINE_STORE --group restaurant:batch_fg",
     "batch_score": f"palette job batch-score --model models:/eta@champion --input {DATA}/orders/date={{{{ ds }}}} "
                    f"--output {DATA}/predictions --run-id {{{{ ds }}}} --keep order_id,r_id,order_ts",
 }
@@ -40,12 +41,12 @@ WEEKLY = {
 
 with DAG("palette_eta_hourly", start_date=datetime(2026, 1, 1), schedule="15 * * * *", catchup=False,
          default_args=DEFAULTS, tags=["palette"]) as hourly:
-    ingest = [BashOperator(task_id=t, bash_command=HOURLY[t]) for t in ("ingest_realtime", "ingest_busy")]
-    ingest >> BashOperator(task_id="materialize", bash_command=HOURLY["materialize"])
+    BashOperator(task_id="backfill_streams", bash_command=HOURLY["backfill_streams"])
 
 with DAG("palette_eta_daily", start_date=datetime(2026, 1, 1), schedule="30 3 * * *", catchup=False,
          default_args=DEFAULTS, tags=["palette"]) as daily:
     BashOperator(task_id="ingest_batch", bash_command=DAILY["ingest_batch"]) \
+        >> BashOperator(task_id="materialize", bash_command=DAILY["materialize"]) \
         >> BashOperator(task_id="batch_score", bash_command=DAILY["batch_score"])
 
 with DAG("palette_eta_weekly", start_date=datetime(2026, 1, 1), schedule="0 5 * * 1", catchup=False,

@@ -94,7 +94,7 @@ class ServeConfig:
         fresh = file_values.get("require_fresh") or {}
         env_fresh = env.get("PALETTE_SERVE_REQUIRE_FRESH")
         for spec in args.require_fresh or (env_fresh.split() if env_fresh else []):
-            group, age = _pair(spec, "--require-fresh", "ENTITY:GROUP=AGE (e.g. restaurant:realtime_fg=2h)")
+            group, age = _pair(spec, "--require-fresh", "ENTITY:GROUP=AGE (e.g. restaurant:location_fg=3d)")
             fresh[group] = age
         c.require_fresh = dict(fresh)
         c.check()
@@ -194,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
                         "(default), or by request")
     p.add_argument("--require-fresh", action="append", metavar="GROUP=AGE",
                    help="/readyz fails (503) while the newest materialized value of feature group GROUP is older "
-                        "than AGE (e.g. restaurant:realtime_fg=2h; repeatable)")
+                        "than AGE (e.g. restaurant:location_fg=3d; repeatable)")
     p.add_argument("--admin-token", metavar="TOKEN",
                    help="turn on POST /admin/reload for requests with 'Authorization: Bearer TOKEN' (at least 16 "
                         "characters; better from PALETTE_SERVE_ADMIN_TOKEN, which ps does not show); without it "
