@@ -18,6 +18,9 @@ backfill against a plain Spark ``groupBy(window)``.
       it), in pushes of 1,000 rows as fast as it goes: events/s and seconds per push (a
       push returns when its values are readable); palette's figure is the rate its stream
       processed above (goal >= 10x Feast's events/s).
+  (e) **sustained**: the highest of ``SUSTAINED_RATES`` at which the latest-value stream's
+      lag stays bounded for ``SUSTAINED_SECONDS`` (5 minutes): the probes' freshness p99 in
+      the last minute within 1.5x (+1 s) of the second minute's, and no probe lost.
   (d) **backfill** of ``BACKFILL_EVENTS`` events (10M by default) over 10,000 keys and a
       day: ``palette.streaming.backfill`` (tiles, values at every boundary, Delta MERGEs)
       against Spark's ``groupBy(key, window(ts, "30 minutes", "1 minute")).count()`` of
@@ -42,6 +45,8 @@ KEYS = 10_000
 SECONDS = 60                   # of each freshness run
 HOP = "10s"                    # the aggregation's hop in the freshness run (the contract adds a hop)
 BACKFILL_EVENTS = 10_000_000
+SUSTAINED_RATES = (10_000, 5_000, 2_500)      # tried in order, each for SUSTAINED_SECONDS
+SUSTAINED_SECONDS = 300
 GOALS = {"latest_freshness_p99_s": ("<=", 2.0), "aggregation_after_boundary_p99_s": ("<=", 2.0),
          "backfill_over_groupby_window": ("<=", 1.5), "palette_over_feast_push_events_per_s": (">=", 10.0)}
 
@@ -111,8 +116,9 @@ def _stream_rates(query) -> dict:
 
 
 def _stop(query):
+    from palette import streaming
     error = query.exception()
-    query.stop()
+    streaming.stop(query)
     if error is not None:
         raise RuntimeError(f"the streaming query failed: {error}")
 
@@ -142,17 +148,40 @@ def latest_freshness(spark, store, servers, online, tmp, rate, seconds) -> dict:
                     last = value
         time.sleep(0.01)
     # A probe is readable from the first moment the store holds it or a later one.
-    seen, i = [], 0
+    seen, at, i = [], [], 0
     for sent in producer.probes:
         while i < len(changes) and changes[i][1] < sent:
             i += 1
         if i == len(changes):
             break
         seen.append(changes[i][0] - sent)
+        at.append(sent - producer.probes[0])
     rates = _stream_rates(query)
     _stop(query)
     reader.close()
-    return {"p50": _pct(seen, 0.5), "p99": _pct(seen, 0.99), "samples": len(seen), "sent": producer.sent, **rates}
+    return {"p50": _pct(seen, 0.5), "p99": _pct(seen, 0.99), "samples": len(seen), "sent": producer.sent,
+            "lost_probes": len(producer.probes) - len(seen), "by_time": list(zip(at, seen)), **rates}
+
+
+def sustained(spark, store, servers, online, tmp, rates, seconds) -> dict:
+    """(e) The highest of ``rates`` (events/s, tried in order) at which the latest-value
+    stream's lag stays bounded for ``seconds``: the probes' freshness in the last minute is
+    within 1.5x (+1 s) of the second minute's (the first is start-up), and every probe
+    became readable. Returns that rate's figures, and each rate tried."""
+    tried = []
+    for k, rate in enumerate(rates):
+        r = latest_freshness(spark, store, servers, online, f"{tmp}/sustained-{k}", rate, seconds)
+        second = [s for t, s in r["by_time"] if 60 <= t < 120]
+        last = [s for t, s in r["by_time"] if t >= seconds - 60]
+        early, late = _pct(second, 0.99), _pct(last, 0.99)
+        bounded = bool(second and last) and r["lost_probes"] == 0 and late <= 1.5 * early + 1.0
+        tried.append({"rate": rate, "second_minute_p99_s": early, "last_minute_p99_s": late,
+                      "processed": r["processed"], "bounded": bounded})
+        print(f"  {rate:,} events/s for {seconds} s: freshness p99 {early:.1f} s in the second minute, "
+              f"{late:.1f} s in the last; {'bounded' if bounded else 'GROWING'}", flush=True)
+        if bounded:
+            return {**tried[-1], "tried": tried}
+    return {"rate": 0, "bounded": False, "tried": tried}
 
 
 def aggregation_freshness(spark, store, servers, online, tmp, rate, seconds) -> dict:
@@ -267,6 +296,9 @@ def main(rows: int | None = None) -> dict:
               f"{lv['processed']:,.0f} events/s at p99 {lv['p99']:.1f} s")
         out.update(feast_push_events_per_s=fe["events_per_s"], feast_push_p99_s=fe["p99_s"],
                    palette_over_feast_push_events_per_s=lv["processed"] / fe["events_per_s"])
+        heading(f"sustained: the highest of {SUSTAINED_RATES} events/s with bounded lag for {SUSTAINED_SECONDS} s")
+        su = sustained(spark, store, servers, online, tmp, SUSTAINED_RATES, SUSTAINED_SECONDS)
+        out.update(sustained_events_per_s=su["rate"])
         n = rows or BACKFILL_EVENTS
         heading(f"backfill of {n:,} events (count over 30m, hop 1m) vs groupBy(window(30m, 1m)).count()")
         bf = backfill_vs_window(spark, tmp, n)

@@ -111,15 +111,25 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
             _log_batch(group_id, batch_id, result, time.monotonic() - t0)
         writer = tiles.writeStream.outputMode("update")
     else:
+        writer_id = _writer_id(checkpoint, group)
+
         def each(batch, batch_id):
             t0 = time.monotonic()
-            result = apply_latest(batch.sparkSession, store, entity, group, batch, online_store, streaming=True)
+            result = apply_latest(batch.sparkSession, store, entity, group, batch, online_store,
+                                  txn=(writer_id, batch_id))
             _log_batch(group_id, batch_id, result, time.monotonic() - t0)
         writer = events.writeStream.outputMode("append")
     writer = (writer.foreachBatch(each).option("checkpointLocation", checkpoint)
               .queryName(f"palette:{group_id}"))
     writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=f"{round(seconds * 1000)} milliseconds")
     return writer.start()
+
+
+def _writer_id(checkpoint: str, group) -> str:
+    """The stream's id for Delta's idempotent writes: one per group and checkpoint, the same
+    across restarts (a batch re-run after a crash is then skipped, not appended twice)."""
+    import hashlib
+    return f"palette-stream-{group.id}-{hashlib.sha256(checkpoint.encode()).hexdigest()[:16]}"
 
 
 def stop(query, timeout: float = 120.0) -> None:

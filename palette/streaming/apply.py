@@ -127,8 +127,11 @@ def latest_events(events: DataFrame, entity: Entity, group: FeatureGroup) -> Dat
 
 
 def apply_latest(spark: SparkSession, store, entity: Entity, group: FeatureGroup, events: DataFrame,
-                 online_store: str | None = None, run: int | None = None, streaming: bool = False) -> dict:
-    """A latest-value group's events into its table, and the latest row per key online."""
+                 online_store: str | None = None, run: int | None = None, txn: tuple[str, int] | None = None) -> dict:
+    """A latest-value group's events into its table, and the latest row per key online.
+    ``txn``: a micro-batch's (writer id, batch id): its rows are appended once, by Delta's
+    idempotent writes (``txnAppId``/``txnVersion``: a re-run batch is skipped), instead of
+    MERGEd — no scan of the table, which grows with the stream."""
     rows = latest_events(events, entity, group).cache()
     try:
         n = rows.count()
@@ -141,10 +144,17 @@ def apply_latest(spark: SparkSession, store, entity: Entity, group: FeatureGroup
             crash_point("stream_online_written")
         table = store.table_path(group.id)
         offline.ensure_table(spark, table, offline.table_schema(entity, group))
-        merged = offline.merge(spark, table, rows, list(entity.join_keys), group.timestamp_col,
-                               [f.name for f in group.features], n, skip_identical=not streaming)
+        if txn is None:
+            merged = offline.merge(spark, table, rows, list(entity.join_keys), group.timestamp_col,
+                                   [f.name for f in group.features], n)
+            added = merged["inserted"] + merged["updated"]
+        else:
+            before = offline.current_version(spark, table)
+            rows.select(*offline.table_schema(entity, group).fieldNames()).write.format("delta").mode("append") \
+                .option("txnAppId", txn[0]).option("txnVersion", txn[1]).save(table)
+            added = n if offline.current_version(spark, table) > before else 0
         crash_point("stream_delta_written")
-        return {"rows": merged["inserted"] + merged["updated"], "online": written}
+        return {"rows": added, "online": written}
     finally:
         rows.unpersist()
 

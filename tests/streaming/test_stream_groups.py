@@ -10,6 +10,7 @@ from palette import streaming
 from palette.jobs.stream import progress
 from palette.online import open_store
 from palette.parity import check_parity
+from palette.streaming.apply import apply_latest
 from stream_events import G, assert_online_matches, events, group, micros, oracle, write_events
 
 LOC = "restaurant:location_fg"
@@ -42,6 +43,13 @@ def test_a_latest_value_group_keeps_every_event_offline_and_the_latest_online(sp
     layout = s.layout(LOC)
     (found,) = s.read([(layout, ["r1", "r2"])])
     assert [layout.codec().decode(f[1]) for f in found] == [(40.0, -125.0), (41.0, -71.0)]
+    # A micro-batch appends once: the same (writer, batch) run again, as after a crash
+    # between the Delta commit and the checkpoint's, adds nothing.
+    streamed = stores["streamed"]
+    later = spark_session.createDataFrame([("r3", base, 1.0, 2.0)], "r_id string, ts timestamp, lat double, long double")
+    entity, g = streamed.entity("restaurant"), streamed.group(LOC)
+    assert [apply_latest(spark_session, streamed, entity, g, later, txn=("a-writer", 7))["rows"] for _ in "ab"] == [1, 0]
+    assert streamed.read(LOC, spark_session).count() == 5
 
 
 def test_late_events_are_dropped_counted_seen_as_store_skew_and_backfilled(spark_session, tmp_path,
