@@ -150,15 +150,20 @@ def changed_rows(source: DataFrame, target: DataFrame, keys: list[str], ts_col: 
 
 
 def merge(spark: SparkSession, path: str, source: DataFrame, keys: list[str], ts_col: str,
-          features: list[str], source_rows: int, retries: int = 8, skip_identical: bool = True) -> dict:
+          features: list[str], source_rows: int, retries: int = 8, skip_identical: bool = True,
+          since: Column | None = None) -> dict:
     """MERGE ``source`` into the table on (keys, ts): insert new rows, update rows whose values
     changed, leave identical rows alone — a rerun commits nothing. Retries on
     concurrent-modification conflicts. ``skip_identical=False`` leaves out the join that
     drops rows identical to the table first (a stream's micro-batches are mostly new
-    values: one scan of the table instead of two; a replay then rewrites, not skips)."""
+    values: one scan of the table instead of two; a replay then rewrites, not skips).
+    ``since``: a literal at or below every source row's ``ts``; the MERGE then reads only
+    the table's files that hold later rows (Delta skips the others by their statistics)."""
     from delta.tables import DeltaTable
 
     on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in [*keys, ts_col])
+    if since is not None:
+        on = F.expr(on) & (F.col(f"t.`{ts_col}`") >= since)
     changed = " OR ".join(f"NOT (t.`{f}` <=> s.`{f}`)" for f in features)
     for attempt in range(retries + 1):
         try:

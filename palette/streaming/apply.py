@@ -83,16 +83,21 @@ def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup,
     # aggregation would run again), read by the MERGE and by the touched keys.
     updated = updated.localCheckpoint(eager=True)
     try:
-        n = updated.count()
+        n, lo = updated.agg(F.count(F.lit(1)), F.min(TILE)).first()
         if not n:
             return {"tiles": 0, "rows": 0, "online": 0}
+        # Every read and MERGE below is bounded below by a literal time (the batch's oldest
+        # tile, less what its windows reach back), so Delta skips the files of older tiles
+        # and rows by their statistics: a batch's cost follows the batch, not the table.
         tiles_path = store.tiles_path(group.id)
         offline.ensure_table(spark, tiles_path, _tile_schema(updated, entity))
-        offline.merge(spark, tiles_path, updated, keys, TILE, partials, n, skip_identical=not streaming)
+        offline.merge(spark, tiles_path, updated, keys, TILE, partials, n, skip_identical=not streaming,
+                      since=F.lit(lo))
         crash_point("stream_tiles_written")
         touched = updated.groupBy(*[f"`{k}`" for k in keys]).agg(F.min(TILE).alias("__lo"))
         reach = 2 * longest(group) + 2 * group.hop_micros
-        tiles = (offline.read_table(spark, tiles_path).join(F.broadcast(touched), keys)
+        tiles = (offline.read_table(spark, tiles_path).where(F.col(TILE) >= F.lit(lo - reach))
+                 .join(F.broadcast(touched), keys)
                  .where(F.col(TILE) >= F.col("__lo") - F.lit(reach)).drop("__lo")).cache()
         try:
             written = 0
@@ -106,7 +111,8 @@ def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup,
             table = store.table_path(group.id)
             offline.ensure_table(spark, table, offline.table_schema(entity, group))
             merged = offline.merge(spark, table, rows, keys, group.timestamp_col,
-                                   [f.name for f in group.features], rows.count(), skip_identical=not streaming)
+                                   [f.name for f in group.features], rows.count(), skip_identical=not streaming,
+                                   since=F.timestamp_micros(F.lit(lo)))
             rows.unpersist()
             crash_point("stream_delta_written")
         finally:
