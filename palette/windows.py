@@ -34,6 +34,7 @@ read picks the one in effect at the reader's "now" (``Timeline.at``).
 """
 from __future__ import annotations
 
+import bisect
 import struct
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -203,12 +204,15 @@ def window_tiles(t: int, hop: int, over: int) -> list[int]:
 
 # -- timelines: what the online store holds for a windowed group --------------------------------
 _HEAD = struct.Struct("<H")
-_ENTRY = struct.Struct("<qI")
 
 
 class Timeline:
     """A key's values from its last window on: entries (boundary µs, encoded record),
     ascending. ``at(now)`` is the entry in effect: the last one at or before ``now``.
+
+    Encoded as ``n`` (u16), the ``n`` boundaries (i64), ``n + 1`` record offsets (u32), then
+    the records: a read finds its entry by one unpack and a binary search, however long the
+    timeline.
 
     >>> buf = Timeline.encode([(60, b"a"), (120, b"bb")])
     >>> Timeline.at(buf, 59), Timeline.at(buf, 60), Timeline.at(buf, 119), Timeline.at(buf, 10**9)
@@ -217,27 +221,26 @@ class Timeline:
 
     @staticmethod
     def encode(entries) -> bytes:
-        parts = [_HEAD.pack(len(entries))]
-        for b, record in entries:
-            parts.append(_ENTRY.pack(b, len(record)))
-            parts.append(record)
-        return b"".join(parts)
+        n = len(entries)
+        offsets, at = [], 0
+        for _, record in entries:
+            offsets.append(at)
+            at += len(record)
+        offsets.append(at)
+        return b"".join([struct.pack(f"<H{n}q{n + 1}I", n, *(b for b, _ in entries), *offsets),
+                         *(record for _, record in entries)])
 
     @staticmethod
     def at(buf: bytes, now: int) -> tuple[int, bytes] | None:
         (n,) = _HEAD.unpack_from(buf, 0)
-        offset, found = _HEAD.size, None
-        for _ in range(n):
-            b, size = _ENTRY.unpack_from(buf, offset)
-            offset += _ENTRY.size
-            if b > now:
-                break
-            found = (b, offset, size)
-            offset += size
-        if found is None:
+        bounds = struct.unpack_from(f"<{n}q", buf, 2)
+        i = bisect.bisect_right(bounds, now) - 1
+        if i < 0:
             return None
-        b, start, size = found
-        return b, buf[start:start + size]
+        base = 2 + 8 * n
+        start, end = struct.unpack_from("<2I", buf, base + 4 * i)
+        records = base + 4 * (n + 1)
+        return bounds[i], buf[records + start:records + end]
 
 
 __all__ = ["Aggregation", "Rule", "RULES", "HLL_BITS", "StreamSource", "SOURCE_FORMATS", "Timeline", "window_tiles",
