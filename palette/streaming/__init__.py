@@ -101,6 +101,7 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
     _check_checkpoint(checkpoint, group)
     spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
     events = read_events(spark, entity, group, streaming=True, max_per_trigger=max_per_trigger)
+    name = f"palette:{group_id}"
     if group.windowed:
         ts = group.source.timestamp_col
         tiles = tile_aggregation(events.withWatermark(ts, f"{group.lateness_micros} microseconds"), entity, group)
@@ -108,7 +109,7 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
         def each(batch, batch_id):
             t0 = time.monotonic()
             result = apply_tiles(batch.sparkSession, store, entity, group, batch, online_store, streaming=True)
-            _log_batch(group_id, batch_id, result, time.monotonic() - t0)
+            _log_batch(name, batch_id, result, time.monotonic() - t0)
         writer = tiles.writeStream.outputMode("update")
     else:
         writer_id = _writer_id(checkpoint, group)
@@ -117,10 +118,10 @@ def start(group_id: str, *, checkpoint: str, online_store: str | None = None, tr
             t0 = time.monotonic()
             result = apply_latest(batch.sparkSession, store, entity, group, batch, online_store,
                                   txn=(writer_id, batch_id))
-            _log_batch(group_id, batch_id, result, time.monotonic() - t0)
+            _log_batch(name, batch_id, result, time.monotonic() - t0)
         writer = events.writeStream.outputMode("append")
     writer = (writer.foreachBatch(each).option("checkpointLocation", checkpoint)
-              .queryName(f"palette:{group_id}"))
+              .queryName(name))
     writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=f"{round(seconds * 1000)} milliseconds")
     return writer.start()
 
@@ -142,10 +143,28 @@ def stop(query, timeout: float = 120.0) -> None:
     query.stop()
 
 
-def _log_batch(group_id: str, batch_id: int, result: dict, seconds: float) -> None:
-    """A line per micro-batch on stderr: what it wrote and how long it took."""
+_LAST_BATCH: dict[str, dict] = {}          # query name -> its last writing micro-batch's figures (this process)
+
+
+def last_batch(query) -> dict | None:
+    """The figures of ``query``'s last micro-batch that wrote events (empty batches, which
+    only move the watermark, are left out): ``batch``, what it wrote, ``seconds``,
+    ``lag_seconds`` (when it finished, minus the newest event time it wrote — for a windowed
+    group, minus the start of its newest tile, so up to a hop more) and ``finished`` (epoch s)."""
+    return _LAST_BATCH.get(query.name)
+
+
+def _log_batch(name: str, batch_id: int, result: dict, seconds: float) -> None:
+    """A line per micro-batch on stderr: what it wrote, how long it took and the lag."""
+    newest = result.pop("newest", None)
+    now = time.time()
+    lag = None if newest is None else round(now - newest / 1e6, 3)
+    if newest is not None:
+        _LAST_BATCH[name] = {"batch": batch_id, **result, "seconds": round(seconds, 3), "lag_seconds": lag,
+                             "finished": now}
     parts = " ".join(f"{k}={v}" for k, v in result.items())
-    print(f"palette stream {group_id} batch={batch_id} {parts} seconds={seconds:.2f}", file=sys.stderr, flush=True)
+    print(f"palette stream {name.removeprefix('palette:')} batch={batch_id} {parts} seconds={seconds:.2f}"
+          f"{'' if lag is None else f' lag={lag:.1f}s'}", file=sys.stderr, flush=True)
 
 
 def _micros(value) -> int:
@@ -188,8 +207,9 @@ def backfill(group_id: str, *, start: str | datetime | None = None, end: str | d
         result = apply_tiles(spark, store, entity, group, tile_aggregation(events, entity, group), online_store)
     else:
         result = apply_latest(spark, store, entity, group, events, online_store)
+    result.pop("newest", None)
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
 
 
-__all__ = ["start", "stop", "backfill", "trigger_seconds", "checkpoint_path"]
+__all__ = ["start", "stop", "backfill", "last_batch", "trigger_seconds", "checkpoint_path"]

@@ -75,7 +75,8 @@ def timeline_rows(spark: SparkSession, store, entity: Entity, group: FeatureGrou
 def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup, updated: DataFrame,
                 online_store: str | None = None, run: int | None = None, streaming: bool = False) -> dict:
     """Steps 1-3 of the module docstring for the tiles ``updated``; returns counts (``rows``:
-    boundary rows inserted or changed in Delta; ``online``: keys written).
+    boundary rows inserted or changed in Delta; ``online``: keys written) and ``newest``,
+    the start of the newest tile (µs).
     ``streaming``: a micro-batch (its MERGEs skip the pre-join that drops identical rows)."""
     keys = list(entity.join_keys)
     partials = partial_columns(group)
@@ -83,9 +84,9 @@ def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup,
     # aggregation would run again), read by the MERGE and by the touched keys.
     updated = updated.localCheckpoint(eager=True)
     try:
-        n, lo = updated.agg(F.count(F.lit(1)), F.min(TILE)).first()
+        n, lo, hi = updated.agg(F.count(F.lit(1)), F.min(TILE), F.max(TILE)).first()
         if not n:
-            return {"tiles": 0, "rows": 0, "online": 0}
+            return {"tiles": 0, "rows": 0, "online": 0, "newest": None}
         # Every read and MERGE below is bounded below by a literal time (the batch's oldest
         # tile, less what its windows reach back), so Delta skips the files of older tiles
         # and rows by their statistics: a batch's cost follows the batch, not the table.
@@ -117,7 +118,7 @@ def apply_tiles(spark: SparkSession, store, entity: Entity, group: FeatureGroup,
             crash_point("stream_delta_written")
         finally:
             tiles.unpersist()
-        return {"tiles": n, "rows": merged["inserted"] + merged["updated"], "online": written}
+        return {"tiles": n, "rows": merged["inserted"] + merged["updated"], "online": written, "newest": hi}
     finally:
         updated.unpersist()
 
@@ -134,15 +135,16 @@ def latest_events(events: DataFrame, entity: Entity, group: FeatureGroup) -> Dat
 
 def apply_latest(spark: SparkSession, store, entity: Entity, group: FeatureGroup, events: DataFrame,
                  online_store: str | None = None, run: int | None = None, txn: tuple[str, int] | None = None) -> dict:
-    """A latest-value group's events into its table, and the latest row per key online.
+    """A latest-value group's events into its table, and the latest row per key online;
+    returns counts and ``newest``, the newest event time (µs).
     ``txn``: a micro-batch's (writer id, batch id): its rows are appended once, by Delta's
     idempotent writes (``txnAppId``/``txnVersion``: a re-run batch is skipped), instead of
     MERGEd — no scan of the table, which grows with the stream."""
     rows = latest_events(events, entity, group).cache()
     try:
-        n = rows.count()
+        n, newest = rows.agg(F.count(F.lit(1)), F.max(F.unix_micros(F.col(group.timestamp_col)))).first()
         if not n:
-            return {"rows": 0, "online": 0}
+            return {"rows": 0, "online": 0, "newest": None}
         written = 0
         if online_store is not None:
             latest = as_written(offline.latest_rows(rows, entity, group), group)
@@ -160,7 +162,7 @@ def apply_latest(spark: SparkSession, store, entity: Entity, group: FeatureGroup
                 .option("txnAppId", txn[0]).option("txnVersion", txn[1]).save(table)
             added = n if offline.current_version(spark, table) > before else 0
         crash_point("stream_delta_written")
-        return {"rows": added, "online": written}
+        return {"rows": added, "online": written, "newest": newest}
     finally:
         rows.unpersist()
 

@@ -16,10 +16,10 @@ from stream_events import (G, HOP, assert_online_matches, assert_same_rows, even
 KILLS = ["stream_tiles_written", "stream_delta_written", "materialize_batch", "stream_online_written"]
 
 
-def run_stream(root, checkpoint, online, crash_at=None):
+def run_stream(root, checkpoint, online, crash_at=None, metrics=None):
     env = {**os.environ, "PALETTE_CRASH_AT": crash_at or "", "PYSPARK_PYTHON": sys.executable}
     cmd = [sys.executable, "-m", "palette.jobs.stream", "--group", G, "--checkpoint", str(checkpoint),
-           "--online-store", online, "--once", "--store", str(root)]
+           "--online-store", online, "--once", "--store", str(root)] + (["--metrics-file", str(metrics)] if metrics else [])
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           start_new_session=True, timeout=300)
     return proc.returncode, proc.stdout
@@ -40,8 +40,14 @@ def test_a_job_killed_at_every_step_counts_every_event_exactly_once(spark_sessio
         write_events(spark_session, path, evs[i * size:(i + 1) * size])
         code, out = run_stream(tmp_path / "streamed", checkpoint, online, crash_at=kill)
         assert code == -9, f"the job was to be killed at {kill}:\n{out[-3000:]}"
-        code, out = run_stream(tmp_path / "streamed", checkpoint, online)
+        metrics = tmp_path / f"stream-{i}.prom"
+        code, out = run_stream(tmp_path / "streamed", checkpoint, online, metrics=metrics)
         assert code == 0, out[-3000:]
+        # The re-run batch's progress, its lag (the events are days old) as Prometheus text.
+        text = metrics.read_text()
+        lag = float(text.split(f'palette_stream_lag_seconds{{group="{G}"}} ')[1].split()[0])
+        assert lag > 86400 and "# TYPE palette_stream_processed_rows_per_second gauge" in text, text
+        assert f"lag=" in out
     streaming.backfill(G, store=stores["backfilled"], spark=spark_session)
     assert_same_rows(table_rows(stores["streamed"], spark_session), table_rows(stores["backfilled"], spark_session))
     last = max(micros(e["ts"]) for e in evs)
