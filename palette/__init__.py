@@ -14,6 +14,7 @@ from palette.errors import *  # noqa: F401,F403
 from palette.errors import __all__ as _errors
 from palette.registry import Entity, Feature, FeatureGroup
 from palette.windows import Aggregation, StreamSource
+from palette.rpc import FAIL, Fetcher
 from palette.config import configure
 from palette.lazy import lazy_exports
 
@@ -31,7 +32,7 @@ _LAZY = {
 }
 
 __all__ = [*_builders, *_errors, "DSLError", "evaluate", "parse", "Entity", "Feature", "FeatureGroup",
-           "Aggregation", "StreamSource", "configure", *_LAZY]
+           "Aggregation", "StreamSource", "Fetcher", "FAIL", "configure", *_LAZY]
 
 
 __getattr__ = lazy_exports(__name__, _LAZY)

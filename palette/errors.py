@@ -67,7 +67,12 @@ class OnlineStoreError(PaletteError):
     """A problem with an online store."""
 
 
-class OnlineStoreUnavailable(OnlineStoreError, ConnectionError):
+class SourceUnavailable(PaletteError, ConnectionError):
+    """A source of feature values (the online store, an RPC service) did not answer in
+    time and the request cannot be answered without it: a 503, never the caller's fault."""
+
+
+class OnlineStoreUnavailable(OnlineStoreError, SourceUnavailable):
     """The online store did not answer (down, too slow, file missing or unreadable).
     The message names the store's URL (without credentials) and the cause."""
 
@@ -79,6 +84,15 @@ class BadStoreURL(OnlineStoreError, ValueError):
 class OnlineSchemaMismatch(OnlineStoreError, ValueError):
     """A feature group in the online store does not match the definition that reads or
     writes it (a missing group or feature, a different type or key)."""
+
+
+class RpcUnavailable(SourceUnavailable):
+    """An RPC feature group's service failed (timeout, error, open breaker, a malformed
+    answer) for a feature whose fallback is to fail the request. ``group`` names it."""
+
+    def __init__(self, message: str, group: str = "", reason: str = ""):
+        super().__init__(message)
+        self.group, self.reason = group, reason
 
 
 class MaterializeError(PaletteError, ValueError):
@@ -122,5 +136,5 @@ class ParityError(PaletteError, RuntimeError):
 
 __all__ = ["PaletteError", "InvalidArgument", "InvalidArgumentType", "JobError", "ScoringError", "ScoringTypeError",
            "MissingColumn", "RegistryError", "NotRegistered", "IngestError", "FeatureLookupError",
-           "NotConfigured", "DeltaJarsMissing", "OnlineStoreError", "OnlineStoreUnavailable", "BadStoreURL", "OnlineSchemaMismatch",
+           "NotConfigured", "DeltaJarsMissing", "OnlineStoreError", "OnlineStoreUnavailable", "SourceUnavailable", "RpcUnavailable", "BadStoreURL", "OnlineSchemaMismatch",
            "MaterializeError", "UnsupportedStageError", "ArtifactError", "ParityError"]

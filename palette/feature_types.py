@@ -45,6 +45,7 @@ class FeatureType:
     accepts: Callable[[Any], bool]     # a value a caller may send in a request (None aside)
     holds: Callable[[Any], bool]       # a value a row may hold for it, as written to a store
     from_text: Callable[[str], Any] = str   # its value from text (a CSV cell); ValueError if it is none
+    from_json: Callable[[Any], Any] = None   # its value from a decoded JSON answer; ValueError if it is none
 
     def __repr__(self) -> str:
         return f"FeatureType({self.name!r})"
@@ -74,17 +75,36 @@ def _bool_text(v: str) -> bool:
     return low in ("true", "1")
 
 
-_STR = FeatureType("str", "string", "string", None, "", "string", "string", "str", "a string", _str, _str)
+def _checked(ok: Callable[[Any], bool], convert: Callable[[Any], Any] = lambda v: v) -> Callable[[Any], Any]:
+    def from_json(v):
+        if not ok(v):
+            raise ValueError(f"{type(v).__name__} {v!r}"[:120])
+        return convert(v)
+    return from_json
+
+
+def _ts_json(v) -> datetime:
+    """A timestamp in JSON: an ISO 8601 string (UTC unless it says otherwise)."""
+    from datetime import timezone
+    if not isinstance(v, str):
+        raise ValueError(f"{type(v).__name__} {v!r}, not an ISO 8601 string"[:120])
+    t = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith("Z") else v)
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+_STR = FeatureType("str", "string", "string", None, "", "string", "string", "str", "a string", _str, _str,
+                   from_json=_checked(_str))
 
 TYPES: dict[str, FeatureType] = {t.name: t for t in (
     FeatureType("num", "double", "float64", "d", 0.0, "number", "double", "num", "a number", _number, _number,
-                float),
+                float, _checked(_number, float)),
     _STR,
     FeatureType("bool", "boolean", "bool_", "?", False, "true or false", "boolean", "bool", "true or false",
-                _bool, _bool, _bool_text),
+                _bool, _bool, _bool_text, _checked(_bool)),
     FeatureType("ts", "timestamp", "timestamp", "q", 0, "string (ISO 8601)", "datetime", "ts",
                 "an ISO 8601 timestamp", lambda v: isinstance(v, (str, datetime)),
-                lambda v: isinstance(v, datetime) or _int(v)),        # a datetime, or µs since the epoch
+                lambda v: isinstance(v, datetime) or _int(v),         # a datetime, or µs since the epoch
+                from_json=_ts_json),
 )}
 FEATURE_TYPES = tuple(TYPES)
 

@@ -24,10 +24,11 @@ from pathlib import Path
 
 from .errors import NotRegistered, RegistryError
 from .feature_types import FEATURE_TYPES, KEY_TYPES
+from .rpc.fetcher import Fetcher
 from .windows import Aggregation, StreamSource, duration_micros
 
 FORMAT_VERSION = 1          # of registry.json; a newer file makes this palette ask to be upgraded
-KINDS = ("batch", "realtime", "stream")
+KINDS = ("batch", "realtime", "stream", "rpc")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AGE = re.compile(r"^(\d+)([smhdw])$")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -114,6 +115,11 @@ class FeatureGroup:
     than ``lateness`` behind the newest one seen are dropped by the stream (a backfill
     counts them). See ``docs/streaming.md``.
 
+    A ``kind="rpc"`` group is fetched at request time by its ``fetcher``
+    (``palette.rpc.Fetcher``: an HTTP endpoint or a Python function, with timeout, retries,
+    breaker and fallbacks); its Delta table is what serving fetched, backfilled from the
+    served-feature logs (``palette backfill-rpc``). See ``docs/rpc-features.md``.
+
     >>> src = StreamSource("delta", {"r_id": "str", "ts": "ts", "size": "num"}, "ts", path="/data/orders")
     >>> g = FeatureGroup("restaurant", "orders_fg", kind="stream", source=src, hop="1m",
     ...                  aggregations=[Aggregation("n_orders", "count", over="30m"),
@@ -134,6 +140,7 @@ class FeatureGroup:
     aggregations: tuple[Aggregation, ...] = ()
     hop: str | None = None
     lateness: str = "5m"
+    fetcher: Fetcher | None = None
 
     def __post_init__(self):
         _check_name("feature group", self.name)
@@ -143,6 +150,7 @@ class FeatureGroup:
             feats = [Feature(n, t) for n, t in feats.items()]
         feats = tuple(f if isinstance(f, Feature) else Feature(**f) for f in feats)
         feats = self._stream_features(feats)
+        self._check_fetcher()
         if not feats:
             raise RegistryError(f"feature group {self.name!r} needs at least one feature")
         names = [f.name for f in feats]
@@ -206,6 +214,15 @@ class FeatureGroup:
         object.__setattr__(self, "aggregations", aggs)
         return tuple(Feature(a.name, a.output_type) for a in aggs)
 
+    def _check_fetcher(self) -> None:
+        fetcher = self.fetcher
+        if isinstance(fetcher, dict):
+            fetcher = Fetcher.from_json(fetcher)
+            object.__setattr__(self, "fetcher", fetcher)
+        if (self.kind == "rpc") != (fetcher is not None):
+            raise RegistryError(f"feature group {self.name!r}: an RPC group needs fetcher= (a palette.rpc.Fetcher), "
+                                "and only an RPC group has one: declare kind='rpc' with its fetcher")
+
     @property
     def windowed(self) -> bool:
         """Whether the features are windowed aggregations."""
@@ -235,6 +252,10 @@ class FeatureGroup:
         d["features"] = [asdict(f) for f in self.features]
         d["max_age_seconds"] = None if self.max_age is None else int(self.max_age.total_seconds())
         del d["max_age"]
+        if self.fetcher is None:
+            del d["fetcher"]
+        else:
+            d["fetcher"] = self.fetcher.to_json()
         if self.source is None:            # a batch group's JSON stays as it always was
             for k in ("source", "aggregations", "hop", "lateness"):
                 del d[k]
@@ -354,6 +375,8 @@ class Registry:
                     keys = Entity(**data["entities"][obj.entity]).join_keys
                     if obj.source is not None:
                         _check_event_keys(obj, keys)
+                    if obj.fetcher is not None:
+                        obj.fetcher.check(obj.id, {f.name: f.type for f in obj.features}, keys)
                     clash = [f.name for f in obj.features if f.name in keys or f.name == obj.timestamp_col]
                     if clash or obj.timestamp_col in keys:
                         raise RegistryError(f"feature group {obj.id}: {', '.join(clash or [obj.timestamp_col])} "

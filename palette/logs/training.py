@@ -32,7 +32,7 @@ def read_logs(spark: SparkSession, logs: str | DataFrame) -> DataFrame:
         return spark.read.format("delta").load(str(path))
     if not path.is_dir() or not any(path.rglob("*.parquet")):
         raise LogError(f"{logs}: no feature logs there (palette serve --log-dir writes them)")
-    return spark.read.parquet(str(path))
+    return spark.read.option("mergeSchema", "true").parquet(str(path))     # older files lack newer fields
 
 
 def ingest_logs(spark: SparkSession, logs: str, table: str) -> dict:
@@ -47,7 +47,7 @@ def ingest_logs(spark: SparkSession, logs: str, table: str) -> dict:
     target = DeltaTable.forPath(spark, table)
     before = spark.read.format("delta").load(table).count()
     (target.alias("t").merge(df.alias("s"), "t.request_id = s.request_id AND t.model = s.model AND t.date = s.date")
-     .whenNotMatchedInsertAll().execute())
+     .whenNotMatchedInsertAll().withSchemaEvolution().execute())       # a newer palette logs more fields
     after = spark.read.format("delta").load(table).count()
     return {"read": df.count(), "added": after - before}
 

@@ -2,7 +2,7 @@
 
 For a sampled request a record holds its id and time, the model's name and version, the
 request's entity keys, every feature value a lookup read with its group, stored key and
-event time, the request itself, the model's inputs and its answer — the exact values the
+event time (for an RPC group: the fetch time, and whether the value is a fallback), the request itself, the model's inputs and its answer — the exact values the
 model saw.
 Records go to a bounded queue and a background thread writes them as Parquet files::
 
@@ -50,7 +50,8 @@ _TS = pa.timestamp("us", tz="UTC")
 # One slot per feature type (palette.feature_types), named after it; the one of its type is set.
 FEATURE = pa.struct([("column", pa.string()), ("group", pa.string()), ("feature", pa.string()),
                      ("key", pa.string()), ("type", pa.string()),
-                     *[(name, t.arrow_type()) for name, t in TYPES.items()], ("event_time", _TS)])
+                     *[(name, t.arrow_type()) for name, t in TYPES.items()], ("event_time", _TS),
+                     ("fallback", pa.string())])
 # A file's columns; ``date`` and ``model`` are its folders' (Hive-style partitions).
 SCHEMA = pa.schema([("request_id", pa.string()), ("request_time", _TS), ("version", pa.string()),
                     ("keys", pa.string()), ("features", pa.list_(FEATURE)), ("request", pa.string()),
@@ -103,7 +104,8 @@ def _micros_to_time(us: int | None) -> datetime | None:
 def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str, Any]) -> list[dict]:
     """The log's ``features`` of one row: per read and output column, the value read, its
     type, the stored key and the record's event time (``got``: read column -> the values
-    tuple, event time last, or None)."""
+    tuple, event time last, or None); for an RPC group, the fetch time, and ``fallback``:
+    why the value is a fallback (``timeout``, ``error`` ...), null when it was fetched."""
     out = []
     for b in reads:
         values = got.get(b.column)
@@ -112,9 +114,11 @@ def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str,
             i = b.read.features.index(feature)
             v = None if values is None else values[i]
             kind = types[feature]
+            fallbacks = getattr(values, "fallbacks", None)
             entry = {"column": column, "group": b.group_id, "feature": feature, "key": row_keys.get(b.column),
                      "type": kind, **dict.fromkeys(TYPES),
-                     "event_time": None if values is None else _micros_to_time(values[-1])}
+                     "event_time": None if values is None else _micros_to_time(values[-1]),
+                     "fallback": None if fallbacks is None else fallbacks[i]}
             if v is not None:
                 entry[kind] = _micros_to_time(v) if kind == "ts" else v
             out.append(entry)

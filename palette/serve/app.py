@@ -2,7 +2,8 @@
 
 Errors are JSON of one shape, ``{"error": {"code", "message", "details"}}``, and the
 status says who is at fault: 4xx the request (each bad instance and field named), 503 the
-online store (within its timeout; the next request tries again), 500 a bug (logged with
+online store or an RPC group whose fallback is to fail (within its timeout; the next request
+tries again), 500 a bug (logged with
 its traceback; the response has none).
 
 >>> app = create_app(ServeConfig.from_sources(["--model", "eta=/models/eta"]))   # doctest: +SKIP
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from palette.errors import OnlineStoreUnavailable
+from palette.errors import OnlineStoreUnavailable, RpcUnavailable, SourceUnavailable
 from palette.online import open_store
 
 from . import metrics
@@ -171,7 +172,10 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         except BadRequest as e:
             status = e.status
             return _error(e.status, e.code, e.message, e.details, mlflow=mlflow)
-        except OnlineStoreUnavailable as e:
+        except RpcUnavailable as e:
+            status = 503
+            return _error(503, "rpc_unavailable", str(e), [{"group": e.group, "reason": e.reason}], mlflow=mlflow)
+        except SourceUnavailable as e:
             status = 503
             return _error(503, "online_store_unavailable", str(e), mlflow=mlflow)
         except Exception:
@@ -285,6 +289,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
             models.feature_log.close()                 # what is queued is written before the worker exits
         if models.online_store is not None:
             models.online_store.close()
+        models.close()
 
     routes = [
         Route("/v1/models/{name}:predict", predict, methods=["POST"]),

@@ -16,7 +16,12 @@ prometheus-client's multiprocess mode.
   ``palette_feature_nulls_total{group, reason}``: of those, served as nulls because the
   store has no value (``missing``) or only one older than the group's ``max_age``
   (``expired``); ``palette_feature_age_seconds{group}``: the age of the values served
-  (histogram), so stale features show before they turn null.
+  (histogram), so stale features show before they turn null;
+- ``palette_rpc_seconds{group, outcome}``: RPC fetcher calls by outcome (``ok``,
+  ``not_found``, ``timeout``, ``error``, ``malformed``), a histogram (its ``_count`` counts them);
+  ``palette_rpc_fallback_total{group, reason}``: keys served a fallback, and why
+  (``timeout``, ``error``, ``breaker_open``, ``overloaded``, ``malformed``, ``missing``);
+  ``palette_rpc_breaker_state{group}``: 0 closed, 1 half open, 2 open.
 """
 from __future__ import annotations
 
@@ -46,6 +51,24 @@ LOOKUPS = Counter("palette_feature_lookups_total", "Keys looked up in the online
 NULLS = Counter("palette_feature_nulls_total", "Keys served as nulls", ["group", "reason"])
 _AGE_BUCKETS = (1, 10, 60, 300, 900, 1800, 3600, 2 * 3600, 6 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)
 AGE = Histogram("palette_feature_age_seconds", "Age of the feature values served", ["group"], buckets=_AGE_BUCKETS)
+
+RPC_LATENCY = Histogram("palette_rpc_seconds", "RPC fetcher calls by outcome", ["group", "outcome"], buckets=_BUCKETS)
+RPC_FALLBACKS = Counter("palette_rpc_fallback_total", "Keys served an RPC fallback value", ["group", "reason"])
+RPC_BREAKER = Gauge("palette_rpc_breaker_state", "RPC breaker: 0 closed, 1 half open, 2 open", ["group"], **_GAUGE)
+_BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+class RpcMetrics:
+    """The serving process's ``palette.rpc.client.RpcObserver``: RPC calls as metrics."""
+
+    def called(self, group, seconds, outcome):
+        RPC_LATENCY.labels(group, outcome).observe(seconds)
+
+    def fell_back(self, group, reason, n):
+        RPC_FALLBACKS.labels(group, reason).inc(n)
+
+    def breaker(self, group, state):
+        RPC_BREAKER.labels(group).set(_BREAKER_STATES[state])
 
 
 class InstrumentedStore(DelegatingStore):
@@ -107,4 +130,5 @@ def worker_exited(pid: int) -> None:
 
 
 __all__ = ["REQUESTS", "LATENCY", "INSTANCES", "STORE_LATENCY", "STORE_ERRORS", "MODEL_LOAD", "GENERATION",
-           "LOGGED", "LOG_DROPPED", "LOOKUPS", "NULLS", "AGE", "InstrumentedStore", "render", "worker_exited"]
+           "LOGGED", "LOG_DROPPED", "LOOKUPS", "NULLS", "AGE", "RPC_LATENCY", "RPC_FALLBACKS",
+           "RPC_BREAKER", "RpcMetrics", "InstrumentedStore", "render", "worker_exited"]

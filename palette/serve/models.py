@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from palette.errors import OnlineStoreUnavailable, PaletteError
+from palette.errors import PaletteError, SourceUnavailable
 from palette.feature_types import field_type
 from palette.logs.writer import FeatureLog, new_request_id
 from palette.transformers.runtime import PipelineScorer, RowSkipped, load_scorer
 
+from . import metrics
 from .config import ModelConfig, ServeConfig
 from .feature_log import INDEX, Capture, ModelLog
 
@@ -68,7 +69,7 @@ class ServedModel:
 
     def groups(self) -> list[str]:
         """The feature groups this model reads from the online store."""
-        return sorted({b.group_id for reads in self.scorer.fetch_points.values() for b in reads})
+        return sorted({b.group_id for reads in self.scorer.fetch_points.values() for b in reads if b.rpc is None})
 
     def describe(self) -> dict:
         return {"name": self.name, "path": self.path, "ready": True, "stages": self.stages,
@@ -135,7 +136,7 @@ class ServedModel:
                 indexed = [{**self._row(inst), _INDEX: i} for i, inst in enumerate(instances)]
                 scored = {r[_INDEX]: r for r in self.scorer.scoreBatch(indexed, capture)}
                 rows = [scored.get(i) for i in range(len(instances))]
-        except OnlineStoreUnavailable:
+        except SourceUnavailable:
             raise
         except PaletteError as e:               # the instances' fault; anything else is palette's: a 500
             raise BadRequest(f"the instances could not be scored: {e}", self._locate(instances)) from None
@@ -162,7 +163,7 @@ class ServedModel:
                 self.scorer.scoreInstance(self._row(inst))
             except RowSkipped:
                 continue
-            except OnlineStoreUnavailable:
+            except SourceUnavailable:
                 raise
             except Exception as e:            # the instance's own error, whatever the stage raised
                 detail = {"instance": i, "problem": str(e)[:500]}
@@ -183,11 +184,12 @@ class ServedModel:
 
 
 def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = None,
-               log_sample: float = 1.0, log_by: str = "key") -> ServedModel:
+               log_sample: float = 1.0, log_by: str = "key", rpc_clients: dict | None = None) -> ServedModel:
     t0 = time.perf_counter()
     try:
         source, local, lineage = _resolve(m.path)
-        scorer = load_scorer(local, online_store=online_store)
+        scorer = load_scorer(local, online_store=online_store, rpc_observer=metrics.RpcMetrics(),
+                             rpc_clients=rpc_clients)
     except Exception as e:
         raise ModelLoadError(f"model {m.name!r} ({m.path}) cannot be served: {type(e).__name__}: {e}") from e
     written = scorer.output_columns()
@@ -231,6 +233,7 @@ class ModelSet:
 
     def __init__(self, config: ServeConfig, online_store=None, feature_log: FeatureLog | None = None):
         self.config, self.online_store, self.feature_log = config, online_store, feature_log
+        self.rpc_clients: dict = {}         # RPC fetchers, shared by the models and kept across reloads
         self.models: dict[str, ServedModel] = {}
         self.generation = 0
         self.last_reload: dict | None = None
@@ -238,7 +241,7 @@ class ModelSet:
 
     def load(self) -> dict[str, ServedModel]:
         c = self.config
-        models = {name: load_model(m, self.online_store, self.feature_log, c.log_sample, c.log_by)
+        models = {name: load_model(m, self.online_store, self.feature_log, c.log_sample, c.log_by, self.rpc_clients)
                   for name, m in c.models.items()}
         read = {g for m in models.values() for g in m.groups()}
         unknown = sorted(set(c.require_fresh) - read)
@@ -299,6 +302,10 @@ class ModelSet:
 
     def get(self, name: str) -> ServedModel | None:
         return self.models.get(name)
+
+    def close(self) -> None:
+        for client in self.rpc_clients.values():
+            client.close()
 
 
 __all__ = ["ServedModel", "ModelSet", "ModelLoadError", "BadRequest", "load_model"]

@@ -1,4 +1,4 @@
-"""Feature-store lookups on the single-row path: the online store, read as planned at load.
+"""Feature-store lookups on the single-row path: the online store and RPC fetchers, as planned at load.
 
 A stage that reads the feature store (a ``PaletteTransformer``, or a DSL stage reading a
 palette ref no earlier stage provided) is a ``LookupStage``. At load time its reads
@@ -18,6 +18,13 @@ its outputs and drops it.
 Semantics are the Spark path's for ``timestampCol`` at "now": the latest value, null when
 the key is unknown, the key is null, or the value is older than the group's max age at
 the moment of the read.
+
+Two kinds of **source** answer reads: the online store (every stored group of a fetch
+point in one round trip) and, for an RPC group (``kind="rpc"``), its fetcher
+(``palette.rpc.RpcClient``: many keys at once, with a deadline). A fetch point issues its
+RPC calls first, reads the store while they run, then waits for them: an RPC group adds
+its own latency, not a sum. An RPC record is a ``palette.rpc.client.Fetched`` (a tuple,
+with the fetch time where a stored record has its event time, and ``fallbacks``).
 """
 from __future__ import annotations
 
@@ -38,19 +45,27 @@ _MISSING = object()
 
 @dataclass(frozen=True, eq=False)
 class BoundRead:
-    """A planned read bound to the online store: where its values land (``column``) and
-    where its features sit in the stored records."""
+    """A planned read bound to its source: where its values land (``column``) and where its
+    features sit in the stored records (``layout``, ``codec``), or the RPC client that
+    fetches them (``rpc``; no layout)."""
     read: GroupRead
     column: str
-    layout: GroupLayout
-    codec: RecordCodec
+    layout: GroupLayout | None
+    codec: RecordCodec | None
     indices: tuple[int, ...]
     max_age: int | None
+    rpc: Any = None
 
     def __post_init__(self):
         for name, value in (("group_id", self.read.group.id), ("join_keys", self.read.join_keys),
                             ("key_types", self.read.key_types)):
             object.__setattr__(self, name, value)
+
+
+def bind_rpc(read: GroupRead, client, column: str) -> BoundRead:
+    """A read of an RPC group, answered by its fetcher (``palette.rpc.RpcClient``)."""
+    names = [f.name for f in read.group.features]
+    return BoundRead(read, column, None, None, tuple(names.index(f) for f in read.features), None, client)
 
 
 def bind(read: GroupRead, store: OnlineReader, column: str, who: str) -> BoundRead:
@@ -107,6 +122,14 @@ def key_of(row: dict, read: GroupRead) -> str | None:
             raise _bad_key(read, col, key_type, v)
         values.append(v)
     return encode_key(tuple(values), read.key_types)
+
+
+def key_values(row: dict, read: GroupRead) -> tuple | None:
+    """The row's key as a tuple of values (what an RPC fetcher is called with), None when a
+    key field is null; checked as ``key_of`` checks it."""
+    if key_of(row, read) is None:
+        return None
+    return tuple(row[c] if t == "str" else int(row[c]) for c, t in zip(read.join_keys, read.key_types))
 
 
 _STR_OR_NONE = {str, type(None)}
@@ -195,13 +218,20 @@ class RowFetch:
     Reads of one group by one key tuple share a slot, read and decoded once; the store
     reads every slot's key in one round trip (``OnlineStore.prepare_read``)."""
 
-    def __init__(self, store: OnlineReader, reads: list[BoundRead]):
+    def __init__(self, store: OnlineReader | None, reads: list[BoundRead]):
         self.store, self.reads = store, list(reads)
         slots: dict[tuple, int] = {}
         self._slots: list[tuple] = []          # (key function, group id, decode, max age)
         self._outputs: list[tuple] = []        # (column, slot, feature indices or None for all)
+        self._rpc: dict[tuple, tuple] = {}     # (group, key columns) -> (key function, client, [(column, indices)])
         layouts = []
         for b in self.reads:
+            if b.rpc is not None:
+                whole = b.indices == tuple(range(len(b.read.group.features)))
+                slot = self._rpc.setdefault((b.group_id, b.join_keys),
+                                            (lambda row, read=b.read: key_values(row, read), b.rpc, []))
+                slot[2].append((b.column, None if whole else b.indices))
+                continue
             slot = slots.get((b.group_id, b.join_keys))
             if slot is None:
                 slot = slots[(b.group_id, b.join_keys)] = len(self._slots)
@@ -209,10 +239,23 @@ class RowFetch:
                 layouts.append(b.layout)
             whole = b.indices == tuple(range(len(b.layout.features)))
             self._outputs.append((b.column, slot, None if whole else b.indices))
-        self._read = store.prepare_read(tuple(layouts))
+        self._read = store.prepare_read(tuple(layouts)) if layouts else None
+        self._rpc_slots = list(self._rpc.values())
+        self._inline = self._read is None and len(self._rpc_slots) == 1
 
     def __call__(self, row: dict) -> dict[str, Any]:
         """{read's column: the read's feature values and event time (a tuple) or None}."""
+        if not self._rpc_slots:
+            return self._stored(row)
+        pending = [(outputs, client.begin([key(row)], inline=self._inline)) for key, client, outputs in self._rpc_slots]
+        out = self._stored(row) if self._read is not None else {}
+        for outputs, finish in pending:
+            record = finish()[0]
+            for column, idx in outputs:
+                out[column] = record if record is None or idx is None else record.project(idx)
+        return out
+
+    def _stored(self, row: dict) -> dict[str, Any]:
         store = self.store
         keys = [s[0](row) for s in self._slots]
         found = self._read(keys)
@@ -237,9 +280,33 @@ def fetch(store: OnlineReader, reads: list[BoundRead], row: dict) -> dict[str, A
     return RowFetch(store, reads)(row)
 
 
-def fetch_batch(store: OnlineReader, reads: list[BoundRead], batch: Batch) -> dict[str, list]:
-    """``fetch`` for every row of a batch: one multi-key read per group, one round trip."""
-    return _read_keys(store, reads, {b.column: batch_keys(batch, b) for b in reads})
+def fetch_batch(store: OnlineReader | None, reads: list[BoundRead], batch: Batch) -> dict[str, list]:
+    """``fetch`` for every row of a batch: one multi-key read per stored group in one round
+    trip, and per RPC group one call per distinct key (or one batch call), concurrently."""
+    calls: dict[tuple, tuple] = {}               # (group, key columns) -> (keys, [reads])
+    for b in reads:
+        if b.rpc is not None:
+            slot = (b.group_id, b.join_keys)
+            if slot not in calls:
+                batch_keys(batch, b)                 # checks every row's key, naming a bad one
+                rows = (batch.row(i) for i in range(batch.n))
+                calls[slot] = ([key_values(r, b.read) for r in rows], [])
+            calls[slot][1].append(b)
+    stored = [b for b in reads if b.rpc is None]
+    pending = [(readers, readers[0].rpc.begin(keys, inline=not stored and len(calls) == 1))
+               for keys, readers in calls.values()]
+    out = _read_keys(store, stored, {b.column: batch_keys(batch, b) for b in stored}) if stored else {}
+    for readers, finish in pending:
+        records = finish()
+        for b in readers:
+            out[b.column] = _project(records, b)
+    return out
+
+
+def _project(records: list, b: BoundRead) -> list:
+    if b.indices == tuple(range(len(b.read.group.features))):
+        return records
+    return [r if r is None else r.project(b.indices) for r in records]
 
 
 def definitions_of(metadata: dict, who: str) -> Definitions:
@@ -263,10 +330,12 @@ class LookupStage(StageScorer):
             return
         if context is None:
             context = LoadContext()
-        store = context.store(who, [f"{r.group.id}" for r in reads])
+        stored = [r.group.id for r in reads if r.group.kind != "rpc"]
+        store = context.store(who, stored) if stored else None
         self.store = store
         self._fetchers: dict[tuple, RowFetch] = {}      # the stage used alone: its reads, compiled once
-        self.reads = tuple(bind(r, store, f"__palette:{self.uid}:{i}", who) for i, r in enumerate(reads))
+        self.reads = tuple(bind_rpc(r, context.rpc(r), f"__palette:{self.uid}:{i}") if r.group.kind == "rpc"
+                           else bind(r, store, f"__palette:{self.uid}:{i}", who) for i, r in enumerate(reads))
         self._columns = tuple(b.column for b in self.reads)
 
     def looked_up(self, row: dict) -> dict[str, Any]:
@@ -297,4 +366,4 @@ class LookupStage(StageScorer):
         return {col: t for b in self.reads for col, t in zip(b.join_keys, b.key_types)}
 
 
-__all__ = ["BoundRead", "LookupStage", "RowFetch", "bind", "fetch", "fetch_batch", "key_of", "batch_keys", "definitions_of"]
+__all__ = ["BoundRead", "LookupStage", "RowFetch", "bind", "bind_rpc", "key_values", "fetch", "fetch_batch", "key_of", "batch_keys", "definitions_of"]

@@ -89,10 +89,12 @@ class PipelineScorer:
     """Scores a row through a sequence of stage scorers, in order, fetching feature-store
     reads as planned (``plan_fetches``)."""
 
-    def __init__(self, stages: list[StageScorer], online_store: "OnlineReader | None" = None):
+    def __init__(self, stages: list[StageScorer], online_store: "OnlineReader | None" = None,
+                 rpc_clients: Iterable = ()):
         self.stages = stages
         self.online_store = online_store
-        self.fetch_points = plan_fetches(stages) if online_store is not None else {}
+        self.rpc_clients = list(rpc_clients)
+        self.fetch_points = plan_fetches(stages) if any(s.reads for s in stages) else {}
         self._steps: list[tuple[RowFetch | None, Callable]] = [
             (None if i not in self.fetch_points else RowFetch(online_store, self.fetch_points[i]), s.score_instance)
             for i, s in enumerate(stages)]
@@ -189,6 +191,8 @@ class PipelineScorer:
     def close(self) -> None:
         if self.online_store is not None:
             self.online_store.close()
+        for client in self.rpc_clients:
+            client.close()
 
 
 def _load_stages(path: Path, context: LoadContext) -> list[StageScorer]:
@@ -214,7 +218,8 @@ def _load_stages(path: Path, context: LoadContext) -> list[StageScorer]:
                             "again") from e
 
 
-def load_scorer(path: str | os.PathLike, online_store: "str | OnlineReader | None" = None) -> PipelineScorer:
+def load_scorer(path: str | os.PathLike, online_store: "str | OnlineReader | None" = None,
+                rpc_observer=None, rpc_clients: dict | None = None) -> PipelineScorer:
     """Load a saved stage or PipelineModel for scoring without Spark.
 
     ``path`` is the directory ``write().save(path)`` wrote, or an MLflow model URI
@@ -225,7 +230,11 @@ def load_scorer(path: str | os.PathLike, online_store: "str | OnlineReader | Non
     ``sqlite:////data/online.db`` or ``redis://host:6379/0``, or an opened
     ``palette.online.OnlineStore``), else from ``palette.configure(online_store=...)`` or
     ``$PALETTE_ONLINE_STORE``; the definitions of the groups it reads were saved with it,
-    so no registry and no Delta table is needed.
+    so no registry and no Delta table is needed. An RPC group's fetcher is made ready here
+    (its function imported, its header secrets read from the environment);
+    ``rpc_observer`` is told what the fetchers do (``palette.rpc.client.RpcObserver``);
+    ``rpc_clients``, a dict the caller keeps (and closes), shares fetchers between loads —
+    a serving process keeps one breaker per group across models and reloads.
 
     Fails at load time, never at request time: ``UnsupportedStageError`` for a stage it
     cannot score, ``ArtifactError`` for a directory that is not a saved stage or was
@@ -235,9 +244,17 @@ def load_scorer(path: str | os.PathLike, online_store: "str | OnlineReader | Non
     from palette.mlflow.uri import is_model_uri, local_model_dir
     if is_model_uri(path):
         path = local_model_dir(str(path))
-    context = LoadContext(online_store=online_store)
-    stages = _load_stages(Path(path), context)
+    shared = rpc_clients is not None
+    context = LoadContext(online_store=online_store, rpc_observer=rpc_observer,
+                          rpc_clients=rpc_clients if shared else {})
+    try:
+        stages = _load_stages(Path(path), context)
+    except BaseException:
+        if not shared:
+            for client in context.rpc_clients.values():
+                client.close()
+        raise
     store = context.opened
     if store is not None:
         store.ping()
-    return PipelineScorer(stages, store)
+    return PipelineScorer(stages, store, () if shared else context.rpc_clients.values())

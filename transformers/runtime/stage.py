@@ -64,13 +64,28 @@ class LoadContext:
 
     ``online_store``: where lookups read — a URL, an opened ``palette.online.OnlineStore``,
     or None for the configured default (``palette.configure`` / ``$PALETTE_ONLINE_STORE``);
-    it is opened when the first stage that reads features loads. ``provided``: palette ref
+    it is opened when the first stage that reads stored features loads. ``rpc_observer``:
+    told what the RPC fetchers do (``palette.rpc.client.RpcObserver``; serving's metrics). ``provided``: palette ref
     -> column, for refs an earlier stage of the pipeline looked up (a DSL stage reads those
     instead of looking up again).
     """
     online_store: Any = None
     provided: dict[str, str] = field(default_factory=dict)
     opened: Any = None
+    rpc_observer: Any = None
+    rpc_clients: dict[str, Any] = field(default_factory=dict)
+
+    def rpc(self, read):
+        """The client of an RPC group's fetcher (``palette.rpc.RpcClient``), one per group
+        definition for the whole pipeline (and, when ``rpc_clients`` is shared, for every model
+        and reload of a serving process): its breaker, pool and concurrency limit are the group's."""
+        import json
+        ident = json.dumps([read.entity.to_json(), read.group.to_json()], sort_keys=True, default=str)
+        client = self.rpc_clients.get(ident)
+        if client is None:
+            from palette.rpc.client import RpcClient
+            client = self.rpc_clients[ident] = RpcClient(read.group, read.entity, self.rpc_observer)
+        return client
 
     def store(self, who: str, groups: list[str]):
         """The online store, opened on first use; a clear error when none is configured."""
