@@ -55,6 +55,55 @@ def start_redis(port: int, workdir: str, persist: bool = False, timeout: float =
         time.sleep(0.05)
 
 
+def start_kitchen(port: int | None = None, delay_ms: float = 0.0, timeout: float = 20.0) -> tuple[subprocess.Popen, str]:
+    """Start the ETA example's kitchen service (``palette.examples.kitchen``, an RPC
+    feature's source) in its own process on loopback: ``(process, its URL)``."""
+    port = port or free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "palette.examples.kitchen", "--port", str(port),
+                             "--delay-ms", str(delay_ms)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stats", timeout=1).read()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    stop(proc)
+    raise ServerNotStarted(f"the kitchen service did not start on port {port}")
+
+
+def kitchen_mode(url: str, mode: str = "fast", **settings) -> dict:
+    """Set the kitchen service's mode (and ``delay_ms``, ``slow_ms``, ``reset``); its stats."""
+    import json
+    body = json.dumps({"mode": mode, **settings}).encode()
+    urllib.request.urlopen(urllib.request.Request(url + "/_mode", body, method="POST"), timeout=5).read()
+    return json.loads(urllib.request.urlopen(url + "/_stats", timeout=5).read())
+
+
+def kitchen_stats(url: str) -> dict:
+    import json
+    return json.loads(urllib.request.urlopen(url + "/_stats", timeout=5).read())
+
+
+def save_lookup_stage(path, features: dict[str, str], entities, groups, uid: str = "PaletteTransformer_test") -> str:
+    """A ``PaletteTransformer`` saved as its ``save()`` writes it (the metadata line with
+    its definitions), without Spark: for tests and benchmarks of the serving path."""
+    import json
+    from pathlib import Path
+
+    from .lookup_plan import Definitions
+    meta = Path(path) / "metadata"
+    meta.mkdir(parents=True, exist_ok=True)
+    (meta / "part-00000").write_text(json.dumps({
+        "class": "palette.transformers.palette_stage.PaletteTransformer", "uid": uid, "timestamp": 0,
+        "sparkVersion": "4.0.1", "paramMap": {"features": features}, "defaultParamMap": {},
+        "paletteFormatVersion": 1, "paletteDefinitions": Definitions.of(entities, groups).to_json()}) + "\n")
+    return str(path)
+
+
 def start_service(args: list[str], log_path: str, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
     """Start ``python -m palette.serve --port 0 ARGS`` (its output in ``log_path``) and wait
     until it answers ``/readyz``: ``(process, its URL)``."""
@@ -189,7 +238,8 @@ def _wait_for_broker(servers: str, proc: subprocess.Popen, timeout: float, log: 
         time.sleep(0.2)
 
 
-__all__ = ["free_port", "redis_server", "kafka_server", "create_topics", "start_redis", "stop", "ServerNotStarted"]
+__all__ = ["free_port", "redis_server", "kafka_server", "create_topics", "start_redis", "start_kitchen", "kitchen_mode",
+           "kitchen_stats", "save_lookup_stage", "stop", "ServerNotStarted"]
 
 
 if __name__ == "__main__":

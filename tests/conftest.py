@@ -68,6 +68,24 @@ def redis_url(redis_server):
 
 
 @pytest.fixture(scope="session")
+def kitchen_service():
+    """The ETA example's kitchen service (an RPC feature's source, palette.examples.kitchen),
+    a real HTTP server in its own process on a free loopback port: its URL."""
+    from palette.testing import start_kitchen, stop
+    proc, url = start_kitchen()
+    yield url
+    stop(proc)
+
+
+@pytest.fixture
+def kitchen(kitchen_service):
+    """The kitchen service, reset to answering fast, its counters at zero."""
+    from palette.testing import kitchen_mode
+    kitchen_mode(kitchen_service, "fast", delay_ms=0, slow_ms=2000, reset=True)
+    return kitchen_service
+
+
+@pytest.fixture(scope="session")
 def eta(spark_session, tmp_path_factory):
     """The ETA pipeline in both spellings, fitted and saved, with Spark's outputs (tests/eta_fixtures.py)."""
     from eta_fixtures import build_eta
