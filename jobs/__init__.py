@@ -11,7 +11,9 @@ and under ``spark-submit`` (``python -m palette.jobs.NAME``'s file):
 - ``ingest_logs``: served-feature logs into Delta;
 - ``consistency``: logged reads replayed through the offline store (exit 1 on a breach);
 - ``stream``: stream feature groups from their sources into Delta and an online store;
-- ``backfill``: a stream group recomputed from its event history.
+- ``backfill``: a stream group recomputed from its event history;
+- ``backfill_rpc``: RPC groups' served fetches, from the feature logs into Delta;
+- ``fetch_rpc``: an RPC group's fetcher called as of past times, into Delta.
 
 Every job logs one line per step to stderr, exits 0 on success, 1 on failure (with the
 reason logged) and 2 on bad arguments, and is safe to rerun.
@@ -29,7 +31,7 @@ from palette.errors import JobError
 # name -> module: one registry, for ``palette job NAME`` and the docs.
 JOBS = {"ingest": "ingest", "materialize": "materialize", "train": "train", "batch_score": "batch_score",
         "parity": "parity", "ingest_logs": "ingest_logs", "consistency": "consistency", "stream": "stream",
-        "backfill": "backfill"}
+        "backfill": "backfill", "backfill_rpc": "backfill_rpc", "fetch_rpc": "fetch_rpc"}
 
 
 def job_module(name: str):

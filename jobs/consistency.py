@@ -40,12 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance for numbers (default 1e-9)")
     parser.add_argument("--table", help="upsert the results into this Delta table (one row per day, model, feature)")
     parser.add_argument("--html", metavar="OUT.html", help="write the results as HTML there")
-    for name, (metric, op) in {"min-match-rate": ("match_rate", ">="),
-                               "max-missing-online-rate": ("missing_online_rate", "<="),
-                               "max-missing-offline-rate": ("missing_offline_rate", "<="),
-                               "max-mismatch-rate": ("mismatch_rate", "<="),
-                               "max-age-p95-s": ("age_p95_s", "<=")}.items():
-        parser.add_argument(f"--{name}", type=float, help=f"fail unless every feature's {metric} {op} this")
+    from palette.logs.consistency import RATES
+    for name, (metric, op) in RATES.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float,
+                            help=f"fail unless every feature's {metric} {op} this")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         spark = session(app_name="palette-consistency")
         report = check_consistency(spark, args.logs, store_root=args.store, since=args.since, until=args.until,
                              model=args.model, rtol=args.rtol)
-        report.check(min_match_rate=args.min_match_rate, max_missing_online_rate=args.max_missing_online_rate,
-                     max_missing_offline_rate=args.max_missing_offline_rate, max_mismatch_rate=args.max_mismatch_rate,
-                     max_age_p95_s=args.max_age_p95_s)
+        from palette.logs.consistency import RATES
+        report.check(**{name: getattr(args, name) for name in RATES})
         print(report)
         if args.table:
             report.append_to(spark, args.table)

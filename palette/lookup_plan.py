@@ -104,7 +104,10 @@ class GroupRead:
 
     @property
     def features(self) -> tuple[str, ...]:
-        """The features read, each once, in first-wanted order."""
+        """The features read, each once, in first-wanted order; of an RPC group, all of them
+        (one call answers them all, and the served-feature log keeps what it answered)."""
+        if self.group.kind == "rpc":
+            return tuple(f.name for f in self.group.features)
         return tuple(dict.fromkeys(f for _, f in self.outputs))
 
     @property

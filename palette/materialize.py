@@ -307,6 +307,11 @@ def check_groups(store, group_ids: list[str], online_store: str) -> None:
     if not group_ids:
         raise MaterializeError(f"no feature group is registered in {store.root}: nothing to materialize")
     defined = [(store.entity(store.group(g).entity), store.group(g)) for g in group_ids]
+    rpc = [g.id for _, g in defined if g.kind == "rpc"]
+    if rpc:
+        raise MaterializeError(f"{', '.join(rpc)} {'is an RPC group' if len(rpc) == 1 else 'are RPC groups'}: "
+                               "served models fetch its values at request time, so there is nothing to "
+                               "materialize; leave it out. Nothing was written.")
     online = open_store(online_store)
     try:
         for entity, group in defined:

@@ -29,6 +29,7 @@ from .feature_types import KEYS, TYPES
 from .lookup_plan import GroupRead, max_age_micros, plan_reads
 from .refs import parse_ref
 from .registry import Entity, FeatureGroup
+from .rpc.fetcher import RPC_FALLBACK
 
 log = logging.getLogger("palette.offline")
 
@@ -41,9 +42,14 @@ _NUMERIC = _INTEGRAL + (T.FloatType, T.DoubleType, T.DecimalType)
 
 
 def table_schema(entity: Entity, group: FeatureGroup) -> T.StructType:
+    """Keys, event time, features; an RPC group's table adds ``rpc_fallback``: why a row's
+    values are fallbacks served when its service failed (null: fetched), kept apart from
+    lookups (``palette.rpc.backfill``)."""
     fields = [T.StructField(k, KEY_SPARK_TYPES[t], False) for k, t in entity.join_keys.items()]
     fields.append(T.StructField(group.timestamp_col, T.TimestampType(), False))
     fields += [T.StructField(f.name, FEATURE_SPARK_TYPES[f.type], True) for f in group.features]
+    if group.kind == "rpc":
+        fields.append(T.StructField(RPC_FALLBACK, T.StringType(), True))
     return T.StructType(fields)
 
 
@@ -103,6 +109,8 @@ def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> tuple[DataFra
     jobs only for the null (and row count) and duplicate checks."""
     schema = table_schema(entity, group)
     want = {f.name: f.dataType for f in schema.fields}
+    if group.kind == "rpc" and RPC_FALLBACK not in df.columns:      # history from elsewhere: fetched values
+        df = df.withColumn(RPC_FALLBACK, F.lit(None).cast("string"))
     have = {f.name: f.dataType for f in df.schema.fields}
     problems = []
     missing = [c for c in want if c not in have]
@@ -248,6 +256,8 @@ def _feature_rows(table: DataFrame, entity: Entity, group: FeatureGroup, feature
     otherwise may lack them, and such rows match nothing)."""
     table_keys = list(entity.join_keys)
     present = F.col(group.timestamp_col).isNotNull()
+    if group.kind == "rpc":                   # fallbacks served while the service failed: kept apart
+        present = present & F.col(RPC_FALLBACK).isNull()
     for k in table_keys:
         present = present & F.col(f"`{k}`").isNotNull()
     return table.where(present).select(*[F.col(f"`{tk}`").alias(k) for tk, k in zip(table_keys, keys)],

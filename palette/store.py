@@ -164,7 +164,8 @@ class FeatureStore:
     def materialize(self, groups=None, *, online_store: str, full: bool = False, spark=None,
                     batch_rows: int | None = None) -> dict[str, dict]:
         """Copy the latest value per key of each group's Delta table into the online store
-        at ``online_store`` (default: every registered group): incrementally from the Delta
+        at ``online_store`` (default: every registered group but RPC groups, which are
+        fetched at request time): incrementally from the Delta
         version that store last reached, or ``full``. Returns, per group, ``{"rows",
         "version", "mode", "seconds"}``. Unknown groups, an unreachable store and groups the
         online store holds differently fail before anything is written. See
@@ -175,7 +176,7 @@ class FeatureStore:
         """
         from .materialize import BATCH_ROWS, check_groups, materialize_group
         from .spark import active_session
-        ids = list(groups) if groups else sorted(self.registry.groups())
+        ids = list(groups) if groups else sorted(g for g, d in self.registry.groups().items() if d.kind != "rpc")
         check_groups(self, ids, online_store)
         spark = spark or active_session()
         return {g: materialize_group(spark, self, g, online_store, full, batch_rows or BATCH_ROWS) for g in ids}

@@ -9,6 +9,9 @@ model and feature:
 - ``missing_online_rate``: served null where offline has a value;
 - ``missing_offline_rate``: served a value where offline has none;
 - ``mismatch_rate``: both present, different (floats beyond ``rtol``);
+- ``rpc_fallback_rate``: an RPC group's fallback was served (its service failed); these
+  are kept apart from the lookups (``palette.rpc.backfill``), so they are counted here,
+  not compared — neither store skew nor logic skew;
 - ``mean_abs_diff`` / ``max_abs_diff`` over numeric mismatches' differences;
 - ``age_p50_s`` / ``age_p95_s`` / ``age_max_s``: how old the served value was at serving
   time (request time - its event time): freshness.
@@ -29,11 +32,11 @@ from palette.feature_types import KEYS, TYPES
 
 from .training import LogError, read_logs
 
-METRICS = ["rows", "match_rate", "missing_online_rate", "missing_offline_rate", "mismatch_rate", "mean_abs_diff",
-           "max_abs_diff", "age_p50_s", "age_p95_s", "age_max_s"]
+METRICS = ["rows", "match_rate", "missing_online_rate", "missing_offline_rate", "mismatch_rate", "rpc_fallback_rate",
+           "mean_abs_diff", "max_abs_diff", "age_p50_s", "age_p95_s", "age_max_s"]
 RATES = {"min_match_rate": ("match_rate", ">="), "max_missing_online_rate": ("missing_online_rate", "<="),
          "max_missing_offline_rate": ("missing_offline_rate", "<="), "max_mismatch_rate": ("mismatch_rate", "<="),
-         "max_age_p95_s": ("age_p95_s", "<=")}
+         "max_age_p95_s": ("age_p95_s", "<="), "max_rpc_fallback_rate": ("rpc_fallback_rate", "<=")}
 
 
 def _decode_keys(key: str, names: list[str], types: list[str]) -> list:
@@ -46,10 +49,12 @@ def _served(records: DataFrame) -> DataFrame:
     for name in TYPES:
         value = f[name].cast("string")
         online = F.when(f.type == name, value) if online is None else online.when(f.type == name, value)
+    logged_fallbacks = "fallback" in records.schema["features"].dataType.elementType.names     # newer logs
     return records.select("request_id", "model", "request_time", F.explode("features").alias("f")).select(
         "request_id", "model", "request_time", f.column.alias("column"), f.group.alias("group"),
         f.feature.alias("feature"), f.key.alias("key"), f.type.alias("type"), f.num.alias("online_num"),
-        online.alias("online"), f.event_time.alias("event_time"))
+        online.alias("online"), f.event_time.alias("event_time"),
+        (f.fallback if logged_fallbacks else F.lit(None).cast("string")).alias("fallback"))
 
 
 def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:
@@ -94,7 +99,8 @@ def measure(replayed: DataFrame, rtol: float = 1e-9) -> DataFrame:
     diff = F.abs(F.col("online_num") - F.col("offline_num"))
     same_num = diff <= F.lit(rtol) * F.abs(F.col("offline_num"))
     equal = F.when(F.col("type") == "num", (F.col("online_num") == F.col("offline_num")) | same_num).otherwise(on == off)
-    kind = (F.when(on.isNull() & off.isNull(), "match").when(on.isNull(), "missing_online")
+    kind = (F.when(F.col("fallback").isNotNull(), "rpc_fallback")
+            .when(on.isNull() & off.isNull(), "match").when(on.isNull(), "missing_online")
             .when(off.isNull(), "missing_offline").when(equal, "match").otherwise("mismatch"))
     age = F.unix_micros(F.col("request_time")) / 1e6 - F.unix_micros(F.col("event_time")) / 1e6
     rows = replayed.select(F.to_date("request_time").alias("date"), "model", "group", "feature", "column",
@@ -104,6 +110,7 @@ def measure(replayed: DataFrame, rtol: float = 1e-9) -> DataFrame:
     return rows.groupBy("date", "model", "group", "feature").agg(
         n.alias("rows"), rate("match").alias("match_rate"), rate("missing_online").alias("missing_online_rate"),
         rate("missing_offline").alias("missing_offline_rate"), rate("mismatch").alias("mismatch_rate"),
+        rate("rpc_fallback").alias("rpc_fallback_rate"),
         F.mean("diff").alias("mean_abs_diff"), F.max("diff").alias("max_abs_diff"),
         F.percentile_approx("age", 0.5).alias("age_p50_s"), F.percentile_approx("age", 0.95).alias("age_p95_s"),
         F.max("age").alias("age_max_s")).orderBy("date", "model", "group", "feature")
@@ -123,7 +130,7 @@ class ConsistencyReport:
     def check(self, **thresholds: float | None) -> list[str]:
         """Record (and return) every row beyond a threshold (``min_match_rate``,
         ``max_missing_online_rate``, ``max_missing_offline_rate``, ``max_mismatch_rate``,
-        ``max_age_p95_s``)."""
+        ``max_age_p95_s``, ``max_rpc_fallback_rate``)."""
         for name, limit in thresholds.items():
             if limit is None:
                 continue
@@ -136,11 +143,11 @@ class ConsistencyReport:
         return self.breaches
 
     def __str__(self) -> str:
-        head = ["date", "model", "feature", "rows", "match", "miss online", "miss offline", "mismatch", "max diff",
-                "age p95 s"]
+        head = ["date", "model", "feature", "rows", "match", "miss online", "miss offline", "mismatch",
+                "rpc fallback", "max diff", "age p95 s"]
         body = [[str(r["date"]), r["model"], f"{r['group']}:{r['feature']}", f"{r['rows']:,}",
                  f"{r['match_rate']:.2%}", f"{r['missing_online_rate']:.2%}", f"{r['missing_offline_rate']:.2%}",
-                 f"{r['mismatch_rate']:.2%}", "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}",
+                 f"{r['mismatch_rate']:.2%}", f"{r['rpc_fallback_rate']:.2%}", "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}",
                  "-" if r["age_p95_s"] is None else f"{r['age_p95_s']:.0f}"] for r in self.rows]
         widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
         lines = [f"consistency {'PASS' if self.ok else 'FAIL'}: {len(self.rows)} feature-days"]
@@ -170,7 +177,7 @@ class ConsistencyReport:
             df.limit(0).write.format("delta").save(table)
         on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in ("date", "model", "group", "feature"))
         DeltaTable.forPath(spark, table).alias("t").merge(df.alias("s"), on) \
-            .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+            .whenMatchedUpdateAll().whenNotMatchedInsertAll().withSchemaEvolution().execute()
 
 
 def check_consistency(spark: SparkSession, logs: str | DataFrame, *, store_root: str | None = None,

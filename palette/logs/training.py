@@ -55,7 +55,7 @@ def ingest_logs(spark: SparkSession, logs: str, table: str) -> dict:
 def features_wide(records: DataFrame) -> DataFrame:
     """One row per logged request: ``request_id``, ``model``, and per logged feature column
     its value and ``<column>__event_time``."""
-    exploded = records.select(*_ID, F.explode("features").alias("f"))
+    exploded = records.select(*_ID, F.explode("features").alias("f")).where(F.col("f.column").isNotNull())
     kinds = exploded.select("f.column", "f.type").distinct().collect()
     aggs = []
     for row in sorted(kinds, key=lambda r: r.column):

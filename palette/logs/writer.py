@@ -97,15 +97,19 @@ def _default(v):
     return str(v)
 
 
-def _micros_to_time(us: int | None) -> datetime | None:
-    return None if us is None else datetime.fromtimestamp(us / 1_000_000, timezone.utc)
+def _micros_to_time(us: int | datetime | None) -> datetime | None:
+    if us is None or isinstance(us, datetime):
+        return us
+    return datetime.fromtimestamp(us / 1_000_000, timezone.utc)
 
 
 def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str, Any]) -> list[dict]:
     """The log's ``features`` of one row: per read and output column, the value read, its
     type, the stored key and the record's event time (``got``: read column -> the values
     tuple, event time last, or None); for an RPC group, the fetch time, and ``fallback``:
-    why the value is a fallback (``timeout``, ``error`` ...), null when it was fetched."""
+    why the value is a fallback (``timeout``, ``error`` ...), null when it was fetched; and
+    the features the call answered that no column read (``column`` null), so the group's
+    backfill (``palette backfill-rpc``) has whole fetches."""
     out = []
     for b in reads:
         values = got.get(b.column)
@@ -122,6 +126,16 @@ def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str,
             if v is not None:
                 entry[kind] = _micros_to_time(v) if kind == "ts" else v
             out.append(entry)
+        if b.read.group.kind == "rpc":                # what the call answered besides: no column
+            read = {f for _, f in b.read.outputs}
+            for i, feature in enumerate(b.read.features):
+                if feature not in read:
+                    kind = types[feature]
+                    v = None if values is None else values[i]
+                    out.append({"column": None, "group": b.group_id, "feature": feature, "key": row_keys.get(b.column),
+                                "type": kind, **dict.fromkeys(TYPES), **({} if v is None else {kind: v}),
+                                "event_time": None if values is None else _micros_to_time(values[-1]),
+                                "fallback": None if fallbacks is None else fallbacks[i]})
     return out
 
 

@@ -55,6 +55,7 @@ class _Fail:
 
 
 FAIL = _Fail()
+RPC_FALLBACK = "rpc_fallback"      # the column of an RPC group's Delta table saying a row is a fallback
 METHODS = ("GET", "POST")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)$")
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[\"([^\"]+)\"\]")
@@ -166,6 +167,9 @@ class Fetcher:
     def check(self, group: str, features: dict[str, str], keys: dict[str, str]) -> None:
         """Check against the group's features and the entity's keys (at registration)."""
         from palette.feature_types import feature_type
+        if RPC_FALLBACK in features:
+            raise RegistryError(f"RPC group {group}: {RPC_FALLBACK!r} is the column its table keeps fallbacks in; "
+                                "name the feature otherwise")
         for name in [*self.fields, *self.fallback]:
             if name not in features:
                 raise RegistryError(f"RPC group {group}: the fetcher names feature {name!r}, which the group does not "
@@ -191,4 +195,4 @@ class Fetcher:
         return cls(**d)
 
 
-__all__ = ["Fetcher", "FAIL", "seconds", "parse_path"]
+__all__ = ["Fetcher", "FAIL", "RPC_FALLBACK", "seconds", "parse_path"]
