@@ -81,6 +81,7 @@ def _entities(args) -> int:
 
 def _show(args) -> int:
     from palette.registry import format_age
+    from palette.rpc import FAIL
     from palette.store import FeatureStore
     store = FeatureStore(args.store)
     g = store.group(args.group)
@@ -97,12 +98,21 @@ def _show(args) -> int:
         where = f"topic {src.topic} on {src.servers}" if src.format == "kafka" else src.path
         print(f"stream source: {src.format} {where}; event time {src.timestamp_col}; lateness {g.lateness}"
               + (f"; hop {g.hop}" if g.hop else ""))
+    f = g.fetcher
+    if f is not None:
+        print(f"fetched by: {f.url or f.function}" + (f" (batch: {f.batch_url})" if f.batch_url else "")
+              + f"; timeout {f.timeout}, retries {f.retries} (budget {f.retry_budget:.0%}), breaker after "
+              f"{f.breaker_failures} failures for {f.breaker_reset}, at most {f.concurrency} in flight"
+              + ("; answers as of a time" if f.as_of else ""))
     aggs = {a.name: a for a in g.aggregations}
 
     def computed(name: str) -> str:
         a = aggs.get(name)
         if a is not None:
             return f"{a.op}({a.column or '*'}) over {a.over}"
+        if f is not None:
+            fallback = f.fallback.get(name)
+            return f"{f.fields.get(name, '$.' + name)}, fallback {'fail' if fallback is FAIL else repr(fallback)}"
         return "latest event value" if src is not None else "ingested"
     print()
     print(table([[f.name, f.type, computed(f.name), ",".join(f.tags) or "-",
