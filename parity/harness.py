@@ -22,6 +22,12 @@ What it does:
    instant, and compares it with the online record (store skew);
 4. compares every output column of every stage row by row (``compare.same``), and
    blames each mismatching row on the first stage where it diverged.
+
+An RPC group (``kind="rpc"``) has no online record to compare: the serving side fetches it,
+the harness writes what it answered into the group's Delta table as of the check's
+instant (as ``palette backfill-rpc`` writes served fetches; fallbacks kept apart) before
+``transform()`` runs, so the two sides see the same values. Rows served a fallback are
+blamed on it (``rpc fallback``), not on the store or the logic.
 """
 from __future__ import annotations
 
@@ -207,6 +213,40 @@ def _store_skew(feature_store, online: dict, now_micros: int, as_of: datetime, r
     return skew, checked
 
 
+def _write_rpc(feature_store, rpc: dict, as_of: datetime) -> dict[str, dict]:
+    """What the serving side's RPC groups answered, into their Delta tables as of the check's
+    instant (as ``palette backfill-rpc`` writes served fetches), so ``transform()`` reads it
+    back; fallbacks are written kept apart. Returns the counts per group for the report."""
+    from pyspark.sql import SparkSession
+
+    from palette.rpc.backfill import merge_fetches, offline_schema
+    spark = SparkSession.getActiveSession()
+    out = {}
+    at = as_of.astimezone(timezone.utc).replace(tzinfo=None)
+    for gid, info in rpc.items():
+        group = feature_store.group(gid)
+        entity = feature_store.entity(group.entity)
+        n = len(group.features)
+        rows = [[*key, at, *(values if values is not None else (None,) * n), fallback]
+                for key, (values, fallback) in info["fetches"].items() if key not in info["changed"]]
+        if rows:
+            merge_fetches(spark, feature_store, group, entity, spark.createDataFrame(rows, offline_schema(entity, group)))
+        out[gid] = {"fetched": len(info["fetches"]), "changed": len(info["changed"]),
+                    "fallbacks": sum(1 for _, fb in info["fetches"].values() if fb is not None)}
+    return out
+
+
+def _rpc_rows(desc_index: int, worker: dict) -> set:
+    """Rows whose RPC reads at this stage were served a fallback, or a value the service
+    changed during the check (neither can be read back by ``transform()``)."""
+    out = set()
+    for gid, per_row in worker.get("rpc_rows", {}).get(desc_index, {}).items():
+        info = worker["rpc"][gid]
+        bad = {k for k, (_, fb) in info["fetches"].items() if fb is not None} | info["changed"]
+        out.update(r for r, key in per_row.items() if key in bad)
+    return out
+
+
 def _feature_store(stages: list):
     for s in stages:
         if hasattr(s, "paletteRefs") and s.paletteRefs():
@@ -317,6 +357,7 @@ def _compare(worker: dict, spark_values: dict, spark_rows: list, inputs: dict, s
         common = [r for r in kept if r in spark_pos]
         py_pos = {r: j for j, r in enumerate(kept)}
         store_rows = _store_rows(i, worker, skewed)
+        rpc_rows = _rpc_rows(i, worker)
         stage = StageResult(i, desc["class"].rsplit(".", 1)[-1], desc["uid"], sorted({r["group"] for r in desc["reads"]}),
                             [], rows_spark=len(spark_rows), rows_python=len(kept), kept_by_one_side=len(one_sided))
         mismatched = set(one_sided)
@@ -332,7 +373,8 @@ def _compare(worker: dict, spark_values: dict, spark_rows: list, inputs: dict, s
             col.own = sum(1 for r in bad_rows if r not in diverged)
             for j in bad_at[:examples * 4]:
                 r = common[j]
-                cause = "inherited" if r in diverged else "store" if r in store_rows else "logic"
+                cause = "inherited" if r in diverged else "store" if r in store_rows else \
+                    "rpc fallback" if r in rpc_rows else "logic"
                 if len(col.examples) < examples or cause != "inherited" and \
                         sum(e.cause != "inherited" for e in col.examples) < examples:
                     request = {k: inputs[k][by_row[r]] for k in request_cols if k != AS_OF}
@@ -343,6 +385,7 @@ def _compare(worker: dict, spark_values: dict, spark_rows: list, inputs: dict, s
         own = mismatched - diverged
         stage.own_rows, stage.inherited_rows = len(own), len(mismatched & diverged)
         stage.store_rows = len(own & store_rows)
+        stage.rpc_rows = len((own - store_rows) & rpc_rows)
         diverged |= mismatched
         before = kept
         results.append(stage)
@@ -392,6 +435,9 @@ def check_parity(model, df: DataFrame, *, online_store=None, as_of: datetime | N
             if len(stages) != len(worker["stages"]):
                 raise ParityError(f"the model has {len(stages)} stages on Spark but {len(names)} in the runtime "
                                   f"({', '.join(names)})")
+            rpc = {}
+            if worker.get("rpc"):
+                rpc = _write_rpc(_feature_store(stages), worker["rpc"], as_of)
             started = time.perf_counter()
             spark_values, spark_rows = _spark_side(stages, df, as_of, worker["stages"])
             timings["transform"] = time.perf_counter() - started
@@ -417,9 +463,13 @@ def check_parity(model, df: DataFrame, *, online_store=None, as_of: datetime | N
         notes.append("rows kept by one path and dropped by the other (handleInvalid='skip') count as mismatches "
                      "of the stage that dropped them (of the last stage when only transform() dropped them)")
     model_name = str(model) if isinstance(model, (str, os.PathLike)) else f"{type(spark_model).__name__} {spark_model.uid}"
+    if rpc:
+        notes.append("RPC groups were fetched by the serving side during the check; what they answered was "
+                     "written to their Delta tables as of the check's instant (fallbacks kept apart), as "
+                     "palette backfill-rpc writes served fetches, and transform() read it back")
     return ParityReport(model=model_name, rows=len(inputs[ROW_ID]), as_of=as_of,
                         online_store=worker["online_store"], stages=results, store_skew=skew, keys_checked=checked,
-                        rtol=rtol, atol=atol, seconds=timings, notes=notes)
+                        rtol=rtol, atol=atol, seconds=timings, notes=notes, rpc=rpc)
 
 
 def assert_parity(model, df: DataFrame, **kwargs: Any) -> ParityReport:

@@ -75,10 +75,13 @@ class StageResult:
     own_rows: int = 0               # rows that first diverge here
     store_rows: int = 0             # of those, rows whose looked-up keys have store skew
     inherited_rows: int = 0         # rows that diverged at an earlier stage
+    rpc_rows: int = 0               # of the own rows, rows served an RPC fallback (or a value that changed)
 
     @property
     def verdict(self) -> str:
         if self.own_rows:
+            if self.rpc_rows and self.store_rows + self.rpc_rows >= self.own_rows:
+                return "rpc fallback" if not self.store_rows else "store skew"
             return "store skew" if self.store_rows == self.own_rows else "logic skew"
         return "inherited" if self.inherited_rows else "pass"
 
@@ -119,6 +122,7 @@ class ParityReport:
     atol: float = 0.0
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rpc: dict[str, dict] = field(default_factory=dict)     # RPC group -> {"fetched", "fallbacks", "changed"}
 
     @property
     def ok(self) -> bool:
@@ -158,6 +162,11 @@ class ParityReport:
                 lines.append(f"  {s.describe()}")
             if len(self.store_skew) > 10:
                 lines.append(f"  ... {len(self.store_skew) - 10} more")
+        for gid, r in self.rpc.items():
+            changed = f"; {r['changed']:,} keys answered differently during the check" if r.get("changed") else ""
+            lines.append(f"rpc {gid}: {r['fetched']:,} keys fetched, written to its table as of the check and read "
+                         f"back by transform(); {r['fallbacks']:,} fallbacks (kept apart: transform() reads the "
+                         f"service's last answer instead){changed}")
         header = ["stage", "rows", "columns", "diverge here", "of which store", "inherited", "max rel err", "verdict"]
         table = [[f"{s.index} {s.name}", f"{s.rows_python:,}", str(len(s.columns)), f"{s.own_rows:,}",
                   f"{s.store_rows:,}", f"{s.inherited_rows:,}",

@@ -7,7 +7,8 @@ with ``load_scorer`` — as a serving process does, reading the online store —
 the rows in batches through ``PipelineScorer.scoreBatch``, the code ``palette serve``
 runs. An observer records what each stage wrote, which rows it kept, and each lookup's
 keys; then the online records of those keys are read once more, with their event times,
-for the store-skew check.
+for the store-skew check. What RPC groups answered (values, fallbacks) is recorded per key
+for the harness to write into their tables before ``transform()`` reads them back.
 
 REQUEST and RESULT are pickle files the harness writes and reads in a temporary
 directory of its own (rows and results between two processes of one run; a saved model
@@ -49,10 +50,31 @@ class _Recorder:
         self.keys: dict[str, dict[str, tuple]] = {}        # group -> stored key -> key tuple
         self.layouts = {}
         self.hidden = {b.column for stage in scorer.stages for b in stage.reads}
+        self.rpc: dict[str, dict[tuple, tuple]] = {}       # RPC group -> key tuple -> (values, fallback)
+        self.rpc_changed: dict[str, set] = {}              # keys whose fetches disagreed during the check
+        self.rpc_rows: dict[int, dict[str, dict]] = {}     # stage -> group -> row id -> key tuple
+        self.rpc_keys: dict[str, list] = {}
+
+    def _fetched_rpc(self, b, batch, rows, got) -> None:
+        fetches = self.rpc.setdefault(b.group_id, {})
+        per_row = self.rpc_rows.setdefault(self.owner[id(b)], {}).setdefault(b.group_id, {})
+        self.rpc_keys[b.group_id] = list(b.read.entity.join_keys)
+        for i, (record, key) in enumerate(zip(got[b.column], zip(*(batch.values(c) for c in b.join_keys)))):
+            if any(k is None for k in key):
+                continue
+            per_row[rows[i]] = key
+            fallbacks = getattr(record, "fallbacks", None)
+            entry = (None if record is None else tuple(record[:-1]),
+                     None if not fallbacks else next(r for r in fallbacks if r))
+            if fetches.setdefault(key, entry) != entry:
+                self.rpc_changed.setdefault(b.group_id, set()).add(key)
 
     def fetched(self, stage, reads, batch, got):
         rows = batch.values(ROW_ID)
         for b in reads:
+            if b.rpc is not None:
+                self._fetched_rpc(b, batch, rows, got)
+                continue
             stored = self._batch_keys(batch, b)
             columns = [batch.values(c) for c in b.join_keys]
             per_row = self.row_keys.setdefault(self.owner[id(b)], {}).setdefault(b.group_id, {})
@@ -131,7 +153,10 @@ def score(request: dict) -> dict:
                           "outputs": [list(o) for o in b.read.outputs]} for b in s.reads],
                "kept": recorder.kept[i], "values": recorder.values[i]}
               for i, s in enumerate(scorer.stages)]
+    rpc = {gid: {"keys": recorder.rpc_keys[gid], "fetches": fetches, "changed": recorder.rpc_changed.get(gid, set())}
+           for gid, fetches in recorder.rpc.items()}
     result = {"stages": stages, "online": online, "row_keys": recorder.row_keys, "now_micros": now,
+              "rpc": rpc, "rpc_rows": recorder.rpc_rows,
               "online_store": None if scorer.online_store is None else scorer.online_store.url,
               "seconds": {"load": loaded - started, "score": scored - loaded}}
     scorer.close()

@@ -7,8 +7,11 @@ location events into their Delta event tables, streamed once through the stream 
 orders into a Delta table) → the streaming jobs started on the event tables: a burst of
 orders and a location event published now reach Delta and SQLite within seconds, and one
 order is scored without Spark before and after, with the age of each feature →
-``palette serve`` over HTTP with feature logging, the log ingested into Delta →
-``parity`` (HTML report, logged to the training run); then a short summary. Everything
+``palette serve`` over HTTP with feature logging, the log ingested into Delta → the
+kitchen queue (an RPC feature, fetched per request from the kitchen service's client)
+backfilled from the log (``palette backfill-rpc``) and checked against it
+(``palette consistency``) → the model retrained → ``parity`` (HTML report, logged to the
+training run); then a short summary. Everything
 lands under ``--workdir`` (default ``demo-out/``), which a rerun starts afresh; the docs'
 examples run against it:
 
@@ -36,7 +39,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 
-def run(workdir: str, orders: int = 20000) -> dict:
+def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
+    """The story (see the module); ``kitchen``: how the kitchen queue is fetched, through
+    the kitchen service's Python client (``"python"``) or from the service at a URL."""
     import mlflow
 
     from palette import streaming
@@ -44,8 +49,9 @@ def run(workdir: str, orders: int = 20000) -> dict:
     from palette.jobs import batch_score, materialize, parity, train
     from palette.spark import session
     from palette.store import FeatureStore
-    from palette.logs import ingest_logs
+    from palette.logs import check_consistency, ingest_logs
     from palette.mlflow.uri import local_model_dir
+    from palette.rpc import backfill_rpc
     from palette.transformers import load_scorer
 
     started = time.monotonic()
@@ -59,12 +65,13 @@ def run(workdir: str, orders: int = 20000) -> dict:
     spark.sparkContext.setLogLevel("ERROR")
 
     now = datetime.utcnow().replace(second=0, microsecond=0)
-    sim = eta.simulate(f"{workdir}/sources", orders=orders, seed=7, days=28, start=now - timedelta(days=28))
+    sim = eta.simulate(f"{workdir}/sources", orders=orders, seed=7, days=28, start=now - timedelta(days=28),
+                       kitchen=True)
     store = FeatureStore(f"{workdir}/store")
-    eta.declare(store)
+    eta.declare(store, kitchen=kitchen)
     checkpoints = f"{workdir}/checkpoints"
     ingested = eta.ingest(spark, store, sim, checkpoint=checkpoints)
-    trained = train.run("palette.examples.eta:pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
+    trained = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
                         store_root=store.root, experiment="eta", register="eta", alias="champion", spark=spark)
     online = f"sqlite:///{workdir}/online.db"
     materialize.run(online, store_root=store.root, spark=spark)
@@ -97,12 +104,20 @@ def run(workdir: str, orders: int = 20000) -> dict:
     instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in recent]
     http_ms = serve(model_dir, online, workdir, instances)
     logged = ingest_logs(spark, f"{workdir}/logs/raw", f"{workdir}/logs/served")
+    # The kitchen queue served with each request, from the log into its Delta table; then the
+    # served values against what point-in-time lookups read back, and the model retrained.
+    backfilled = backfill_rpc(eta.KITCHEN_GROUP, f"{workdir}/logs/served", store=store, spark=spark)
+    consistency = check_consistency(spark, f"{workdir}/logs/served", store_root=store.root)
+    queue = next(r for r in consistency.rows if r["group"] == eta.KITCHEN_GROUP and r["feature"] == "queue_minutes")
+    retrained = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes",
+                          "order_ts", store_root=store.root, experiment="eta", register="eta", alias="champion",
+                          spark=spark)
 
     requests = f"{workdir}/requests"
     all_orders.select("r_id", "order_size").limit(2000) \
         .withColumn("order_ts", F.lit(now)).write.parquet(requests)
     report = parity.run("models:/eta@champion", requests, online_store=online, report=f"{workdir}/parity.html",
-                        mlflow_run=trained["run_id"], spark=spark)
+                        mlflow_run=retrained["run_id"], spark=spark)
     m = trained["metrics"]
     return {"workdir": workdir, "orders": orders, "ingested": ingested["restaurant:batch_fg"]["source_rows"],
             "events": ingested["restaurant:realtime_fg"]["source_rows"] + ingested["restaurant:location_fg"]["source_rows"],
@@ -111,6 +126,10 @@ def run(workdir: str, orders: int = 20000) -> dict:
             "live": live, "p50_us": timings[len(timings) // 2] * 1e6, "p99_us": timings[int(len(timings) * 0.99)] * 1e6,
             "batch_rows": scores["rows"], "http_requests": len(instances), "http_p50_ms": http_ms[len(http_ms) // 2],
             "logged": logged["added"], "parity_ok": report.ok, "parity_rows": report.rows,
+            "kitchen": {"history": ingested[eta.KITCHEN_GROUP]["fetches"], "backfilled": backfilled["fetches"],
+                        "fallbacks": backfilled["fallbacks"], "compared": queue["rows"],
+                        "mismatch_rate": queue["mismatch_rate"], "fallback_rate": queue["rpc_fallback_rate"],
+                        "retrained": retrained["registered"], "rmse": retrained["metrics"]["rmse"]},
             "seconds": time.monotonic() - started}
 
 
@@ -196,7 +215,7 @@ def serve(model_dir: str, online: str, workdir: str, instances: list[dict]) -> l
 
 
 def summary(r: dict) -> str:
-    w, live = r["workdir"], r["live"]
+    w, live, k = r["workdir"], r["live"], r["kitchen"]
     ages = ", ".join(f"{name} {value:g} ({age:.0f} s old)" for name, (value, age) in live["ages"].items())
     return f"""
 palette demo: the Uber Eats ETA example, end to end ({r['seconds']:.0f} s)
@@ -212,6 +231,11 @@ after {live['readable_s']:.1f} s;
                the order now -> {live['after']:.1f} min (was {live['before']:.1f}); features served: {ages}
   served       {r['http_requests']:,} requests to palette serve over HTTP: p50 {r['http_p50_ms']:.1f} ms; \
 {r["logged"]:,} logged requests with their features in {w}/logs/served (Delta)
+  rpc feature  the kitchen queue, fetched per request: {k['history']:,} orders' history asked of the service \
+as of their time;
+               {k['backfilled']:,} served fetches backfilled from the log ({k['fallbacks']} fallbacks kept apart): \
+{k['compared']:,} compared, mismatch rate {k['mismatch_rate']:.0%}
+               retrained after the backfill: {k['retrained']} (RMSE {k['rmse']:.2f} min), the champion now
   parity       {'PASS' if r['parity_ok'] else 'FAIL'} on {r['parity_rows']:,} requests: {w}/parity.html
   MLflow       MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db mlflow ui   (run {r['run_id']})
   serve it     MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db palette serve --model eta=models:/eta@champion \\
@@ -223,11 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m palette.examples.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20000)
     parser.add_argument("--workdir", default="demo-out")
+    parser.add_argument("--kitchen", default="python", help="fetch the kitchen queue through the kitchen service's "
+                        "Python client (python, the default) or from the service at this URL "
+                        "(python -m palette.examples.kitchen --port N)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    result = run(args.workdir, args.orders)
+    result = run(args.workdir, args.orders, args.kitchen)
     print(summary(result))
     return 0 if result["parity_ok"] else 1
 

@@ -8,6 +8,13 @@ minute, counted from the order events as they stream); regions (geohash cells, p
 same stream). The stream groups read Delta tables of events under ``events`` (default:
 ``<store root>/events``).
 
+With ``kitchen`` (``declare(store, kitchen=...)``, ``stages(..., kitchen=True)``,
+``kitchen_pipeline``) the restaurant's live kitchen queue is an RPC feature
+(``kitchen_rpc``: ``queue_minutes``, fetched per request from the kitchen service,
+``palette.examples.kitchen``) — over HTTP (``kitchen="http://host:port"``) or through its
+Python client (``kitchen="python"``); ``simulate(..., kitchen=True)`` makes it part of the
+label.
+
 :func:`generate` makes the state of the world around one instant (for tests and serving
 benchmarks); :func:`simulate` (``palette.examples.eta_data``) weeks of it with a label.
 Ages stay clear (by 30 minutes) of their group's max age, so which values count at
@@ -25,7 +32,7 @@ import os
 import random
 from datetime import datetime, timedelta
 
-from palette import (Aggregation, DSLEstimator, DSLTransformer, Entity, FeatureGroup, PaletteTransformer,
+from palette import (Aggregation, DSLEstimator, DSLTransformer, Entity, FeatureGroup, Fetcher, PaletteTransformer,
                      StreamSource, nFill, nVal, regionId)
 from palette.dsl import geohash
 from palette.errors import InvalidArgument
@@ -33,14 +40,34 @@ from palette.examples.eta_data import BUSY_WINDOW_S, HOP_S, MEAL_WINDOW_S
 
 MAX_AGE = {"location_fg": timedelta(days=3), "batch_fg": timedelta(days=7)}
 FEATURES = ["prep_time_f", "n_meal_f", "order_size_f", "n_busy_f"]
+KITCHEN_FEATURES = [*FEATURES, "queue_f"]
+QUEUE_REF = "@palette:restaurant:kitchen_rpc:queue_minutes:r_id"
 ORDER_EVENTS = {"r_id": "str", "region_id": "str", "order_ts": "ts", "order_size": "num"}
 LOCATION_EVENTS = {"r_id": "str", "event_ts": "ts", "lat": "num", "long": "num"}
 _MARGIN = timedelta(minutes=30)
 
 
-def declare(store, events: str | None = None) -> None:
+def kitchen_group(kitchen: str) -> FeatureGroup:
+    """The kitchen's live queue, an RPC group: from the kitchen service at URL ``kitchen``
+    (its batch endpoint for many keys), or through its Python client (``"python"``); both
+    answer as of a past time too, for the training history (``palette fetch-rpc``)."""
+    fields = {"queue_minutes": "$.queue.minutes", "queue_orders": "$.queue.orders"}
+    policy = {"fields": fields, "timeout": "100ms", "retries": 1, "as_of": True}
+    if kitchen == "python":
+        fetcher = Fetcher(function="palette.examples.kitchen:queue", **policy)
+    else:
+        base = kitchen.rstrip("/")
+        fetcher = Fetcher(url=f"{base}/restaurants/{{r_id}}/queue?at={{as_of}}",
+                          batch_url=f"{base}/restaurants/queue:batch", **policy)
+    return FeatureGroup("restaurant", "kitchen_rpc", {"queue_minutes": "num", "queue_orders": "num"}, kind="rpc",
+                        fetcher=fetcher, description="minutes of orders queued in the kitchen now, from the kitchen "
+                                                     "service at request time")
+
+
+def declare(store, events: str | None = None, kitchen: str | None = None) -> None:
     """Register the example's entities and feature groups; the stream groups read the
-    Delta event tables ``events/orders`` and ``events/locations``."""
+    Delta event tables ``events/orders`` and ``events/locations``; with ``kitchen`` (a URL
+    or ``"python"``), the RPC group ``kitchen_rpc`` too (``kitchen_group``)."""
     events = events or os.path.join(str(store.root), "events")
     orders = StreamSource("delta", ORDER_EVENTS, "order_ts", path=os.path.join(events, "orders"))
     locations = StreamSource("delta", LOCATION_EVENTS, "event_ts", path=os.path.join(events, "locations"))
@@ -56,7 +83,8 @@ def declare(store, events: str | None = None) -> None:
                      description="daily mean preparation time"),
         FeatureGroup("region", "service_fg", kind="stream", source=orders, hop=f"{HOP_S // 60}m",
                      aggregations=[Aggregation("n_busy", "count", over=f"{BUSY_WINDOW_S // 60}m")],
-                     description="how busy the region's couriers are: orders in the last 15 minutes, streamed"))
+                     description="how busy the region's couriers are: orders in the last 15 minutes, streamed"),
+        *([kitchen_group(kitchen)] if kitchen else []))
 
 
 def _age(rng: random.Random, group: str, expired: bool = False) -> timedelta:
@@ -128,22 +156,26 @@ def requests(restaurants: int, n: int, seed: int = 5, unknown: float = 0.05, nul
     return out
 
 
-def stages(store_root: str, spelling: str = "palette_transformer", timestamp_col: str | None = "order_ts") -> list:
+def stages(store_root: str, spelling: str = "palette_transformer", timestamp_col: str | None = "order_ts",
+           kitchen: bool = False) -> list:
     """The tutorial's feature stages. ``palette_transformer``: lookups by PaletteTransformer,
     then the DSL; ``dsl_only``: the DSL stages alone, looking up what they read. Both end
-    with the columns ``FEATURES``."""
+    with the columns ``FEATURES`` (``KITCHEN_FEATURES`` with ``kitchen``: the kitchen queue,
+    an RPC feature fetched with the restaurant's stored features, -1 when unknown)."""
     lookup = {"timestampCol": timestamp_col, "storeRoot": store_root}
+    queue = {"queue_minutes": QUEUE_REF} if kitchen else {}
     region = regionId(nVal("restaurant:location_fg:lat:r_id"), nVal("restaurant:location_fg:long:r_id"), 5)
     impute = {"prep_time_f": nFill(nVal("restaurant:batch_fg:prep_time:r_id"), -1),
               "n_meal_f": nFill(nVal("restaurant:realtime_fg:n_meal:r_id"), -1),
               "order_size_f": nVal("basis:order_size"),
-              "n_busy_f": nFill(nVal("region:service_fg:n_busy:region_id"), -1)}
+              "n_busy_f": nFill(nVal("region:service_fg:n_busy:region_id"), -1),
+              **({"queue_f": nFill(nVal("restaurant:kitchen_rpc:queue_minutes:r_id"), -1)} if kitchen else {})}
     if spelling == "palette_transformer":
         return [
             PaletteTransformer({"n_meal": "@palette:restaurant:realtime_fg:n_meal:r_id",
                                 "prep_time": "@palette:restaurant:batch_fg:prep_time:r_id",
                                 "lat": "@palette:restaurant:location_fg:lat:r_id",
-                                "long": "@palette:restaurant:location_fg:long:r_id"}, **lookup),
+                                "long": "@palette:restaurant:location_fg:long:r_id", **queue}, **lookup),
             DSLEstimator(lambdas={"region_id": region}, **lookup),
             PaletteTransformer({"n_busy": "@palette:region:service_fg:n_busy:region_id"}, **lookup),
             DSLEstimator(lambdas=impute, **lookup)]
@@ -158,20 +190,27 @@ def stages(store_root: str, spelling: str = "palette_transformer", timestamp_col
 
 
 def pipeline(store_root: str | None = None, label: str = "delivery_minutes", max_iter: int = 50, max_depth: int = 5,
-             seed: int = 1):
+             seed: int = 1, kitchen: bool = False):
     """The tutorial's whole pipeline, unfitted: the feature stages, a VectorAssembler and a
     GBTRegressor of ``label`` (the simulation's ``delivery_minutes``). What ``palette job
     train --pipeline palette.examples.eta:pipeline`` fits."""
     from pyspark.ml import Pipeline
     from pyspark.ml.feature import VectorAssembler
     from pyspark.ml.regression import GBTRegressor
-    return Pipeline(stages=stages(store_root) + [
-        VectorAssembler(inputCols=FEATURES, outputCol="features"),
+    return Pipeline(stages=stages(store_root, kitchen=kitchen) + [
+        VectorAssembler(inputCols=KITCHEN_FEATURES if kitchen else FEATURES, outputCol="features"),
         GBTRegressor(labelCol=label, maxIter=max_iter, maxDepth=max_depth, seed=seed)])
 
 
-from palette.examples.eta_data import (STREAM_GROUPS, Simulation, ingest, publish,  # noqa: E402  (the data,
-                                       simulate)                                   # beside the pipeline)
+def kitchen_pipeline(store_root: str | None = None, label: str = "delivery_minutes", **kwargs):
+    """``pipeline`` with the kitchen queue, an RPC feature (``palette job train --pipeline
+    palette.examples.eta:kitchen_pipeline``)."""
+    return pipeline(store_root, label, kitchen=True, **kwargs)
 
-__all__ = ["declare", "generate", "region_of", "restaurant_events", "requests", "stages", "pipeline", "simulate", "ingest",
-           "publish", "Simulation", "STREAM_GROUPS", "FEATURES", "MAX_AGE"]
+
+from palette.examples.eta_data import (KITCHEN_GROUP, STREAM_GROUPS, Simulation, ingest,  # noqa: E402  (the data,
+                                       publish, simulate)                                   # beside the pipeline)
+
+__all__ = ["declare", "generate", "region_of", "restaurant_events", "requests", "stages", "pipeline", "kitchen_pipeline",
+           "kitchen_group", "simulate", "ingest", "publish", "Simulation", "STREAM_GROUPS", "FEATURES", "KITCHEN_FEATURES",
+           "KITCHEN_GROUP", "MAX_AGE"]

@@ -107,14 +107,16 @@ def window_counts(keys: np.ndarray, secs: np.ndarray, over: int, hop: int = HOP_
     return np.searchsorted(ordered, b, side="left") - np.searchsorted(ordered, b - over, side="left")
 
 
-def simulate(out_dir: str, orders: int = 1000, seed: int = 7, days: int = 28, start: datetime = START) -> Simulation:
+def simulate(out_dir: str, orders: int = 1000, seed: int = 7, days: int = 28, start: datetime = START,
+             kitchen: bool = False) -> Simulation:
     """Write the example's four Parquet sources under ``out_dir`` and return where they are.
 
     ``orders`` orders over ``days`` days from ``start`` (naive UTC; no event is later than
     ``start + days``, so a simulation that ends now serves fresh values);
     ``max(20, orders // 1000)`` restaurants. Some values are null (5% of preparation times),
     some restaurants never report a preparation time, and some stop reporting their
-    location — as in real data.
+    location — as in real data. With ``kitchen``, the kitchen's queue when the order was
+    placed (``palette.examples.kitchen.queue_minutes``, the RPC feature) adds to the label.
     """
     if orders < 1 or days < 1:
         raise InvalidArgument(f"orders and days must be at least 1 (got orders={orders}, days={days})")
@@ -173,6 +175,9 @@ def simulate(out_dir: str, orders: int = 1000, seed: int = 7, days: int = 28, st
     city_min = np.array([CITY_MINUTES[n] for n in names])[city[o_rest]]
     minutes = (8 + 0.7 * latent_prep + 2.5 * n_meal + 1.2 * o_size + 2.0 * n_busy + city_min
                + rng.normal(0, 3, orders))
+    if kitchen:
+        from .kitchen import queue_minutes
+        minutes = minutes + 0.8 * np.array([queue_minutes(r_ids[r], s) for r, s in zip(o_rest, o_sec)])
 
     ts = pa.timestamp("us", tz="UTC")
     paths = {
@@ -195,7 +200,7 @@ def simulate(out_dir: str, orders: int = 1000, seed: int = 7, days: int = 28, st
     counts = {"orders": orders, "restaurants": n_rest, "regions": len(regions), "batch_fg": int(b_val.size),
               "order_events": orders, "locations": int(l_r.size)}
     return Simulation(out_dir, paths, counts, start, end, float(minutes.mean()), float(minutes.std()), seed,
-                      {"orders": orders, "days": days, "seed": seed, "start": start.isoformat()})
+                      {"orders": orders, "days": days, "seed": seed, "start": start.isoformat(), "kitchen": kitchen})
 
 
 def publish(spark, store, sim: Simulation, since: datetime | None = None, until: datetime | None = None) -> dict:
@@ -221,6 +226,7 @@ def publish(spark, store, sim: Simulation, since: datetime | None = None, until:
 
 
 STREAM_GROUPS = ("restaurant:realtime_fg", "restaurant:location_fg", "region:service_fg")
+KITCHEN_GROUP = "restaurant:kitchen_rpc"
 
 
 def ingest(spark, store, sim: Simulation, until: datetime | None = None,
@@ -230,8 +236,9 @@ def ingest(spark, store, sim: Simulation, until: datetime | None = None,
     published to the event tables, and the stream groups computed from them — by ``palette
     backfill``, or, given ``checkpoint`` (a directory), by the streaming job processing what
     is there and stopping, so that ``palette stream`` with that checkpoint goes on from
-    there. Returns each group's result (``source_rows``: the rows or events it read).
-    Idempotent."""
+    there; with the kitchen's RPC group declared, its history asked of the kitchen service
+    as of each order's time (``palette.rpc.fetch_history``). Returns each group's result
+    (``source_rows``: the rows or events it read). Idempotent."""
     from palette import streaming
     from palette.jobs import ingest as job
     out = {"restaurant:batch_fg": job.run("restaurant:batch_fg", sim.paths["batch_fg"], "parquet", store.root, spark)}
@@ -246,6 +253,13 @@ def ingest(spark, store, sim: Simulation, until: datetime | None = None,
             result = streaming.backfill(gid, store=store, spark=spark)
         source = "locations" if gid == "restaurant:location_fg" else "order_events"
         out[gid] = {**result, "source_rows": published[source], "version": store.version(gid, spark)}
+    if KITCHEN_GROUP in store.registry.groups():            # the RPC group's history: asked of the service
+        from palette.rpc import fetch_history
+        orders = spark.read.parquet(sim.paths["orders"])
+        if until is not None:
+            orders = orders.where(orders.order_ts < until)
+        result = fetch_history(KITCHEN_GROUP, orders, ts_col="order_ts", rate=20_000, store=store)
+        out[KITCHEN_GROUP] = {**result, "source_rows": result["fetches"]}
     return out
 
 

@@ -98,6 +98,7 @@ class _State:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True       # headers and body go out as two writes: no 40 ms delayed-ACK stall
     state: _State
 
     def log_message(self, *args):            # quiet: tests read the stats instead

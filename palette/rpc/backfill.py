@@ -75,7 +75,8 @@ def logged_fetches(spark: SparkSession, logs, group, entity, start: str | None =
                        *[F.col(feat.name) for feat in group.features], F.col(RPC_FALLBACK))
 
 
-def _merge(spark: SparkSession, store, group, entity, rows: DataFrame) -> dict:
+def merge_fetches(spark: SparkSession, store, group, entity, rows: DataFrame) -> dict:
+    """MERGE fetched rows (the table's columns) into the RPC group's table; counts."""
     from palette import offline
     path = store.table_path(group.id)
     offline.ensure_table(spark, path, offline.table_schema(entity, group))
@@ -104,7 +105,7 @@ def backfill_rpc(group_id: str, logs, *, store=None, spark: SparkSession | None 
     store = store or FeatureStore()
     spark = spark or active_session()
     group, entity = _rpc_group(store, group_id)
-    return _merge(spark, store, group, entity, logged_fetches(spark, logs, group, entity, start, end))
+    return merge_fetches(spark, store, group, entity, logged_fetches(spark, logs, group, entity, start, end))
 
 
 def fetch_history(group_id: str, requests: DataFrame, *, ts_col: str, rate: float = 100.0, store=None,
@@ -173,7 +174,7 @@ def fetch_history(group_id: str, requests: DataFrame, *, ts_col: str, rate: floa
             client.close()
 
     rows = todo.repartition(n).mapInPandas(fetch, schema)
-    return _merge(spark, store, group, entity, rows)
+    return merge_fetches(spark, store, group, entity, rows)
 
 
 def offline_schema(entity, group) -> T.StructType:
@@ -186,4 +187,4 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
 
 
-__all__ = ["backfill_rpc", "fetch_history", "logged_fetches"]
+__all__ = ["backfill_rpc", "fetch_history", "logged_fetches", "merge_fetches", "offline_schema"]

@@ -48,10 +48,12 @@ from palette.errors import RegistryError, RpcUnavailable
 from palette.feature_types import feature_type
 
 from .fetcher import FAIL, Fetcher
+from .http import HttpFailed, HttpTimeout, HttpTransport, Sent
 
 log = logging.getLogger("palette.rpc")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NOT_FOUND = object()           # the service does not know the key: null values, not a fallback
+INLINE_CALLS = 8               # HTTP calls a request writes and reads on its own thread (more: the pool)
 
 
 class Fetched(tuple):
@@ -223,15 +225,17 @@ class RpcClient:
             self._fn = import_function(f.function, group.id)
             self._async = inspect.iscoroutinefunction(self._fn)
             self._takes_as_of = "as_of" in inspect.signature(self._fn).parameters
+            if f.as_of and not self._takes_as_of:
+                raise RegistryError(f"RPC group {group.id}: as_of=True, but {f.function} takes no as_of= keyword: "
+                                    "give it one (the time to answer for; None for now) or drop as_of=True")
             if self._async:
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=self._loop.run_forever, name=f"palette-rpc-{group.name}-loop",
                                  daemon=True).start()
         else:
-            import urllib3
             self._headers = {k: _resolve_env(v, f"RPC group {group.id}: header {k!r}") for k, v in f.headers.items()}
             self._headers.setdefault("Accept", "application/json")
-            self._http = urllib3.PoolManager(maxsize=f.concurrency, block=False, retries=False)
+            self._http = HttpTransport(max_idle=f.concurrency)
         self.observer.breaker(self.group_id, "closed")
 
     # -- the request path ---------------------------------------------------------------
@@ -239,8 +243,11 @@ class RpcClient:
               inline: bool = False) -> Callable[[], list]:
         """Issue the calls for ``keys`` (tuples of key values; None: a null key, which
         matches nothing) now; the returned function waits for them (until the deadline)
-        and gives a ``Fetched`` or None per key. ``inline``: no other source runs meanwhile,
-        so a single call runs on the caller's thread when it waits."""
+        and gives a ``Fetched`` or None per key. ``inline``: up to ``INLINE_CALLS`` HTTP calls
+        run on the caller's thread — their requests written now, their answers read when the
+        caller waits — so whatever the caller does meanwhile (the store's read, other groups'
+        calls) overlaps them without a thread hand-off; more calls, and Python functions, run
+        on the fetcher's pool (where a sync function's deadline holds)."""
         deadline = time.monotonic() + self.timeout
         distinct = list(dict.fromkeys(k for k in keys if k is not None))
         if not distinct:
@@ -249,10 +256,11 @@ class RpcClient:
             calls = {tuple(distinct): None}
         else:
             calls = {(k,): None for k in distinct}
-        if inline and len(calls) == 1:
+        if inline and self.fetcher.url and len(calls) <= INLINE_CALLS:
+            sent = {group_keys: self._presend(group_keys, deadline, as_of) for group_keys in calls}
+
             def run_inline():
-                (group_keys,) = calls
-                return self._records(keys, {group_keys: self._call(group_keys, deadline, as_of)})
+                return self._records(keys, {k: self._call(k, deadline, as_of, s) for k, s in sent.items()})
             return run_inline
         futures = {group_keys: self._pool.submit(self._call, group_keys, deadline, as_of) for group_keys in calls}
 
@@ -325,24 +333,42 @@ class RpcClient:
         return Fetched((*values, now), None if fallbacks is None else tuple(fallbacks))
 
     # -- one call, with retries -----------------------------------------------------------
-    def _call(self, keys: tuple, deadline: float, as_of) -> Any:
+    def _presend(self, keys: tuple, deadline: float, as_of) -> Sent | None:
+        """The first attempt's request written now (its slot taken, the breaker asked), or
+        None when it cannot be (then ``_call`` does everything as usual)."""
+        if not self._slots.acquire(blocking=False):
+            return None
+        if not self.breaker.allow():
+            self._slots.release()
+            return None
+        try:
+            return self._http.send(*self._request(keys, as_of), deadline)
+        except (HttpTimeout, HttpFailed):
+            self.breaker.record(False)
+            self._slots.release()
+            return None
+
+    def _call(self, keys: tuple, deadline: float, as_of, sent: Sent | None = None) -> Any:
         """The answer for ``keys`` (one key, or all of a batch): the decoded JSON (a list for a
-        batch), ``NOT_FOUND``, or a ``_Failure``."""
+        batch), ``NOT_FOUND``, or a ``_Failure``. ``sent``: the first attempt, already written
+        (``_presend``: its slot taken and the breaker asked)."""
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return _Failure("timeout")
-        if not self._slots.acquire(timeout=remaining):
-            return _Failure("overloaded")
+        if sent is None:
+            if remaining <= 0:
+                return _Failure("timeout")
+            if not self._slots.acquire(timeout=remaining):
+                return _Failure("overloaded")
         try:
             attempt = 0
             while True:
-                if not self.breaker.allow():
+                if sent is None and not self.breaker.allow():
                     return _Failure("breaker_open")
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 and sent is None:
                     return _Failure("timeout")
-                t0 = time.perf_counter()
-                outcome, answer = self._attempt(keys, remaining, as_of)
+                t0 = sent.started if sent is not None else time.perf_counter()
+                outcome, answer = self._attempt(keys, deadline, as_of, sent)
+                sent = None
                 self.observer.called(self.group_id, time.perf_counter() - t0, outcome)
                 self._count(outcome)
                 self.budget.called()
@@ -357,9 +383,11 @@ class RpcClient:
         finally:
             self._slots.release()
 
-    def _attempt(self, keys: tuple, timeout: float, as_of) -> tuple[str, Any]:
+    def _attempt(self, keys: tuple, deadline: float, as_of, sent: Sent | None = None) -> tuple[str, Any]:
         try:
-            answer = self._python(keys, timeout, as_of) if self.fetcher.function else self._http_call(keys, timeout, as_of)
+            answer = self._python(keys, deadline - time.monotonic(), as_of) if self.fetcher.function else \
+                self._http_answer(self._http.receive(sent) if sent is not None else
+                                  self._http.call(*self._request(keys, as_of), deadline))
         except (TimeoutError, asyncio.TimeoutError):
             return "timeout", None
         except _Malformed:
@@ -389,29 +417,28 @@ class RpcClient:
             answer = self._fn(arg, **kwargs)
         return NOT_FOUND if answer is None else answer
 
-    def _http_call(self, keys: tuple, timeout: float, as_of):
-        import urllib3
+    def _request(self, keys: tuple, as_of) -> tuple:
+        """(method, url, body, headers) of the call for ``keys``."""
         f = self.fetcher
-        at = {"as_of": quote(as_of.astimezone(timezone.utc).isoformat(), safe="")} if as_of is not None else {}
         if self._batched:
-            url, method = f.batch_url, "POST"
             body = json.dumps({"keys": [self._key_dict(k) for k in keys]}, default=str).encode()
-        else:
-            url = f.url.format(**{n: quote(str(v), safe="") for n, v in zip(self.key_names, keys[0])}, **at)
-            method = f.method
-            body = json.dumps(self._key_dict(keys[0]), default=str).encode() if method == "POST" else None
-        headers = {**self._headers, "Content-Type": "application/json"} if body is not None else self._headers
-        try:
-            r = self._http.request(method, url, body=body, headers=headers, retries=False, redirect=False,
-                                   timeout=urllib3.Timeout(total=timeout))
-        except urllib3.exceptions.TimeoutError:
-            raise TimeoutError from None
-        if r.status == 404 and not self._batched:
+            return "POST", f.batch_url, body, {**self._headers, "Content-Type": "application/json"}
+        at = {"as_of": "" if as_of is None else quote(as_of.astimezone(timezone.utc).isoformat(), safe="")} \
+            if f.as_of else {}
+        url = f.url.format(**{n: quote(str(v), safe="") for n, v in zip(self.key_names, keys[0])}, **at)
+        if f.method == "POST":
+            body = json.dumps(self._key_dict(keys[0]), default=str).encode()
+            return "POST", url, body, {**self._headers, "Content-Type": "application/json"}
+        return f.method, url, None, self._headers
+
+    def _http_answer(self, answer: tuple[int, bytes]):
+        status, body = answer
+        if status == 404 and not self._batched:
             return NOT_FOUND
-        if r.status != 200:
-            raise ConnectionError(f"HTTP {r.status}")
+        if status != 200:
+            raise ConnectionError(f"HTTP {status}")
         try:
-            return json.loads(r.data)
+            return json.loads(body)
         except ValueError:
             raise _Malformed from None
 
@@ -424,7 +451,7 @@ class RpcClient:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self.fetcher.function is None:
-            self._http.clear()
+            self._http.close()
 
 
 class _Malformed(Exception):

@@ -132,9 +132,11 @@ class Fetcher:
             raise RegistryError(f"batch_url {self.batch_url!r} must be an http:// or https:// URL")
         if self.batch_url is not None and self.url is None:
             raise RegistryError("batch_url is for an HTTP fetcher; a Python fetcher takes many keys with batch=True")
-        if self.as_of and self.url is not None and "as_of" not in template_fields(self.url):
+        if self.url is not None and self.as_of != ("as_of" in template_fields(self.url)):
             raise RegistryError("as_of=True: put {as_of} in the url template where the service takes the time, "
-                                "e.g. '...?at={as_of}'")
+                                "e.g. '...?at={as_of}'" if self.as_of else
+                                "the url template has {as_of}: declare as_of=True (the service answers for a time; "
+                                "serving sends it empty, meaning now)")
         seconds("timeout", self.timeout)
         seconds("breaker_reset", self.breaker_reset)
         for what, v, low in (("retries", self.retries, 0), ("breaker_failures", self.breaker_failures, 1),

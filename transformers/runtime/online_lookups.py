@@ -22,8 +22,9 @@ the moment of the read.
 Two kinds of **source** answer reads: the online store (every stored group of a fetch
 point in one round trip) and, for an RPC group (``kind="rpc"``), its fetcher
 (``palette.rpc.RpcClient``: many keys at once, with a deadline). A fetch point issues its
-RPC calls first, reads the store while they run, then waits for them: an RPC group adds
-its own latency, not a sum. An RPC record is a ``palette.rpc.client.Fetched`` (a tuple,
+RPC calls first (a few HTTP requests written from this thread, more calls and Python
+fetchers on the fetchers' pools), reads the store while they run, then waits for them:
+an RPC group adds its own latency, not a sum. An RPC record is a ``palette.rpc.client.Fetched`` (a tuple,
 with the fetch time where a stored record has its event time, and ``fallbacks``).
 """
 from __future__ import annotations
@@ -241,13 +242,12 @@ class RowFetch:
             self._outputs.append((b.column, slot, None if whole else b.indices))
         self._read = store.prepare_read(tuple(layouts)) if layouts else None
         self._rpc_slots = list(self._rpc.values())
-        self._inline = self._read is None and len(self._rpc_slots) == 1
 
     def __call__(self, row: dict) -> dict[str, Any]:
         """{read's column: the read's feature values and event time (a tuple) or None}."""
         if not self._rpc_slots:
             return self._stored(row)
-        pending = [(outputs, client.begin([key(row)], inline=self._inline)) for key, client, outputs in self._rpc_slots]
+        pending = [(outputs, client.begin([key(row)], inline=True)) for key, client, outputs in self._rpc_slots]
         out = self._stored(row) if self._read is not None else {}
         for outputs, finish in pending:
             record = finish()[0]
@@ -293,8 +293,7 @@ def fetch_batch(store: OnlineReader | None, reads: list[BoundRead], batch: Batch
                 calls[slot] = ([key_values(r, b.read) for r in rows], [])
             calls[slot][1].append(b)
     stored = [b for b in reads if b.rpc is None]
-    pending = [(readers, readers[0].rpc.begin(keys, inline=not stored and len(calls) == 1))
-               for keys, readers in calls.values()]
+    pending = [(readers, readers[0].rpc.begin(keys, inline=True)) for keys, readers in calls.values()]
     out = _read_keys(store, stored, {b.column: batch_keys(batch, b) for b in stored}) if stored else {}
     for readers, finish in pending:
         records = finish()
