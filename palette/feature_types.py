@@ -45,7 +45,7 @@ class FeatureType:
     accepts: Callable[[Any], bool]     # a value a caller may send in a request (None aside)
     holds: Callable[[Any], bool]       # a value a row may hold for it, as written to a store
     from_text: Callable[[str], Any] = str   # its value from text (a CSV cell); ValueError if it is none
-    from_json: Callable[[Any], Any] = None   # its value from a decoded JSON answer; ValueError if it is none
+    from_json: Callable[[Any], Any] = None   # its value from a decoded JSON answer; ValueError (InvalidArgument) if none
 
     def __repr__(self) -> str:
         return f"FeatureType({self.name!r})"
@@ -78,7 +78,7 @@ def _bool_text(v: str) -> bool:
 def _checked(ok: Callable[[Any], bool], convert: Callable[[Any], Any] = lambda v: v) -> Callable[[Any], Any]:
     def from_json(v):
         if not ok(v):
-            raise ValueError(f"{type(v).__name__} {v!r}"[:120])
+            raise InvalidArgument(f"{type(v).__name__} {v!r}"[:120])
         return convert(v)
     return from_json
 
@@ -87,7 +87,7 @@ def _ts_json(v) -> datetime:
     """A timestamp in JSON: an ISO 8601 string (UTC unless it says otherwise)."""
     from datetime import timezone
     if not isinstance(v, str):
-        raise ValueError(f"{type(v).__name__} {v!r}, not an ISO 8601 string"[:120])
+        raise InvalidArgument(f"{type(v).__name__} {v!r}, not an ISO 8601 string"[:120])
     t = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith("Z") else v)
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 

@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 from urllib.parse import quote
 
-from palette.errors import RegistryError, RpcUnavailable
+from palette.errors import PaletteError, RegistryError, RpcUnavailable
 from palette.feature_types import feature_type
 
 from .fetcher import FAIL, Fetcher
@@ -188,13 +188,13 @@ def _walk(answer: Any, path: tuple) -> Any:
     for part in path:
         if isinstance(part, int):
             if not isinstance(answer, list):
-                raise TypeError(f"not a list at [{part}]")
+                raise _Malformed(f"not a list at [{part}]")
             if part >= len(answer):
-                raise KeyError(part)
+                raise _Missing(part)
         elif not isinstance(answer, dict):
-            raise TypeError(f"not an object at {part!r}")
+            raise _Malformed(f"not an object at {part!r}")
         elif part not in answer:
-            raise KeyError(part)
+            raise _Missing(part)
         answer = answer[part]
     return answer
 
@@ -319,9 +319,9 @@ class RpcClient:
                 raw = _walk(answer, path)
                 values.append(None if raw is None else parse(raw))
                 continue
-            except KeyError:
+            except _Missing:
                 reason = "missing"
-            except (ValueError, TypeError):
+            except (_Malformed, ValueError, TypeError):
                 reason = "malformed"
             if self._fallback[i] is FAIL:
                 raise RpcUnavailable(f"RPC feature group {self.group_id}: the answer has no valid "
@@ -454,8 +454,12 @@ class RpcClient:
             self._http.close()
 
 
-class _Malformed(Exception):
-    """An answer that is not JSON."""
+class _Malformed(PaletteError):
+    """An answer that is not JSON, or not of the shape a feature's JSON path reads."""
+
+
+class _Missing(PaletteError):
+    """An answer without the field a feature's JSON path names."""
 
 
 __all__ = ["RpcClient", "Fetched", "Breaker", "RetryBudget", "RpcObserver", "NOT_FOUND", "import_function"]

@@ -21,12 +21,14 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from palette.errors import PaletteError
 
-class HttpTimeout(TimeoutError):
+
+class HttpTimeout(PaletteError, TimeoutError):
     """No answer within the time left."""
 
 
-class HttpFailed(ConnectionError):
+class HttpFailed(PaletteError, ConnectionError):
     """The connection failed, or the answer was not HTTP."""
 
 

@@ -13,7 +13,7 @@ from palette import PaletteError
 
 PACKAGES = ["palette", "palette.dsl", "palette.transformers", "palette.transformers.runtime",
             "palette.transformers.runtime.scorers", "palette.online", "palette.serve", "palette.parity", "palette.jobs",
-            "palette.mlflow", "palette.examples", "palette.logs"]
+            "palette.mlflow", "palette.examples", "palette.logs", "palette.rpc"]
 
 
 def all_modules():
