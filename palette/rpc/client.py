@@ -333,9 +333,11 @@ class RpcClient:
         return Fetched((*values, now), None if fallbacks is None else tuple(fallbacks))
 
     # -- one call, with retries -----------------------------------------------------------
-    def _presend(self, keys: tuple, deadline: float, as_of) -> Sent | None:
-        """The first attempt's request written now (its slot taken, the breaker asked), or
-        None when it cannot be (then ``_call`` does everything as usual)."""
+    def _presend(self, keys: tuple, deadline: float, as_of) -> "Sent | _Failure | None":
+        """The first attempt's request written now (its slot taken, the breaker asked): the
+        ``Sent`` request, or the ``_Failure`` of writing it (the first attempt's outcome, for
+        ``_call`` to count and maybe retry); None when no slot is free or the breaker is open
+        (then ``_call`` does everything as usual)."""
         if not self._slots.acquire(blocking=False):
             return None
         if not self.breaker.allow():
@@ -343,15 +345,15 @@ class RpcClient:
             return None
         try:
             return self._http.send(*self._request(keys, as_of), deadline)
-        except (HttpTimeout, HttpFailed):
-            self.breaker.record(False)
-            self._slots.release()
-            return None
+        except HttpTimeout:
+            return _Failure("timeout")
+        except HttpFailed:
+            return _Failure("error")
 
-    def _call(self, keys: tuple, deadline: float, as_of, sent: Sent | None = None) -> Any:
+    def _call(self, keys: tuple, deadline: float, as_of, sent: "Sent | _Failure | None" = None) -> Any:
         """The answer for ``keys`` (one key, or all of a batch): the decoded JSON (a list for a
         batch), ``NOT_FOUND``, or a ``_Failure``. ``sent``: the first attempt, already written
-        (``_presend``: its slot taken and the breaker asked)."""
+        or failed (``_presend``: its slot taken and the breaker asked)."""
         remaining = deadline - time.monotonic()
         if sent is None:
             if remaining <= 0:
@@ -366,7 +368,7 @@ class RpcClient:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 and sent is None:
                     return _Failure("timeout")
-                t0 = sent.started if sent is not None else time.perf_counter()
+                t0 = sent.started if isinstance(sent, Sent) else time.perf_counter()
                 outcome, answer = self._attempt(keys, deadline, as_of, sent)
                 sent = None
                 self.observer.called(self.group_id, time.perf_counter() - t0, outcome)
@@ -383,7 +385,9 @@ class RpcClient:
         finally:
             self._slots.release()
 
-    def _attempt(self, keys: tuple, deadline: float, as_of, sent: Sent | None = None) -> tuple[str, Any]:
+    def _attempt(self, keys: tuple, deadline: float, as_of, sent: "Sent | _Failure | None" = None) -> tuple[str, Any]:
+        if isinstance(sent, _Failure):                  # writing the request failed already
+            return sent.reason, None
         try:
             answer = self._python(keys, deadline - time.monotonic(), as_of) if self.fetcher.function else \
                 self._http_answer(self._http.receive(sent) if sent is not None else

@@ -248,3 +248,14 @@ def test_registration_checks_the_fetcher_against_features_and_keys(tmp_path):
     g = group("http://kitchen:8080", fallback={"queue_minutes": FAIL, "queue_orders": 0.0}, retries=2)
     reg.register(g)
     assert reg.group("restaurant:kitchen_rpc") == g                 # stored, FAIL and all
+
+
+def test_a_service_that_is_down_is_one_failed_attempt_then_the_fallback():
+    from palette.testing import free_port
+    c = client(group(f"http://127.0.0.1:{free_port()}", fallback={"queue_minutes": 0.0}))    # nothing listens
+    try:
+        rec = c.fetch([("r1",)])[0]
+        assert rec[0] == 0.0 and rec.fallbacks == ("error", "error")
+        assert c.stats == {"error": 1, "fallback_error": 1}
+    finally:
+        c.close()
