@@ -156,11 +156,19 @@ class ServedModel:
         return {c: row.get(c) for c in outputs}
 
     def _locate(self, instances: list[dict]) -> list[dict]:
-        """Which instances fail, and why: each scored alone (a failed batch only)."""
+        """Which instances fail, and why: each scored alone (a failed batch only), with the
+        feature values the batch fetched for it (one batch fetch again, observed, rather than
+        a round trip — or an RPC call — per instance)."""
+        fetched = Capture()
+        if len(instances) > 1:
+            try:
+                self.scorer.scoreBatch([{**self._row(inst), _INDEX: i} for i, inst in enumerate(instances)], fetched)
+            except PaletteError:
+                pass                              # it fails again: what it fetched before failing is kept
         details = []
         for i, inst in enumerate(instances):
             try:
-                self.scorer.scoreInstance(self._row(inst))
+                self.scorer.scoreInstance({**self._row(inst), **fetched.values.get(i, {})})
             except RowSkipped:
                 continue
             except SourceUnavailable:

@@ -221,6 +221,7 @@ class RowFetch:
 
     def __init__(self, store: OnlineReader | None, reads: list[BoundRead]):
         self.store, self.reads = store, list(reads)
+        self.columns = tuple(b.column for b in self.reads)     # where the values land (all at once)
         slots: dict[tuple, int] = {}
         self._slots: list[tuple] = []          # (key function, group id, decode, max age)
         self._outputs: list[tuple] = []        # (column, slot, feature indices or None for all)

@@ -138,13 +138,15 @@ class PipelineScorer:
     def scoreInstance(self, row: dict, observer: "ScoreObserver | None" = None) -> dict:
         """Score one row. Raises ``RowSkipped`` when a stage's transform would drop it
         (handleInvalid='skip'): a single-row caller decides what a dropped row means.
-        ``observer`` (see ``ScoreObserver``) sees each fetch and each stage's output."""
+        ``observer`` (see ``ScoreObserver``) sees each fetch and each stage's output. A row
+        that already holds a fetch point's values (what an observer saw fetched for it in a
+        batch) is not fetched for again."""
         if observer is not None:
             return self._observed_instance(row, observer)
         with np.errstate(all="ignore"):             # x / 0, inf - inf, overflow: IEEE, as Java
             first = True
             for fetch, step in self._steps:
-                if fetch is not None:
+                if fetch is not None and fetch.columns[0] not in row:
                     if first:
                         row = dict(row)
                     row.update(fetch(row))
