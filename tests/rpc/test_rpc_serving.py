@@ -196,3 +196,28 @@ def test_the_feature_log_records_fetched_values_and_fallbacks(kitchen, service):
     fell = entries[('{"r_id":"r9"}', "q_kitchen_rpc")]
     assert fell["num"] == -1.0 and fell["fallback"] == "malformed"
     assert entries[('{"r_id":"r9"}', "prep")]["fallback"] is None
+
+
+def test_an_rpc_lookup_keyed_by_a_computed_column_is_fetched_after_the_stage_computing_it(kitchen, online, tmp_path):
+    """A DSL stage computes the key; the RPC group is fetched at the next dependency level."""
+    root = tmp_path / "pipeline"
+    (root / "metadata").mkdir(parents=True)
+    (root / "metadata" / "part-00000").write_text(json.dumps({
+        "class": "pyspark.ml.pipeline.PipelineModel", "uid": "pipe", "paramMap": {"stageUids": ["key", "look"]}}))
+    stage = root / "stages" / "00_key" / "metadata"
+    stage.mkdir(parents=True)
+    (stage / "part-00000").write_text(json.dumps({
+        "class": "palette.transformers.dsl_stage.DSLTransformer", "uid": "key", "paletteFormatVersion": 1,
+        "paramMap": {"lambdas": {"r_id": 'sVal("basis:restaurant")'}}}))
+    save_lookup_stage(root / "stages" / "01_look", {"q": "restaurant:kitchen_rpc:queue_minutes:r_id",
+                                                    "prep": "restaurant:batch_fg:prep_time:r_id"},
+                      [RESTAURANT], [BATCH, kitchen_group(kitchen)], uid="look")
+    scorer = load_scorer(root, online_store=online)
+    try:
+        assert list(scorer.fetch_points) == [1] and scorer.round_trips == 1
+        out = scorer.scoreInstance({"restaurant": "r9"})
+        assert out["q"] == minutes("r9") and out["prep"] == 9.0
+        assert [o["q"] for o in scorer.scoreBatch([{"restaurant": "r1"}, {"restaurant": "r2"}])] == \
+            [minutes("r1"), minutes("r2")]
+    finally:
+        scorer.close()
