@@ -79,9 +79,16 @@ def kitchen_service():
 
 @pytest.fixture
 def kitchen(kitchen_service):
-    """The kitchen service, reset to answering fast, its counters at zero."""
-    from palette.testing import kitchen_mode
-    kitchen_mode(kitchen_service, "fast", delay_ms=0, slow_ms=2000, reset=True)
+    """The kitchen service, reset to answering fast, no request of an earlier test still in
+    flight, its counters at zero."""
+    import time
+
+    from palette.testing import kitchen_mode, kitchen_stats
+    kitchen_mode(kitchen_service, "fast", delay_ms=0, slow_ms=2000)
+    deadline = time.monotonic() + 15
+    while kitchen_stats(kitchen_service)["inflight"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kitchen_mode(kitchen_service, "fast", reset=True)
     return kitchen_service
 
 

@@ -14,8 +14,8 @@ The HTTP service (``python -m palette.examples.kitchen --port N``, standard libr
 An ``r_id`` starting with ``unknown`` is a 404. Modes, for tests of the failure policy:
 ``fast`` (answers after ``delay_ms``), ``slow`` (after ``slow_ms``), ``failing`` (500s),
 ``flapping`` (every other answer a 500), ``malformed`` (not JSON), ``missing`` (JSON
-without the queue fields). ``GET /_stats`` counts the requests served and the most that
-were in flight at once (``{"reset": true}`` on ``/_mode`` zeroes them).
+without the queue fields). ``GET /_stats`` counts the requests served, those in flight now and the most that were
+in flight at once (``{"reset": true}`` on ``/_mode`` zeroes the counts).
 
 ``queue`` and ``queue_async`` are the same feature as Python fetchers
 (``Fetcher(function="palette.examples.kitchen:queue")``).
@@ -141,7 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/_stats":
             s = self.state
             return self._send(200, json.dumps({"requests": s.requests, "batch_requests": s.batch_requests,
-                                               "max_inflight": s.max_inflight, "mode": s.mode}).encode())
+                                               "inflight": s.inflight, "max_inflight": s.max_inflight,
+                                               "mode": s.mode}).encode())
         if len(parts) != 3 or parts[0] != "restaurants" or parts[2] != "queue":
             return self._send(404, b'{"error": "no such route"}')
         at = parse_qs(url.query).get("at")

@@ -46,14 +46,14 @@ def test_fast_answers_are_the_service_s_values_and_unknown_keys_are_null(kitchen
 
 
 def test_a_slow_service_hits_the_timeout_and_gets_the_fallback_without_hanging(kitchen):
-    kitchen_mode(kitchen, "slow", slow_ms=1500)
+    kitchen_mode(kitchen, "slow", slow_ms=4000)
     c = client(group(kitchen, fallback={"queue_minutes": -1.0}))
     try:
         t0 = time.monotonic()
         rec = c.fetch([("r1",)])[0]
         waited = time.monotonic() - t0
         assert rec[:2] == (-1.0, None) and rec.fallbacks == ("timeout", "timeout")
-        assert waited < 1.2, f"waited {waited:.2f}s for a 300ms timeout"     # bounded by the timeout, not the service
+        assert waited < 3.0, f"waited {waited:.2f}s for a 300ms timeout"     # bounded by the timeout, not the service
         assert c.stats["fallback_timeout"] == 1
     finally:
         c.close()
@@ -200,7 +200,7 @@ def test_a_python_fetcher_that_raises_or_stalls_gets_the_fallback(monkeypatch):
         raise RuntimeError("kitchen SDK exploded")
 
     def stall(keys):
-        time.sleep(1.0)
+        time.sleep(3.0)
         return k.answer(keys["r_id"], time.time())
     monkeypatch.setattr(k, "boom", boom, raising=False)
     monkeypatch.setattr(k, "stall", stall, raising=False)
@@ -210,7 +210,7 @@ def test_a_python_fetcher_that_raises_or_stalls_gets_the_fallback(monkeypatch):
             t0 = time.monotonic()
             rec = c.begin([("r1",)])()[0]                # through the pool: a stalled function is not waited for
             assert rec.fallbacks[0] == reason and rec[0] == 0.0
-            assert time.monotonic() - t0 < 0.9
+            assert time.monotonic() - t0 < 2.5                 # the timeout, not the function's 3 s
         finally:
             c.close()
 

@@ -153,11 +153,11 @@ def test_serve_answers_with_fetched_values_then_fallbacks_then_503_for_fail(kitc
     assert [p["q_kitchen_rpc"] for p in got] == [minutes("r3"), minutes("r4")]
     assert [p["prep"] for p in got] == [3.0, 4.0]
 
-    kitchen_mode(kitchen, "slow", slow_ms=1500)
+    kitchen_mode(kitchen, "slow", slow_ms=4000)
     t0 = time.monotonic()
     got = predict(url, "soft", [{"r_id": "r3"}])["predictions"]
     assert got[0]["q_kitchen_rpc"] == -1.0 and got[0]["prep"] == 3.0       # the fallback, the store's value
-    assert time.monotonic() - t0 < 1.4
+    assert time.monotonic() - t0 < 3.0
     assert metric(url, "palette_rpc_fallback_total", group="restaurant:kitchen_rpc", reason="timeout") >= 1
 
     kitchen_mode(kitchen, "failing")
@@ -221,3 +221,38 @@ def test_an_rpc_lookup_keyed_by_a_computed_column_is_fetched_after_the_stage_com
             [minutes("r1"), minutes("r2")]
     finally:
         scorer.close()
+
+
+def test_every_mode_of_the_service_gives_its_result_a_metric_and_a_log_entry(kitchen, online, tmp_path):
+    group = kitchen_group(kitchen, fallback={"queue_minutes": -1.0}, breaker_failures=100)
+    path = model(tmp_path, [group])
+    proc, url = start_service(["--model", f"m={path}", "--online-store", online, "--log-dir", str(tmp_path / "logs")],
+                              str(tmp_path / "serve.log"))
+    modes = [("fast", "r11", None), ("slow", "r12", "timeout"), ("failing", "r13", "error"),
+             ("flapping", "r14", None), ("flapping", "r15", None), ("malformed", "r16", "malformed"),
+             ("missing", "r17", "missing")]
+    try:
+        answers = {}
+        for mode, key, _ in modes:
+            kitchen_mode(kitchen, mode, slow_ms=4000)
+            t0 = time.monotonic()
+            answers[key] = predict(url, "m", [{"r_id": key}])["predictions"][0]
+            assert time.monotonic() - t0 < 3.0, f"{mode}: the request outlived the 500 ms timeout"
+        kitchen_mode(kitchen, "fast")
+        for reason in ("timeout", "error", "malformed", "missing"):
+            assert metric(url, "palette_rpc_fallback_total", group="restaurant:kitchen_rpc", reason=reason) >= 1
+        assert metric(url, "palette_rpc_seconds_count", group="restaurant:kitchen_rpc", outcome="ok") >= 2
+    finally:
+        stop(proc)
+    for mode, key, reason in modes:
+        if reason is not None:
+            assert answers[key]["q_kitchen_rpc"] == -1.0, mode
+        assert answers[key]["prep"] == float(key[1:])               # the store's value whatever the service did
+    flapped = [answers[k]["q_kitchen_rpc"] for k in ("r14", "r15")]
+    assert sorted(v == -1.0 for v in flapped) == [False, True]      # one answered, one a 500
+    logged = {json.loads(r["keys"])["r_id"]: f for r in pq.read_table(tmp_path / "logs").to_pylist()
+              for f in r["features"] if f["column"] == "q_kitchen_rpc"}
+    for mode, key, reason in modes:
+        if mode != "flapping":
+            assert logged[key]["fallback"] == reason, mode
+    assert sorted(str(logged[k]["fallback"]) for k in ("r14", "r15")) == ["None", "error"]
