@@ -29,10 +29,11 @@ PRINTS = {
                          "feature='prep_time'", "models=('models/prep',)"],
     "mlflow.md": ["[28.4285714"],
     "online-store.md": ["'mode': 'up to date'", "{'r_id': 'r1', 'order_size': 3,", "'prediction': "],
-    "parity.md": ["parity PASS: demo-out/model: 500 rows", "1 passed", "'prep_time__event_time', 'delivery_minutes']"],
+    "parity.md": ["parity PASS: demo-out/model: 500 rows", "1 passed",
+                  "'queue_minutes__event_time', 'delivery_minutes']"],
     "rpc-features.md": ["rpc", "['queue', 'r_id']", "{'r_id': 'r7', 'queue': -1.0}", "{'inserted': 0, 'updated': 0}",
                         "1.0 0.0 0.0"],
-    "serving.md": ["{'r_id': 'r1', 'order_size': 3,", "[2 rows x 14 columns]"],
+    "serving.md": ["{'r_id': 'r1', 'order_size': 3,", "[2 rows x 16 columns]"],
     "streaming.md": ["[('n_orders', 'num'), ('avg_size', 'num')]", "[('12:01', 1.0), ('12:03', 2.0), ('12:05', 3.0)]",
                      "{'tiles': 10, 'rows': 0, 'online': 0,", "(10.0, 1.9)"],
 }

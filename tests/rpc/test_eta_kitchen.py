@@ -7,6 +7,7 @@ import json
 import urllib.request
 from datetime import datetime, timedelta
 
+import pytest
 from pyspark.sql import functions as F
 
 from palette import FeatureStore
@@ -19,10 +20,18 @@ from palette.rpc import backfill_rpc
 from palette.testing import kitchen_stats, start_service, stop
 
 
-def test_eta_with_the_kitchen_queue_over_http(spark_session, kitchen, tmp_path, monkeypatch):
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    """An MLflow store of this test's own, the previous one restored afterwards."""
     import mlflow
+    before = mlflow.get_tracking_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    yield
+    mlflow.set_tracking_uri(before)
+
+
+def test_eta_with_the_kitchen_queue_over_http(spark_session, kitchen, tmp_path, tracking):
     now = datetime.utcnow().replace(second=0, microsecond=0)
     sim = eta.simulate(str(tmp_path / "sources"), orders=1500, seed=3, days=7, start=now - timedelta(days=7),
                        kitchen=True)
@@ -34,7 +43,7 @@ def test_eta_with_the_kitchen_queue_over_http(spark_session, kitchen, tmp_path, 
     assert kitchen_stats(kitchen)["requests"] >= 1500
 
     first = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
-                      store_root=store.root, register="eta_kitchen", spark=spark_session)
+                      store_root=store.root, experiment="eta_kitchen", register="eta_kitchen", spark=spark_session)
     assert first["metrics"]["rmse"] < first["metrics"]["baseline_rmse"]
     model = local_model_dir(first["registered"])
     online = f"sqlite:///{tmp_path}/online.db"
@@ -62,7 +71,7 @@ def test_eta_with_the_kitchen_queue_over_http(spark_session, kitchen, tmp_path, 
     assert queue["rows"] == 60 and queue["match_rate"] == 1.0 and queue["mismatch_rate"] == 0
 
     second = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
-                       store_root=store.root, register="eta_kitchen", spark=spark_session)
+                       store_root=store.root, experiment="eta_kitchen", register="eta_kitchen", spark=spark_session)
     assert second["registered"].endswith("/2")
     requests = spark_session.createDataFrame([(o.r_id, o.order_size) for o in orders], "r_id string, order_size int") \
         .withColumn("order_ts", F.current_timestamp())

@@ -382,6 +382,9 @@ def test_a_broken_then_replaced_sqlite_file_serves_again_without_restart(eta, on
         assert ok[0] == 200
         (tmp_path / "junk.db").write_bytes(b"\0garbage" * 20_000)
         os.replace(tmp_path / "junk.db", online)
+        # Within a second, every thread of every worker has seen the new inode (each checks its own
+        # connection every 0.25 s): before that, a thread that read the old file just now still may.
+        time.sleep(1.0)
         _until("503 on the damaged file", lambda: all(http("POST", url, body)[0] == 503 for _ in range(4)))
         status, err = http("POST", url, body)
         assert status == 503 and err["error"]["code"] == "online_store_unavailable" and "online.db" in \
