@@ -242,6 +242,7 @@ class ModelSet:
     def __init__(self, config: ServeConfig, online_store=None, feature_log: FeatureLog | None = None):
         self.config, self.online_store, self.feature_log = config, online_store, feature_log
         self.rpc_clients: dict = {}         # RPC fetchers, shared by the models and kept across reloads
+        self.fetcher_grace = 30.0           # seconds a retired fetcher stays open for requests still on it
         self.models: dict[str, ServedModel] = {}
         self.generation = 0
         self.last_reload: dict | None = None
@@ -299,8 +300,10 @@ class ModelSet:
                 self.last_reload = {"ok": False, "error": str(e), "generation": self.generation,
                                     "at": time.time()}
                 log.error("reload refused, the serving version stays: %s", e)
+                self._retire_fetchers()
                 return self.last_reload
             self.models = new                    # one reference swap: requests see old or new, whole
+            self._retire_fetchers()
             self.generation += 1
             self.last_reload = {"ok": True, "generation": self.generation, "at": time.time(),
                                 "seconds": round(time.perf_counter() - t0, 3)}
@@ -310,6 +313,17 @@ class ModelSet:
 
     def get(self, name: str) -> ServedModel | None:
         return self.models.get(name)
+
+    def _retire_fetchers(self) -> None:
+        """RPC fetchers no served model uses any more (a definition changed, a model
+        dropped, a refused reload's) are closed once requests still on them are done."""
+        used = {id(b.rpc) for m in self.models.values() for s in m.scorer.stages for b in s.reads if b.rpc}
+        stale = [ident for ident, client in self.rpc_clients.items() if id(client) not in used]
+        retired = [self.rpc_clients.pop(ident) for ident in stale]
+        if retired:
+            timer = threading.Timer(self.fetcher_grace, lambda: [c.close() for c in retired])
+            timer.daemon = True
+            timer.start()
 
     def close(self) -> None:
         for client in self.rpc_clients.values():

@@ -256,3 +256,26 @@ def test_every_mode_of_the_service_gives_its_result_a_metric_and_a_log_entry(kit
         if mode != "flapping":
             assert logged[key]["fallback"] == reason, mode
     assert sorted(str(logged[k]["fallback"]) for k in ("r14", "r15")) == ["None", "error"]
+
+
+def test_a_reload_keeps_fetchers_in_use_and_retires_the_others(kitchen, online, tmp_path):
+    from palette.serve.config import ServeConfig
+    from palette.serve.models import ModelSet
+    first = model(tmp_path / "a", [kitchen_group(kitchen)])
+    config = ServeConfig.from_sources(["--model", f"m={first}", "--online-store", online])
+    models = ModelSet(config, open_store(online))
+    models.start()
+    try:
+        (client,) = models.rpc_clients.values()
+        assert models.reload()["ok"] and list(models.rpc_clients.values()) == [client]      # the same, kept
+        changed = model(tmp_path / "b", [kitchen_group(kitchen, timeout="250ms")])          # a new definition
+        models.config = ServeConfig.from_sources(["--model", f"m={changed}", "--online-store", online])
+        models.fetcher_grace = 0.0
+        assert models.reload()["ok"]
+        (new,) = models.rpc_clients.values()
+        assert new is not client and new.timeout == 0.25
+        time.sleep(0.2)
+        assert client._pool._shutdown                                      # the old one, closed
+        assert models.get("m").scorer.scoreInstance({"r_id": "r3"})["q_kitchen_rpc"] == minutes("r3")
+    finally:
+        models.close()
