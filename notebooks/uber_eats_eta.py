@@ -264,16 +264,10 @@ print("pyfunc:", pyfunc.predict(pd.DataFrame([order, {"r_id": "r5", "order_size"
 # the current one.
 
 # %%
-from palette import streaming
 from palette.examples.demo import stream_live
 
-queries = [streaming.start(g, checkpoint=streaming.checkpoint_path(checkpoints, g), online_store=online,
-                           trigger="1 second", store=store, spark=spark) for g in eta.STREAM_GROUPS]
-try:
+with eta.streams(spark, store, checkpoints, online):   # stopped between micro-batches: Delta and online agree
     live = stream_live(spark, store, scorer, online, order)
-finally:
-    for q in queries:
-        streaming.stop(q)                 # between micro-batches: Delta and the online store agree
 print(f"{live['burst']} orders and a location event published: readable online after {live['readable_s']:.1f} s; "
       f"the order's ETA went from {live['before']:.1f} to {live['after']:.1f} min")
 pd.DataFrame([{"feature": name, "value": value, "age (s)": round(age, 1)}

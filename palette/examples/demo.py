@@ -44,7 +44,6 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
     the kitchen service's Python client (``"python"``) or from the service at a URL."""
     import mlflow
 
-    from palette import streaming
     from palette.examples import eta
     from palette.jobs import batch_score, materialize, parity, train
     from palette.spark import session
@@ -92,13 +91,8 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
         timings.append(time.perf_counter() - t0)
     timings.sort()
 
-    queries = [streaming.start(g, checkpoint=streaming.checkpoint_path(checkpoints, g), online_store=online,
-                               trigger="1 second", store=store, spark=spark) for g in eta.STREAM_GROUPS]
-    try:
+    with eta.streams(spark, store, checkpoints, online):
         live = stream_live(spark, store, scorer, online, order)
-    finally:
-        for q in queries:
-            streaming.stop(q)
 
     from pyspark.sql import functions as F
     instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in recent]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from palette import (Aggregation, DSLEstimator, DSLTransformer, Entity, FeatureGroup, Fetcher, PaletteTransformer,
                      StreamSource, nFill, nVal, regionId)
@@ -122,15 +122,16 @@ def restaurant_events(restaurants: int, as_of: datetime, seed: int = 11) -> tupl
 def generate(spark, store, restaurants: int, as_of: datetime, seed: int = 11) -> dict:
     """The state of the world around ``as_of`` (naive UTC): the events appended to the
     event tables and the stream groups backfilled from them, the batch rows ingested;
-    returns the row counts."""
+    returns the row counts. Idempotent: a rerun for the same instant, restaurants and seed
+    changes nothing."""
     from palette import streaming
     orders, locations, batch = restaurant_events(restaurants, as_of, seed)
-    orders_path, locations_path = (store.group(g).source.path for g in ("restaurant:realtime_fg",
-                                                                           "restaurant:location_fg"))
-    spark.createDataFrame(orders, "r_id string, region_id string, order_ts timestamp, order_size double") \
-        .write.format("delta").mode("append").save(orders_path)
-    spark.createDataFrame(locations, "r_id string, event_ts timestamp, lat double, long double") \
-        .write.format("delta").mode("append").save(locations_path)
+    version = int(as_of.replace(tzinfo=timezone.utc).timestamp())       # a rerun for the same instant appends nothing
+    app = f"palette-eta-generate-{restaurants}-{seed}"
+    append_events(spark.createDataFrame(orders, "r_id string, region_id string, order_ts timestamp, order_size double"),
+                  store.group("restaurant:realtime_fg").source, f"{app}-orders", version)
+    append_events(spark.createDataFrame(locations, "r_id string, event_ts timestamp, lat double, long double"),
+                  store.group("restaurant:location_fg").source, f"{app}-locations", version)
     store.ingest(spark.createDataFrame(batch, "r_id string, event_ts timestamp, prep_time double"),
                  "restaurant:batch_fg")
     for gid in STREAM_GROUPS:
@@ -208,9 +209,9 @@ def kitchen_pipeline(store_root: str | None = None, label: str = "delivery_minut
     return pipeline(store_root, label, kitchen=True, **kwargs)
 
 
-from palette.examples.eta_data import (KITCHEN_GROUP, STREAM_GROUPS, Simulation, ingest,  # noqa: E402  (the data,
-                                       publish, simulate)                                   # beside the pipeline)
+from palette.examples.eta_data import (KITCHEN_GROUP, STREAM_GROUPS, Simulation, append_events,  # noqa: E402
+                                       ingest, publish, simulate, streams)          # (the data, beside the pipeline)
 
 __all__ = ["declare", "generate", "region_of", "restaurant_events", "requests", "stages", "pipeline", "kitchen_pipeline",
            "kitchen_group", "simulate", "ingest", "publish", "Simulation", "STREAM_GROUPS", "FEATURES", "KITCHEN_FEATURES",
-           "KITCHEN_GROUP", "MAX_AGE"]
+           "KITCHEN_GROUP", "MAX_AGE", "streams", "append_events"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -219,13 +220,41 @@ def publish(spark, store, sim: Simulation, since: datetime | None = None, until:
         if since is not None:
             events = events.where(F.col(ts) >= F.lit(since))
         events = events.where(F.col(ts) < F.lit(datetime(1970, 1, 1) + timedelta(seconds=until_s)))
-        events.write.format("delta").mode("append").option("txnAppId", f"palette-eta-{name}") \
-            .option("txnVersion", until_s).save(source.path)
+        append_events(events, source, f"palette-eta-{name}", until_s)
         out[name] = events.count()
     return out
 
 
+def append_events(events, source, app_id: str, version: int) -> None:
+    """Append ``events`` to a stream source's Delta table once: Delta skips a write whose
+    ``txnVersion`` is not above the last one of its ``txnAppId``, so rerunning the same
+    publication appends nothing (what an upstream service's exactly-once sink does)."""
+    events.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", version) \
+        .save(source.path)
+
+
 STREAM_GROUPS = ("restaurant:realtime_fg", "restaurant:location_fg", "region:service_fg")
+
+
+@contextmanager
+def streams(spark, store, checkpoint: str, online_store: str, trigger: str = "1 second"):
+    """The example's stream groups running (``palette.streaming.start``) from their
+    checkpoints under ``checkpoint`` into Delta and ``online_store``; stopped between
+    micro-batches on leaving, so Delta and the online store agree.
+
+    >>> with streams(spark, store, "/data/chk", "sqlite:////data/online.db"):   # doctest: +SKIP
+    ...     publish(spark, store, sim)
+    """
+    from palette import streaming
+    queries = []
+    try:
+        for gid in STREAM_GROUPS:
+            queries.append(streaming.start(gid, checkpoint=streaming.checkpoint_path(checkpoint, gid),
+                                           online_store=online_store, trigger=trigger, store=store, spark=spark))
+        yield queries
+    finally:
+        for q in queries:
+            streaming.stop(q)
 KITCHEN_GROUP = "restaurant:kitchen_rpc"
 
 
@@ -263,4 +292,4 @@ def ingest(spark, store, sim: Simulation, until: datetime | None = None,
     return out
 
 
-__all__ = ["simulate", "ingest", "publish", "window_counts", "Simulation", "CITIES", "START", "STREAM_GROUPS"]
+__all__ = ["simulate", "ingest", "publish", "append_events", "streams", "window_counts", "Simulation", "CITIES", "START", "STREAM_GROUPS"]
