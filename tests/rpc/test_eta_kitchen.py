@@ -27,6 +27,7 @@ def tracking(tmp_path, monkeypatch):
     before = mlflow.get_tracking_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.create_experiment("eta_kitchen", artifact_location=f"file://{tmp_path}/artifacts")  # not ./mlruns
     yield
     mlflow.set_tracking_uri(before)
 
