@@ -150,7 +150,7 @@ class FeatureGroup:
             feats = [Feature(n, t) for n, t in feats.items()]
         feats = tuple(f if isinstance(f, Feature) else Feature(**f) for f in feats)
         feats = self._stream_features(feats)
-        self._check_fetcher()
+        self._kind_part("fetcher", Fetcher, "rpc", "an RPC group", "a palette.rpc.Fetcher")
         if not feats:
             raise RegistryError(f"feature group {self.name!r} needs at least one feature")
         names = [f.name for f in feats]
@@ -166,13 +166,7 @@ class FeatureGroup:
 
     def _stream_features(self, feats: tuple) -> tuple:
         """Check a stream group's source, window and features; the features of a windowed group."""
-        source = self.source
-        if isinstance(source, dict):
-            source = StreamSource.from_json(source)
-            object.__setattr__(self, "source", source)
-        if (self.kind == "stream") != (source is not None):
-            raise RegistryError(f"feature group {self.name!r}: a stream group needs source= (a StreamSource), and "
-                                "only a stream group has one: declare kind='stream' with its source")
+        source = self._kind_part("source", StreamSource, "stream", "a stream group", "a StreamSource")
         aggs = tuple(a if isinstance(a, Aggregation) else Aggregation(**a) for a in self.aggregations)
         object.__setattr__(self, "aggregations", aggs)
         if source is None:
@@ -214,14 +208,17 @@ class FeatureGroup:
         object.__setattr__(self, "aggregations", aggs)
         return tuple(Feature(a.name, a.output_type) for a in aggs)
 
-    def _check_fetcher(self) -> None:
-        fetcher = self.fetcher
-        if isinstance(fetcher, dict):
-            fetcher = Fetcher.from_json(fetcher)
-            object.__setattr__(self, "fetcher", fetcher)
-        if (self.kind == "rpc") != (fetcher is not None):
-            raise RegistryError(f"feature group {self.name!r}: an RPC group needs fetcher= (a palette.rpc.Fetcher), "
-                                "and only an RPC group has one: declare kind='rpc' with its fetcher")
+    def _kind_part(self, name: str, cls, kind: str, group: str, what: str):
+        """The part only a group of ``kind`` has (a stream's ``source``, an RPC group's
+        ``fetcher``), read from its JSON if need be; present exactly when the kind is."""
+        part = getattr(self, name)
+        if isinstance(part, dict):
+            part = cls.from_json(part)
+            object.__setattr__(self, name, part)
+        if (self.kind == kind) != (part is not None):
+            raise RegistryError(f"feature group {self.name!r}: {group} needs {name}= ({what}), and only {group} "
+                                f"has one: declare kind='{kind}' with its {name}")
+        return part
 
     @property
     def windowed(self) -> bool:

@@ -49,12 +49,11 @@ def _served(records: DataFrame) -> DataFrame:
     for name in TYPES:
         value = f[name].cast("string")
         online = F.when(f.type == name, value) if online is None else online.when(f.type == name, value)
-    logged_fallbacks = "fallback" in records.schema["features"].dataType.elementType.names     # newer logs
     return records.select("request_id", "model", "request_time", F.explode("features").alias("f")).select(
         "request_id", "model", "request_time", f.column.alias("column"), f.group.alias("group"),
         f.feature.alias("feature"), f.key.alias("key"), f.type.alias("type"), f.num.alias("online_num"),
         online.alias("online"), f.event_time.alias("event_time"),
-        (f.fallback if logged_fallbacks else F.lit(None).cast("string")).alias("fallback"))
+        f.fallback.alias("fallback"))
 
 
 def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:

@@ -24,15 +24,25 @@ class LogError(PaletteError, ValueError):
 
 def read_logs(spark: SparkSession, logs: str | DataFrame) -> DataFrame:
     """The records under ``logs``: the serving process's Parquet files (a directory with
-    ``date=``/``model=`` folders) or the Delta table ``ingest_logs`` writes; a DataFrame as is."""
+    ``date=``/``model=`` folders) or the Delta table ``ingest_logs`` writes, or a DataFrame
+    of them; with the fields of the current format (``_current``)."""
     if isinstance(logs, DataFrame):
-        return logs
+        return _current(logs)
     path = Path(logs)
     if (path / "_delta_log").is_dir():
-        return spark.read.format("delta").load(str(path))
+        return _current(spark.read.format("delta").load(str(path)))
     if not path.is_dir() or not any(path.rglob("*.parquet")):
         raise LogError(f"{logs}: no feature logs there (palette serve --log-dir writes them)")
-    return spark.read.option("mergeSchema", "true").parquet(str(path))     # older files lack newer fields
+    return _current(spark.read.option("mergeSchema", "true").parquet(str(path)))   # older files lack newer fields
+
+
+def _current(records: DataFrame) -> DataFrame:
+    """Records as this palette writes them: a feature entry of a log written before RPC
+    features has no ``fallback`` (none was served), so it gets a null one."""
+    if "fallback" in records.schema["features"].dataType.elementType.names:
+        return records
+    return records.withColumn("features", F.transform(
+        "features", lambda f: f.withField("fallback", F.lit(None).cast("string"))))
 
 
 def ingest_logs(spark: SparkSession, logs: str, table: str) -> dict:

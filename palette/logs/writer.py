@@ -113,12 +113,15 @@ def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str,
     out = []
     for b in reads:
         values = got.get(b.column)
-        types = {f: b.read.group.feature(f).type for f in b.read.features}
-        for column, feature in b.read.outputs:
+        fallbacks = getattr(values, "fallbacks", None)
+        entries = list(b.read.outputs)
+        if b.read.group.kind == "rpc":                # what the call answered besides: no column
+            read = {f for _, f in b.read.outputs}
+            entries += [(None, f) for f in b.read.features if f not in read]
+        for column, feature in entries:
             i = b.read.features.index(feature)
             v = None if values is None else values[i]
-            kind = types[feature]
-            fallbacks = getattr(values, "fallbacks", None)
+            kind = b.read.group.feature(feature).type
             entry = {"column": column, "group": b.group_id, "feature": feature, "key": row_keys.get(b.column),
                      "type": kind, **dict.fromkeys(TYPES),
                      "event_time": None if values is None else _micros_to_time(values[-1]),
@@ -126,16 +129,6 @@ def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str,
             if v is not None:
                 entry[kind] = _micros_to_time(v) if kind == "ts" else v
             out.append(entry)
-        if b.read.group.kind == "rpc":                # what the call answered besides: no column
-            read = {f for _, f in b.read.outputs}
-            for i, feature in enumerate(b.read.features):
-                if feature not in read:
-                    kind = types[feature]
-                    v = None if values is None else values[i]
-                    out.append({"column": None, "group": b.group_id, "feature": feature, "key": row_keys.get(b.column),
-                                "type": kind, **dict.fromkeys(TYPES), **({} if v is None else {kind: v}),
-                                "event_time": None if values is None else _micros_to_time(values[-1]),
-                                "fallback": None if fallbacks is None else fallbacks[i]})
     return out
 
 

@@ -66,11 +66,9 @@ def logged_fetches(spark: SparkSession, logs, group, entity, start: str | None =
     f = F.col("f")
     entries = (records.select("request_time", F.explode("features").alias("f"))
                .where((f.group == group.id) & f.key.isNotNull()))
-    has_fallback = "fallback" in records.schema["features"].dataType.elementType.names
     values = [F.first(F.when(f.feature == feat.name, f[feat.type]), ignorenulls=True).alias(feat.name)
               for feat in group.features]
-    reason = F.max(f.fallback) if has_fallback else F.lit(None).cast("string")
-    rows = entries.groupBy(f.key.alias("key"), "request_time").agg(*values, reason.alias(RPC_FALLBACK))
+    rows = entries.groupBy(f.key.alias("key"), "request_time").agg(*values, F.max(f.fallback).alias(RPC_FALLBACK))
     return rows.select(*_decode_key(entity), F.col("request_time").alias(group.timestamp_col),
                        *[F.col(feat.name) for feat in group.features], F.col(RPC_FALLBACK))
 

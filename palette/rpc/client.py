@@ -22,11 +22,10 @@ turns it into Prometheus metrics; ``RpcClient.stats`` counts it too.
 >>> import sys; sys.modules[__name__].loc = loc
 >>> g = FeatureGroup("courier", "loc_rpc", {"geohash": "str", "lat": "num"}, kind="rpc",
 ...                  fetcher=Fetcher(function=f"{__name__}:loc"))
->>> client = RpcClient(g, Entity("courier", {"courier_id": "str"}))
->>> rec = client.fetch([("c1",)])[0]
+>>> with RpcClient(g, Entity("courier", {"courier_id": "str"})) as client:
+...     rec = client.fetch([("c1",)])[0]
 >>> rec[:2], rec.fallbacks
 (('9q8yy', 37.7), None)
->>> client.close()
 """
 from __future__ import annotations
 
@@ -65,11 +64,6 @@ class Fetched(tuple):
         record.fallbacks = fallbacks
         return record
 
-    def project(self, indices: tuple[int, ...]) -> "Fetched":
-        """The values at ``indices`` (and the fetch time), their fallbacks with them."""
-        fb = self.fallbacks
-        return Fetched(tuple(self[i] for i in indices) + (self[-1],),
-                       None if fb is None else tuple(fb[i] for i in indices))
 
 
 class _Failure:
@@ -449,6 +443,12 @@ class RpcClient:
     def _count(self, what: str, n: int = 1) -> None:
         with self._stats_lock:
             self.stats[what] = self.stats.get(what, 0) + n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

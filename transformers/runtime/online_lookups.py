@@ -64,9 +64,10 @@ class BoundRead:
 
 
 def bind_rpc(read: GroupRead, client, column: str) -> BoundRead:
-    """A read of an RPC group, answered by its fetcher (``palette.rpc.RpcClient``)."""
-    names = [f.name for f in read.group.features]
-    return BoundRead(read, column, None, None, tuple(names.index(f) for f in read.features), None, client)
+    """A read of an RPC group, answered by its fetcher (``palette.rpc.RpcClient``): the
+    fetcher's records hold every feature of the group, as the read does
+    (``GroupRead.features``)."""
+    return BoundRead(read, column, None, None, tuple(range(len(read.features))), None, client)
 
 
 def bind(read: GroupRead, store: OnlineReader, column: str, who: str) -> BoundRead:
@@ -131,6 +132,14 @@ def key_values(row: dict, read: GroupRead) -> tuple | None:
     if key_of(row, read) is None:
         return None
     return tuple(row[c] if t == "str" else int(row[c]) for c, t in zip(read.join_keys, read.key_types))
+
+
+def batch_key_values(batch: Batch, b: BoundRead) -> list:
+    """``key_values`` for every row of a batch (each row's key checked by ``batch_keys``)."""
+    encoded = batch_keys(batch, b)
+    columns = zip(*(batch.values(c) for c in b.join_keys))
+    return [None if k is None else tuple(v if t == "str" else int(v) for v, t in zip(values, b.key_types))
+            for k, values in zip(encoded, columns)]
 
 
 _STR_OR_NONE = {str, type(None)}
@@ -225,14 +234,13 @@ class RowFetch:
         slots: dict[tuple, int] = {}
         self._slots: list[tuple] = []          # (key function, group id, decode, max age)
         self._outputs: list[tuple] = []        # (column, slot, feature indices or None for all)
-        self._rpc: dict[tuple, tuple] = {}     # (group, key columns) -> (key function, client, [(column, indices)])
+        self._rpc: dict[tuple, tuple] = {}     # (group, key columns) -> (key function, client, [column])
         layouts = []
         for b in self.reads:
             if b.rpc is not None:
-                whole = b.indices == tuple(range(len(b.read.group.features)))
                 slot = self._rpc.setdefault((b.group_id, b.join_keys),
                                             (lambda row, read=b.read: key_values(row, read), b.rpc, []))
-                slot[2].append((b.column, None if whole else b.indices))
+                slot[2].append(b.column)
                 continue
             slot = slots.get((b.group_id, b.join_keys))
             if slot is None:
@@ -248,12 +256,11 @@ class RowFetch:
         """{read's column: the read's feature values and event time (a tuple) or None}."""
         if not self._rpc_slots:
             return self._stored(row)
-        pending = [(outputs, client.begin([key(row)], inline=True)) for key, client, outputs in self._rpc_slots]
+        pending = [(columns, client.begin([key(row)], inline=True)) for key, client, columns in self._rpc_slots]
         out = self._stored(row) if self._read is not None else {}
-        for outputs, finish in pending:
+        for columns, finish in pending:
             record = finish()[0]
-            for column, idx in outputs:
-                out[column] = record if record is None or idx is None else record.project(idx)
+            out.update(dict.fromkeys(columns, record))
         return out
 
     def _stored(self, row: dict) -> dict[str, Any]:
@@ -289,24 +296,15 @@ def fetch_batch(store: OnlineReader | None, reads: list[BoundRead], batch: Batch
         if b.rpc is not None:
             slot = (b.group_id, b.join_keys)
             if slot not in calls:
-                batch_keys(batch, b)                 # checks every row's key, naming a bad one
-                rows = (batch.row(i) for i in range(batch.n))
-                calls[slot] = ([key_values(r, b.read) for r in rows], [])
+                calls[slot] = (batch_key_values(batch, b), [])
             calls[slot][1].append(b)
     stored = [b for b in reads if b.rpc is None]
     pending = [(readers, readers[0].rpc.begin(keys, inline=True)) for keys, readers in calls.values()]
     out = _read_keys(store, stored, {b.column: batch_keys(batch, b) for b in stored}) if stored else {}
     for readers, finish in pending:
         records = finish()
-        for b in readers:
-            out[b.column] = _project(records, b)
+        out.update({b.column: records for b in readers})
     return out
-
-
-def _project(records: list, b: BoundRead) -> list:
-    if b.indices == tuple(range(len(b.read.group.features))):
-        return records
-    return [r if r is None else r.project(b.indices) for r in records]
 
 
 def definitions_of(metadata: dict, who: str) -> Definitions:
@@ -366,4 +364,5 @@ class LookupStage(StageScorer):
         return {col: t for b in self.reads for col, t in zip(b.join_keys, b.key_types)}
 
 
-__all__ = ["BoundRead", "LookupStage", "RowFetch", "bind", "bind_rpc", "key_values", "fetch", "fetch_batch", "key_of", "batch_keys", "definitions_of"]
+__all__ = ["BoundRead", "LookupStage", "RowFetch", "bind", "bind_rpc", "key_values", "fetch", "fetch_batch", "key_of", "batch_keys", "batch_key_values",
+           "definitions_of"]
