@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="one served model's requests only")
     parser.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance for numbers (default 1e-9)")
     parser.add_argument("--table", help="upsert the results into this Delta table (one row per day, model, feature)")
-    parser.add_argument("--html", metavar="OUT.html", help="write the results as HTML there")
+    parser.add_argument("--html", metavar="OUT.html", help="write the report as HTML there")
+    parser.add_argument("--json", metavar="OUT.json", help="write the report as JSON there")
     from palette.logs.consistency import RATES
     for name, (metric, op) in RATES.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=float,
@@ -59,13 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.table:
             report.append_to(spark, args.table)
             log.info("upserted %d rows into %s", len(report.rows), args.table)
-        if args.html:
-            with open(args.html, "w") as f:
-                f.write(report.to_html())
+        for path in (args.html, args.json):
+            if path:
+                report.write(path)
         if not report.ok:
             log.error("consistency below the thresholds: %d breach(es)", len(report.breaches))
-            return 1
-        return 0
+        return report.exit_code
     return run_job("consistency", __doc__, add_arguments, work, argv)
 
 

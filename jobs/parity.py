@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(result)
         if not result.ok:
             log.error("parity failed: the two paths differ")
-            return 1
-        return 0
+        return result.exit_code
     return run_job("parity", __doc__, add_arguments, work, argv)
 
 

@@ -26,15 +26,7 @@ import argparse
 import sys
 
 from palette.errors import PaletteError
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    """Aligned columns, as a terminal shows them."""
-    cells = [header] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+from palette.reports.text import table
 
 
 def _search(args) -> int:

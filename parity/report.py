@@ -1,9 +1,12 @@
 """What the parity harness found: per stage and column, the first divergence, store skew.
 
-A ``ParityReport`` reads as text (``str(report)``), as JSON (``report.to_json()``,
-``write_json``) and as a self-contained HTML page (``write_html``: a stage-by-stage
-pass/fail strip, and per column a scatter of ``transform`` against ``scoreInstance`` and a
-histogram of their relative differences, inline SVG, no script and nothing fetched).
+A ``ParityReport`` is a ``palette.reports.Report``: it reads as text (``str(report)``),
+as JSON (``report.to_json()``, ``write_json``), as a self-contained HTML page
+(``write_html``: a stage-by-stage pass/fail strip, and per column a scatter of
+``transform`` against ``scoreInstance`` and a histogram of their relative differences,
+inline SVG, no script and nothing fetched), and logs to MLflow (``log_to_mlflow``). Its
+measures: per stage, the rows that first diverge there (must be 0), and per feature group
+checked, the keys with store skew (must be 0).
 
 Two findings are kept apart:
 
@@ -18,7 +21,6 @@ have store skew are blamed on the store.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -26,6 +28,8 @@ from typing import Any
 
 from .compare import jsonable
 from palette.errors import MissingColumn
+from palette.reports import Limit, Measure, Report
+from palette.reports.text import fmt as _fmt, table
 
 # Relative-difference bins of the histograms (the last catches infinite differences).
 ERROR_BINS = [("equal", 0.0), ("<1e-15", 1e-15), ("<1e-12", 1e-12), ("<1e-9", 1e-9), ("<1e-6", 1e-6),
@@ -110,7 +114,9 @@ def _values(d: dict | None) -> str:
 
 
 @dataclass
-class ParityReport:
+class ParityReport(Report):
+    kind = "parity"
+    title = "palette parity report"
     model: str
     rows: int
     as_of: datetime
@@ -124,9 +130,16 @@ class ParityReport:
     notes: list[str] = field(default_factory=list)
     rpc: dict[str, dict] = field(default_factory=dict)     # RPC group -> {"fetched", "fallbacks", "changed"}
 
-    @property
-    def ok(self) -> bool:
-        return not self.store_skew and all(s.verdict == "pass" for s in self.stages)
+    def measures(self) -> list[Measure]:
+        zero = Limit("<=", 0)
+        out = [Measure("rows diverging here", f"stage {s.index} {s.name}", s.own_rows, zero,
+                       "" if s.verdict == "pass" else s.verdict) for s in self.stages]
+        skewed: dict[str, int] = {}
+        for k in self.store_skew:
+            skewed[k.group] = skewed.get(k.group, 0) + 1
+        out += [Measure("keys with store skew", group, skewed.get(group, 0), zero, f"of {n:,} checked")
+                for group, n in {**{g: 0 for g in skewed}, **self.keys_checked}.items()]
+        return out
 
     @property
     def first_divergence(self) -> StageResult | None:
@@ -146,11 +159,13 @@ class ParityReport:
         raise MissingColumn(f"no stage writes column {name!r}")
 
     # -- text ----------------------------------------------------------------------------
-    def __str__(self) -> str:
-        verdict = "PASS" if self.ok else "FAIL"
-        lines = [f"parity {verdict}: {self.model}: {self.rows:,} rows, {len(self.stages)} stages, as of "
-                 f"{self.as_of:%Y-%m-%dT%H:%M:%SZ}; online store {self.online_store or 'none'}; "
-                 f"floats within rtol={self.rtol:g}, atol={self.atol:g}"]
+    def headline(self) -> str:
+        return (f"{self.model}: {self.rows:,} rows, {len(self.stages)} stages, as of "
+                f"{self.as_of:%Y-%m-%dT%H:%M:%SZ}; online store {self.online_store or 'none'}; "
+                f"floats within rtol={self.rtol:g}, atol={self.atol:g}")
+
+    def body_lines(self) -> list[str]:
+        lines = []
         first = self.first_divergence
         if first is not None:
             lines.append(f"first divergence: stage {first.index} {first.name} ({first.uid}): {first.verdict} in "
@@ -168,13 +183,11 @@ class ParityReport:
                          f"back by transform(); {r['fallbacks']:,} fallbacks (kept apart: transform() reads the "
                          f"service's last answer instead){changed}")
         header = ["stage", "rows", "columns", "diverge here", "of which store", "inherited", "max rel err", "verdict"]
-        table = [[f"{s.index} {s.name}", f"{s.rows_python:,}", str(len(s.columns)), f"{s.own_rows:,}",
-                  f"{s.store_rows:,}", f"{s.inherited_rows:,}",
-                  _fmt(max((c.max_rel for c in s.columns if c.max_rel is not None), default=None)), s.verdict]
-                 for s in self.stages]
-        widths = [max(len(r[i]) for r in [header] + table) for i in range(len(header))]
-        lines.append("")
-        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + table]
+        rows = [[f"{s.index} {s.name}", f"{s.rows_python:,}", str(len(s.columns)), f"{s.own_rows:,}",
+                 f"{s.store_rows:,}", f"{s.inherited_rows:,}",
+                 _fmt(max((c.max_rel for c in s.columns if c.max_rel is not None), default=None)), s.verdict]
+                for s in self.stages]
+        lines += ["", table(rows, header, rule=False)]
         for s in self.stages:
             for c in s.columns:
                 if c.own:
@@ -185,13 +198,16 @@ class ParityReport:
                     for e in [e for e in c.examples if e.cause != "inherited"][:5]:
                         lines.append(f"  row {e.row} {_values(e.request)}: transform={e.spark!r} "
                                      f"scoreInstance={e.python!r}{' (store skew)' if e.cause == 'store' else ''}")
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        return lines
 
-    # -- JSON ------------------------------------------------------------------------------
-    def to_json(self) -> dict:
+    def __str__(self) -> str:
+        # the breaches repeat the stage table's figures: the table is the parity report's own
+        return "\n".join([f"parity {self.verdict}: {self.headline()}", *self.body_lines(),
+                          *(f"note: {n}" for n in self.notes)])
+
+    # -- JSON, MLflow, HTML --------------------------------------------------------------------
+    def json_body(self) -> dict:
         d = jsonable(asdict(self))
-        d["ok"] = self.ok
         first = self.first_divergence
         d["first_divergence"] = None if first is None else {"stage": first.index, "name": first.name,
                                                              "uid": first.uid, "verdict": first.verdict}
@@ -201,43 +217,26 @@ class ParityReport:
                 c.pop("points")
         return d
 
-    def write_json(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_json(), f, indent=2)
-
-    # -- MLflow ----------------------------------------------------------------------------
-    def log_to_mlflow(self, run_id: str | None = None) -> None:
-        """Log the verdict and its figures to an MLflow run (the active one, or ``run_id`` —
-        e.g. the training run of the model checked): metrics ``parity_ok``, ``parity_rows``,
-        ``parity_mismatched_rows``, ``parity_store_skew_keys``, ``parity_max_rel_err``, and
-        the text, JSON and HTML reports as artifacts under ``parity/``."""
-        import tempfile
-
-        import mlflow
+    def figures(self) -> dict[str, float]:
+        """MLflow metrics ``parity_rows``, ``parity_mismatched_rows``, ``parity_store_skew_keys``,
+        ``parity_max_rel_err`` (and ``parity_ok``)."""
         worst = max((c.max_rel for s in self.stages for c in s.columns if c.max_rel is not None), default=0.0)
-        metrics = {"parity_ok": float(self.ok), "parity_rows": float(self.rows),
-                   "parity_mismatched_rows": float(self.mismatched_rows),
-                   "parity_store_skew_keys": float(len(self.store_skew)), "parity_max_rel_err": float(worst)}
-        client = mlflow.MlflowClient()
-        run_id = run_id or mlflow.active_run().info.run_id
-        with tempfile.TemporaryDirectory(prefix="palette-parity-") as tmp:
-            self.write_json(f"{tmp}/parity.json")
-            self.write_html(f"{tmp}/parity.html")
-            with open(f"{tmp}/parity.txt", "w") as f:
-                f.write(str(self))
-            for name, value in metrics.items():
-                client.log_metric(run_id, name, value)
-            client.log_artifacts(run_id, tmp, "parity")
+        return {"rows": self.rows, "mismatched_rows": self.mismatched_rows, "store_skew_keys": len(self.store_skew),
+                "max_rel_err": worst}
 
-    # -- HTML ------------------------------------------------------------------------------
-    def write_html(self, path) -> None:
-        with open(path, "w") as f:
-            f.write(self.to_html())
+    def intro_html(self) -> str:
+        from .html_report import intro
+        return intro(self)
+
+    def body_html(self) -> str:
+        from .html_report import body
+        return body(self)
 
     def to_html(self) -> str:
-        from .html_report import render
-        return render(self)
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3g}"
+        first = self.first_divergence
+        verdict = ("PASS: the two paths agree" if self.ok else
+                   f"FAIL: first divergence at stage {first.index} {first.name} ({first.verdict})" if first else
+                   "FAIL: store skew")
+        from palette.reports import html
+        return html.page(f"{self.title}: {self.model}", self.ok, verdict, self.intro_html(), self.body_html(),
+                         "", self.notes)

@@ -21,14 +21,16 @@ model and feature:
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from palette.errors import InvalidArgument
 from palette.feature_types import KEYS, TYPES
+from palette.reports import Limit, Measure, Report, html
+from palette.reports.text import fmt, table
 
 from .training import LogError, read_logs
 
@@ -116,55 +118,70 @@ def measure(replayed: DataFrame, rtol: float = 1e-9) -> DataFrame:
 
 
 @dataclass
-class ConsistencyReport:
+class ConsistencyReport(Report):
+    """The measured rows (one per day, model and feature) and the limits they are judged
+    by (``check``); a ``palette.reports.Report``: text, JSON, HTML (match rate per feature
+    over the days), MLflow, exit code."""
+    kind = "consistency"
+    title = "palette online/offline consistency"
     rows: list[dict]
     since: datetime | None = None
     until: datetime | None = None
-    breaches: list[str] = field(default_factory=list)
+    limits: dict[str, Limit] = field(default_factory=dict)       # metric -> the limit every row must keep
 
-    @property
-    def ok(self) -> bool:
-        return not self.breaches
-
-    def check(self, **thresholds: float | None) -> list[str]:
-        """Record (and return) every row beyond a threshold (``min_match_rate``,
-        ``max_missing_online_rate``, ``max_missing_offline_rate``, ``max_mismatch_rate``,
-        ``max_age_p95_s``, ``max_rpc_fallback_rate``)."""
+    def check(self, **thresholds: float | None) -> list[Measure]:
+        """Judge every row by these limits (``min_match_rate``, ``max_missing_online_rate``,
+        ``max_missing_offline_rate``, ``max_mismatch_rate``, ``max_age_p95_s``,
+        ``max_rpc_fallback_rate``; None: not judged) and return the breaches."""
         for name, limit in thresholds.items():
-            if limit is None:
-                continue
-            metric, op = RATES[name]
-            for r in self.rows:
-                v = r[metric]
-                if v is not None and (v < limit if op == ">=" else v > limit):
-                    self.breaches.append(f"{r['date']} {r['model']} {r['group']}:{r['feature']}: {metric} {v:.4g} "
-                                         f"(must be {op} {limit:g})")
+            if name not in RATES:
+                raise InvalidArgument(f"unknown consistency threshold {name!r}; use one of {', '.join(RATES)}")
+            if limit is not None:
+                metric, op = RATES[name]
+                self.limits[metric] = Limit(op, limit)
         return self.breaches
 
-    def __str__(self) -> str:
+    def measures(self) -> list[Measure]:
+        return [Measure(metric, f"{r['date']} {r['model']} {r['group']}:{r['feature']}", r[metric], limit)
+                for metric, limit in self.limits.items() for r in self.rows]
+
+    def headline(self) -> str:
+        span = "" if self.since is None and self.until is None else \
+            f" from {self.since or 'the first log'} until {self.until or 'the last'}"
+        return f"{len(self.rows)} feature-days{span}"
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
         head = ["date", "model", "feature", "rows", "match", "miss online", "miss offline", "mismatch",
                 "rpc fallback", "max diff", "age p95 s"]
         body = [[str(r["date"]), r["model"], f"{r['group']}:{r['feature']}", f"{r['rows']:,}",
                  f"{r['match_rate']:.2%}", f"{r['missing_online_rate']:.2%}", f"{r['missing_offline_rate']:.2%}",
-                 f"{r['mismatch_rate']:.2%}", f"{r['rpc_fallback_rate']:.2%}", "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.3g}",
-                 "-" if r["age_p95_s"] is None else f"{r['age_p95_s']:.0f}"] for r in self.rows]
-        widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
-        lines = [f"consistency {'PASS' if self.ok else 'FAIL'}: {len(self.rows)} feature-days"]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip() for x in [head] + body]
-        lines += [f"breach: {b}" for b in self.breaches]
-        return "\n".join(lines)
+                 f"{r['mismatch_rate']:.2%}", f"{r['rpc_fallback_rate']:.2%}", fmt(r["max_abs_diff"]),
+                 fmt(r["age_p95_s"], ".0f")] for r in self.rows]
+        return head, body
 
-    def to_html(self) -> str:
-        cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in ["date", "model", "group",
-                                                                                       "feature", *METRICS]) + "</tr>"
-                        for r in self.rows)
-        head = "".join(f"<th>{c}</th>" for c in ["date", "model", "group", "feature", *METRICS])
-        breaches = "".join(f"<li>{html.escape(b)}</li>" for b in self.breaches)
-        return (f"<!doctype html><html><head><meta charset='utf-8'><title>palette consistency</title><style>"
-                "body{font:14px system-ui,sans-serif;margin:2em} td,th{border:1px solid #ccc;padding:3px 8px}"
-                "table{border-collapse:collapse}</style></head><body><h1>Online/offline consistency: "
-                f"{'PASS' if self.ok else 'FAIL'}</h1><table><tr>{head}</tr>{cells}</table>"
-                f"{'<h2>Breaches</h2><ul>' + breaches + '</ul>' if breaches else ''}</body></html>")
+    def body_lines(self) -> list[str]:
+        head, body = self._table()
+        return [table(body, head, rule=False)]
+
+    def body_html(self) -> str:
+        days = sorted({str(r["date"]) for r in self.rows})
+        series: dict[str, list] = {}
+        for r in self.rows:
+            name = f"{r['model']} {r['group']}:{r['feature']}"
+            series.setdefault(name, [None] * len(days))[days.index(str(r["date"]))] = r["match_rate"]
+        limit = self.limits.get("match_rate")
+        plot = html.lines(days, series, "match rate per feature and day", "match rate per day",
+                          limit=None if limit is None else limit.value) if len(days) > 1 else html.bars(
+            list(series), {"match rate": [v[0] for v in series.values()]}, "match rate per feature", "match rate")
+        head, body = self._table()
+        return f'<h2>Per day, model and feature</h2><div class="plots">{plot}</div>' + html.table(head, body)
+
+    def figures(self) -> dict[str, float]:
+        n = sum(r["rows"] for r in self.rows) or 1
+        return {"rows": float(n), "match_rate": sum(r["match_rate"] * r["rows"] for r in self.rows) / n}
+
+    def json_body(self) -> dict:
+        return {"since": self.since, "until": self.until, "rows": self.rows}
 
     def append_to(self, spark: SparkSession, table: str) -> None:
         """Upsert the rows into a Delta table, one row per day, model and feature: a rerun

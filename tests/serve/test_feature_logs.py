@@ -149,7 +149,7 @@ def test_consistency_reports_injected_staleness_and_missing_keys_exactly(spark_s
         (0.82, 0.10, 0.05, 0.03)
     assert row["max_abs_diff"] == 0.5 and row["mean_abs_diff"] == 0.5
     assert row["age_p50_s"] == 3600 and row["age_max_s"] == 3600 + 86400
-    assert report.check(min_match_rate=0.9) and not report.ok and "match_rate 0.82" in report.breaches[0]
+    assert report.check(min_match_rate=0.9) and not report.ok and "match_rate 0.82" in str(report.breaches[0])
     table = str(tmp_path / "consistency")
     args = ["consistency", "--logs", str(tmp_path / "logs"), "--store", str(store.root), "--table", table]
     assert main(args + ["--min-match-rate", "0.8", "--html", str(tmp_path / "c.html")]) == 0
