@@ -46,6 +46,7 @@ class FeatureType:
     holds: Callable[[Any], bool]       # a value a row may hold for it, as written to a store
     from_text: Callable[[str], Any] = str   # its value from text (a CSV cell); ValueError if it is none
     from_json: Callable[[Any], Any] = None   # its value from a decoded JSON answer; ValueError (InvalidArgument) if none
+    profile: str = "num"               # how monitoring profiles its values: "num" (moments, quantiles) or "cat"
 
     def __repr__(self) -> str:
         return f"FeatureType({self.name!r})"
@@ -93,14 +94,14 @@ def _ts_json(v) -> datetime:
 
 
 _STR = FeatureType("str", "string", "string", None, "", "string", "string", "str", "a string", _str, _str,
-                   from_json=_checked(_str))
+                   from_json=_checked(_str), profile="cat")
 
 TYPES: dict[str, FeatureType] = {t.name: t for t in (
     FeatureType("num", "double", "float64", "d", 0.0, "number", "double", "num", "a number", _number, _number,
                 float, _checked(_number, float)),
     _STR,
     FeatureType("bool", "boolean", "bool_", "?", False, "true or false", "boolean", "bool", "true or false",
-                _bool, _bool, _bool_text, _checked(_bool)),
+                _bool, _bool, _bool_text, _checked(_bool), profile="cat"),
     FeatureType("ts", "timestamp", "timestamp", "q", 0, "string (ISO 8601)", "datetime", "ts",
                 "an ISO 8601 timestamp", lambda v: isinstance(v, (str, datetime)),
                 lambda v: isinstance(v, datetime) or _int(v),         # a datetime, or µs since the epoch
