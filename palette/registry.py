@@ -65,16 +65,28 @@ def format_age(age: timedelta | None) -> str:
 
 @dataclass(frozen=True)
 class Feature:
+    """One feature. ``drift`` overrides, for this feature, the effect a monitoring test
+    must reach to alert (``{"ks": 0.05, "null_rate": 0.1}``; the tests and their defaults:
+    ``palette.monitor.drift.DEFAULTS``)."""
     name: str
     type: str
     description: str = ""
     tags: tuple[str, ...] = ()
+    drift: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         _check_name("feature", self.name)
         if self.type not in FEATURE_TYPES:
             raise RegistryError(f"feature {self.name!r} has type {self.type!r}; use one of {FEATURE_TYPES}")
         object.__setattr__(self, "tags", tuple(self.tags))
+        from palette.monitor.drift import DEFAULTS
+        limits = dict(self.drift.items() if isinstance(self.drift, dict) else self.drift)
+        for test, value in limits.items():
+            if test not in DEFAULTS or isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise RegistryError(f"feature {self.name!r}: drift={{{test!r}: {value!r}}}: the tests are "
+                                    f"{', '.join(DEFAULTS)}, each with the effect (a number >= 0) it must reach to "
+                                    "alert")
+        object.__setattr__(self, "drift", tuple(sorted((k, float(v)) for k, v in limits.items())))
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,10 @@ class FeatureGroup:
     breaker and fallbacks); its Delta table is what serving fetched, backfilled from the
     served-feature logs (``palette backfill-rpc``). See ``docs/rpc-features.md``.
 
+    ``slices`` names columns of the group's table (features or join keys) whose values
+    monitoring profiles apart, besides overall: drift per city, not only overall
+    (``docs/monitoring.md``).
+
     >>> src = StreamSource("delta", {"r_id": "str", "ts": "ts", "size": "num"}, "ts", path="/data/orders")
     >>> g = FeatureGroup("restaurant", "orders_fg", kind="stream", source=src, hop="1m",
     ...                  aggregations=[Aggregation("n_orders", "count", over="30m"),
@@ -141,10 +157,12 @@ class FeatureGroup:
     hop: str | None = None
     lateness: str = "5m"
     fetcher: Fetcher | None = None
+    slices: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check_name("feature group", self.name)
         _check_name("timestamp column", self.timestamp_col)
+        object.__setattr__(self, "slices", tuple(_check_name("slice column", c) for c in self.slices))
         feats = self.features
         if isinstance(feats, dict):
             feats = [Feature(n, t) for n, t in feats.items()]
@@ -246,7 +264,9 @@ class FeatureGroup:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["features"] = [asdict(f) for f in self.features]
+        d["features"] = [{k: v for k, v in asdict(f).items() if k != "drift" or v} for f in self.features]
+        if not self.slices:
+            del d["slices"]
         d["max_age_seconds"] = None if self.max_age is None else int(self.max_age.total_seconds())
         del d["max_age"]
         if self.fetcher is None:

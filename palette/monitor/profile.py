@@ -153,7 +153,8 @@ class Profile:
 
     @property
     def null_rate(self) -> float | None:
-        return (self.nulls / self.count) if self.count else None
+        """The share of values missing: null, or NaN."""
+        return ((self.nulls + self.nans) / self.count) if self.count else None
 
     @property
     def rank_error(self) -> float:

@@ -1,0 +1,26 @@
+"""The profiles table (``<store root>/palette_profiles``, Delta): one row per subject
+(a feature group, or a served model), source (``offline``, ``served``, ``training``),
+feature, slice and window — the sketch bytes and the summary numbers beside them.
+
+Rows are upserted by (subject, source, feature, slice, window_start, window_end): a rerun
+over the same window replaces its own rows, never duplicates them.
+"""
+from __future__ import annotations
+
+SCHEMA = ("subject string, source string, feature string, slice string, window_start timestamp, "
+          "window_end timestamp, kind string, rows long, nulls long, null_rate double, mean double, std double, "
+          "min double, max double, p50 double, p99 double, distinct double, sketch binary, source_version long, "
+          "computed_at timestamp")
+KEY = ("subject", "source", "feature", "slice", "window_start", "window_end")
+SUMMARY = ("rows", "nulls", "null_rate", "mean", "std", "min", "max", "p50", "p99", "distinct")
+SOURCES = ("offline", "served", "training")
+
+
+def profiles_path(root: str) -> str:
+    return f"{str(root).rstrip('/')}/palette_profiles"
+
+
+def summary_row(profile) -> dict:
+    """The summary columns of a profile's row."""
+    s = profile.summary()
+    return {"kind": profile.kind, "rows": s["count"], **{k: s[k] for k in SUMMARY[1:]}}
