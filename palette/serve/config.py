@@ -53,6 +53,7 @@ class ServeConfig:
     log_dir: str | None = None                 # feature logging (palette.logs) off unless set
     log_sample: float = 1.0
     log_by: str = "key"
+    profile_window: float = 60.0               # served profiles' window (seconds), with --log-dir; 0: none
     admin_token: str | None = None             # the admin routes are off unless set
     require_fresh: dict[str, str] = field(default_factory=dict)     # group -> age: /readyz fails beyond
 
@@ -66,7 +67,8 @@ class ServeConfig:
         for name, conv in (("online_store", str), ("host", str), ("port", int), ("workers", int), ("threads", int),
                            ("max_body_bytes", int), ("max_instances", int), ("store_timeout_ms", float),
                            ("default_model", str), ("graceful_seconds", float), ("log_level", str),
-                           ("log_dir", str), ("log_sample", float), ("log_by", str), ("admin_token", str)):
+                           ("log_dir", str), ("log_sample", float), ("log_by", str), ("admin_token", str),
+                           ("profile_window", float)):
             value = getattr(args, name)
             if value is None:
                 value = env.get(f"PALETTE_SERVE_{name.upper()}")
@@ -114,6 +116,9 @@ class ServeConfig:
             raise ConfigError(f"--default-model {self.default_model!r} is not served; served: {', '.join(self.models)}")
         if not 0.0 <= self.log_sample <= 1.0:
             raise ConfigError(f"--log-sample must be a fraction between 0 and 1, got {self.log_sample}")
+        if self.profile_window < 0:
+            raise ConfigError(f"--profile-window must be seconds >= 0 (0: no served profiles), got "
+                              f"{self.profile_window}")
         if self.log_by not in ("key", "request"):
             raise ConfigError(f"--log-by must be 'key' or 'request', got {self.log_by!r}")
         from palette.registry import parse_age
@@ -192,6 +197,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-by", choices=["key", "request"],
                    help="sample by a hash of the request's entity key, keeping every request of a sampled key "
                         "(default), or by request")
+    p.add_argument("--profile-window", type=float, metavar="SECONDS",
+                   help="with --log-dir: profile what each model is fed per window of this many seconds (default "
+                        "60) into DIR/_profiles, for palette monitor; 0 turns it off")
     p.add_argument("--require-fresh", action="append", metavar="GROUP=AGE",
                    help="/readyz fails (503) while the newest materialized value of feature group GROUP is older "
                         "than AGE (e.g. restaurant:location_fg=3d; repeatable)")

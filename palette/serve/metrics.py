@@ -21,7 +21,12 @@ prometheus-client's multiprocess mode.
   ``not_found``, ``timeout``, ``error``, ``malformed``), a histogram (its ``_count`` counts them);
   ``palette_rpc_fallback_total{group, reason}``: keys served a fallback, and why
   (``timeout``, ``error``, ``breaker_open``, ``overloaded``, ``malformed``, ``missing``);
-  ``palette_rpc_breaker_state{group}``: 0 closed, 1 half open, 2 open.
+  ``palette_rpc_breaker_state{group}``: 0 closed, 1 half open, 2 open;
+- ``palette_served_null_rate{model, feature}``, ``palette_served_mean{model, feature}``,
+  ``palette_served_p50{model, feature}``: of the last finished served-profile window
+  (``--profile-window``), per column the model was fed (``@group:age_s``: the age of
+  the values served); ``palette_served_profile_dropped_total{model}``: requests
+  left out of a profile because its buffer was full.
 """
 from __future__ import annotations
 
@@ -55,6 +60,28 @@ AGE = Histogram("palette_feature_age_seconds", "Age of the feature values served
 RPC_LATENCY = Histogram("palette_rpc_seconds", "RPC fetcher calls by outcome", ["group", "outcome"], buckets=_BUCKETS)
 RPC_FALLBACKS = Counter("palette_rpc_fallback_total", "Keys served an RPC fallback value", ["group", "reason"])
 RPC_BREAKER = Gauge("palette_rpc_breaker_state", "RPC breaker: 0 closed, 1 half open, 2 open", ["group"], **_GAUGE)
+SERVED_NULL_RATE = Gauge("palette_served_null_rate", "Null rate per served column, last profile window",
+                         ["model", "feature"], **_GAUGE)
+SERVED_MEAN = Gauge("palette_served_mean", "Mean per served numeric column, last profile window",
+                    ["model", "feature"], **_GAUGE)
+SERVED_P50 = Gauge("palette_served_p50", "Median per served numeric column, last profile window",
+                   ["model", "feature"], **_GAUGE)
+PROFILE_DROPPED = Counter("palette_served_profile_dropped_total", "Requests left out of served profiles", ["model"])
+
+
+def served_window(model: str, profiles: dict, dropped: int = 0) -> None:
+    """Gauges of a finished served-profile window."""
+    if dropped:
+        PROFILE_DROPPED.labels(model).inc(dropped)
+    for name, p in profiles.items():
+        s = p.summary()
+        if s["null_rate"] is not None:
+            SERVED_NULL_RATE.labels(model, name).set(s["null_rate"])
+        if s["mean"] is not None:
+            SERVED_MEAN.labels(model, name).set(s["mean"])
+            SERVED_P50.labels(model, name).set(s["p50"])
+
+
 _BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 

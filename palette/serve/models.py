@@ -7,6 +7,7 @@ with — so a request does no metadata work.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class ServedModel:
     feature_log: ModelLog | None = None
     source: dict = field(default_factory=dict)       # what the path resolved to (an MLflow version)
     lineage: dict | None = None
+    profiler: object | None = None                   # palette.monitor.served.ServedProfiler, with --log-dir
 
     def groups(self) -> list[str]:
         """The feature groups this model reads from the online store."""
@@ -126,20 +128,24 @@ class ServedModel:
         started = time.time()
         sampled = self.feature_log.sampled(instances) if self.feature_log is not None else None
         capture = Capture() if sampled else None
+        profiler = self.profiler
+        fetched = [] if profiler is not None else None
         try:
             if len(instances) == 1:
                 try:
-                    rows = [self.scorer.scoreInstance(self._row(instances[0]), capture)]
+                    rows = [self.scorer.scoreInstance(self._row(instances[0]), capture, fetched)]
                 except RowSkipped:
                     rows = [None]
             else:
                 indexed = [{**self._row(inst), _INDEX: i} for i, inst in enumerate(instances)]
-                scored = {r[_INDEX]: r for r in self.scorer.scoreBatch(indexed, capture)}
+                scored = {r[_INDEX]: r for r in self.scorer.scoreBatch(indexed, capture, fetched)}
                 rows = [scored.get(i) for i in range(len(instances))]
         except SourceUnavailable:
             raise
         except PaletteError as e:               # the instances' fault; anything else is palette's: a 500
             raise BadRequest(f"the instances could not be scored: {e}", self._locate(instances)) from None
+        if profiler is not None:
+            profiler.record(rows, fetched, started)
         predictions = [self._answer(r, outputs or self.outputs) for r in rows]
         extra = [None if r is None else {c: r.get(c) for c in self.written} for r in rows] if features else None
         if capture is not None:
@@ -192,7 +198,8 @@ class ServedModel:
 
 
 def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = None,
-               log_sample: float = 1.0, log_by: str = "key", rpc_clients: dict | None = None) -> ServedModel:
+               log_sample: float = 1.0, log_by: str = "key", rpc_clients: dict | None = None,
+               profile_window: float = 0.0) -> ServedModel:
     t0 = time.perf_counter()
     try:
         source, local, lineage = _resolve(m.path)
@@ -208,10 +215,14 @@ def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = No
                              f"it writes {', '.join(written) or 'nothing'}")
     fields = scorer.request_fields()
     logged = None if feature_log is None else ModelLog(feature_log, m.name, m.path, scorer, log_sample, log_by)
+    profiler = None
+    if profile_window > 0:
+        from palette.monitor.served import ServedProfiler
+        profiler = ServedProfiler(m.name, scorer, profile_window)
     return ServedModel(m.name, m.path, scorer, fields, outputs, written,
                        [s.metadata.get("class", type(s).__name__).rsplit(".", 1)[-1] for s in scorer.stages],
                        time.time(), time.perf_counter() - t0, [f for f, k in fields.items() if k == "ts"], logged,
-                       source, lineage)
+                       source, lineage, profiler)
 
 
 def _resolve(path: str) -> tuple[dict, str, dict | None]:
@@ -244,14 +255,19 @@ class ModelSet:
         self.rpc_clients: dict = {}         # RPC fetchers, shared by the models and kept across reloads
         self.fetcher_grace = 30.0           # seconds a retired fetcher stays open for requests still on it
         self.models: dict[str, ServedModel] = {}
+        self.profiles = None                # palette.monitor.served.ProfileFlusher, with --log-dir
+        if feature_log is not None and config.profile_window > 0:
+            from palette.monitor.served import ProfileFlusher
+            self.profiles = ProfileFlusher(os.path.join(config.log_dir, "_profiles"), on_window=metrics.served_window)
         self.generation = 0
         self.last_reload: dict | None = None
         self._lock = threading.Lock()
 
     def load(self) -> dict[str, ServedModel]:
         c = self.config
-        models = {name: load_model(m, self.online_store, self.feature_log, c.log_sample, c.log_by, self.rpc_clients)
-                  for name, m in c.models.items()}
+        window = c.profile_window if self.profiles is not None else 0.0
+        models = {name: load_model(m, self.online_store, self.feature_log, c.log_sample, c.log_by, self.rpc_clients,
+                                   window) for name, m in c.models.items()}
         read = {g for m in models.values() for g in m.groups()}
         unknown = sorted(set(c.require_fresh) - read)
         if unknown:
@@ -286,7 +302,15 @@ class ModelSet:
 
     def start(self) -> None:
         self.models = self.load()
+        self._watch()
         self.generation = 1
+
+    def _watch(self) -> None:
+        if self.profiles is not None:
+            for m in self.models.values():
+                pinned = m.source.get("name") and m.source.get("version") is not None
+                version = f"models:/{m.source['name']}/{m.source['version']}" if pinned else os.path.realpath(m.path)
+                self.profiles.watch(m.profiler, version)
 
     def reload(self) -> dict:
         """Load every model again; swap only if all loaded. Returns what happened."""
@@ -303,6 +327,7 @@ class ModelSet:
                 self._retire_fetchers()
                 return self.last_reload
             self.models = new                    # one reference swap: requests see old or new, whole
+            self._watch()
             self._retire_fetchers()
             self.generation += 1
             self.last_reload = {"ok": True, "generation": self.generation, "at": time.time(),
@@ -326,6 +351,8 @@ class ModelSet:
             timer.start()
 
     def close(self) -> None:
+        if self.profiles is not None:
+            self.profiles.close()                # the windows in progress are written
         for client in self.rpc_clients.values():
             client.close()
 

@@ -135,39 +135,46 @@ class PipelineScorer:
         """Online-store round trips per request."""
         return len(self.fetch_points)
 
-    def scoreInstance(self, row: dict, observer: "ScoreObserver | None" = None) -> dict:
+    def scoreInstance(self, row: dict, observer: "ScoreObserver | None" = None, fetched: list | None = None) -> dict:
         """Score one row. Raises ``RowSkipped`` when a stage's transform would drop it
         (handleInvalid='skip'): a single-row caller decides what a dropped row means.
         ``observer`` (see ``ScoreObserver``) sees each fetch and each stage's output. A row
         that already holds a fetch point's values (what an observer saw fetched for it in a
-        batch) is not fetched for again."""
+        batch) is not fetched for again. ``fetched``: a list that receives, per fetch point,
+        what it read (read column -> the values tuple, event time last; the cheap way to see
+        reads — served profiles use it)."""
         if observer is not None:
-            return self._observed_instance(row, observer)
+            return self._observed_instance(row, observer, fetched)
         with np.errstate(all="ignore"):             # x / 0, inf - inf, overflow: IEEE, as Java
             first = True
             for fetch, step in self._steps:
                 if fetch is not None and fetch.columns[0] not in row:
                     if first:
                         row = dict(row)
-                    row.update(fetch(row))
+                    got = fetch(row)
+                    if fetched is not None:
+                        fetched.append(got)
+                    row.update(got)
                 row = step(row)
                 first = False
         return row
 
-    def _observed_instance(self, row: dict, observer: "ScoreObserver") -> dict:
+    def _observed_instance(self, row: dict, observer: "ScoreObserver", fetched: list | None) -> dict:
         with np.errstate(all="ignore"):
             row = dict(row)
             for i, (fetch, step) in enumerate(self._steps):
                 if fetch is not None:
                     got = fetch(row)
+                    if fetched is not None:
+                        fetched.append(got)
                     observer.fetched(i, fetch.reads, Batch.of([row]), {c: [v] for c, v in got.items()})
                     row.update(got)
                 row = step(row)
                 observer.scored(i, Batch.of([row]))
         return row
 
-    def scoreBatch(self, rows: "Iterable[dict] | pd.DataFrame",
-                   observer: "ScoreObserver | None" = None) -> "list[dict] | pd.DataFrame":
+    def scoreBatch(self, rows: "Iterable[dict] | pd.DataFrame", observer: "ScoreObserver | None" = None,
+                   fetched: list | None = None) -> "list[dict] | pd.DataFrame":
         """Score many rows at once: a list of dicts gives a list of dicts, a pandas
         DataFrame gives a DataFrame. Each stage works on whole columns with numpy where
         it can (see ``batch.py``), with the same numbers as ``scoreInstance``, and each
@@ -175,7 +182,9 @@ class PipelineScorer:
         Rows a stage would drop (``RowSkipped``) are left out, as Spark's transform leaves
         them out of its output.
 
-        ``observer`` (see ``ScoreObserver``) sees each fetch and each stage's output."""
+        ``observer`` (see ``ScoreObserver``) sees each fetch and each stage's output;
+        ``fetched`` receives each fetch point's reads (read column -> a values tuple per row
+        the batch held at that point)."""
         import pandas as pd
         batch = Batch.of(rows)
         for i, stage in enumerate(self.stages):
@@ -184,6 +193,8 @@ class PipelineScorer:
                 got = fetch_batch(self.online_store, reads, batch)
                 if observer is not None:
                     observer.fetched(i, reads, batch, got)
+                if fetched is not None:
+                    fetched.append(got)
                 batch = batch.with_columns(got)
             batch = stage.score_batch(batch)
             if observer is not None:
