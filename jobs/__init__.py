@@ -13,7 +13,9 @@ and under ``spark-submit`` (``python -m palette.jobs.NAME``'s file):
 - ``stream``: stream feature groups from their sources into Delta and an online store;
 - ``backfill``: a stream group recomputed from its event history;
 - ``backfill_rpc``: RPC groups' served fetches, from the feature logs into Delta;
-- ``fetch_rpc``: an RPC group's fetcher called as of past times, into Delta.
+- ``fetch_rpc``: an RPC group's fetcher called as of past times, into Delta;
+- ``monitor_profile``: feature groups' tables profiled by window into palette_profiles;
+- ``monitor_report``: their drift, freshness and null rates (exit 1 on an alert).
 
 Every job logs one line per step to stderr, exits 0 on success, 1 on failure (with the
 reason logged) and 2 on bad arguments, and is safe to rerun.
@@ -31,7 +33,8 @@ from palette.errors import JobError
 # name -> module: one registry, for ``palette job NAME`` and the docs.
 JOBS = {"ingest": "ingest", "materialize": "materialize", "train": "train", "batch_score": "batch_score",
         "parity": "parity", "ingest_logs": "ingest_logs", "consistency": "consistency", "stream": "stream",
-        "backfill": "backfill", "backfill_rpc": "backfill_rpc", "fetch_rpc": "fetch_rpc"}
+        "backfill": "backfill", "backfill_rpc": "backfill_rpc", "fetch_rpc": "fetch_rpc",
+        "monitor_profile": "monitor_profile", "monitor_report": "monitor_report"}
 
 
 def job_module(name: str):

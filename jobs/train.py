@@ -139,7 +139,7 @@ def run(pipeline: str, data: str, label: str, timestamp_col: str, *, fmt: str | 
                            **_params(estimator)})
         mlflow.log_metrics({**metrics, "fit_seconds": fit_seconds})
         info = log_model(model, "model", registered_model_name=register, training_window=(first, split),
-                         timestamp_col=timestamp_col, spark=spark, input_schema=df.schema,
+                         timestamp_col=timestamp_col, spark=spark, input_schema=df.schema, reference_data=train,
                          lineage_extra={"training_data": data, "test_window": {"start": split.isoformat(),
                                                                                "end": last.isoformat()}})
         run_id = active.info.run_id

@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["predict"]:                    # its own options and --help (palette.predict)
         from palette.predict import main as predict_main
         return predict_main(argv[1:])
+    if argv[:1] == ["monitor"]:                    # profile | report (Spark jobs) | model (no JVM)
+        from palette.monitor.cli import main as monitor_main
+        return monitor_main(argv[1:])
     if argv[:1] == ["job"] and len(argv) > 1 and not argv[1].startswith("-"):
         return _job(argv[1], argv[2:])
     from palette.jobs import JOBS
@@ -173,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="serve saved models over HTTP without a JVM (palette serve --help)")
     sub.add_parser("predict", help="score a file of requests with a saved model, without a JVM "
                                    "(palette predict --help)")
+    sub.add_parser("monitor", help="feature profiles, drift and quality: profile, report, model "
+                                   "(palette monitor --help)")
     spellings = [n.replace("_", "-") for n in JOBS]
     job = sub.add_parser("job", help="run a scheduled job (palette job NAME --help); also as palette NAME")
     job.add_argument("name", metavar="NAME", help=f"one of {', '.join(spellings)}")

@@ -6,7 +6,10 @@ flavors over one saved directory (``sparkml/``, what ``model.write().save()`` wr
 - ``python_function``: palette's JVM-free runtime (``palette.mlflow.pyfunc``) —
   ``mlflow.pyfunc.load_model(uri).predict(df)`` and ``mlflow models serve`` need no pyspark
   and no JVM. Its ``requirements.txt`` lists palette's JVM-free core only;
-- ``palette``: where the saved directory is and the lineage (``palette_lineage.json``).
+- ``palette``: where the saved directory is and the lineage (``palette_lineage.json``);
+  with ``reference_data``, the training set's profile and the model's feature importances
+  (``palette_reference.json``, ``palette.monitor.reference``) that monitoring compares
+  served traffic against.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def core_requirements() -> list[str]:
 
 def save_model(spark_model, path: str, mlflow_model=None, *, spark=None, training_window: tuple | None = None,
                timestamp_col: str | None = None, lineage_extra: dict | None = None, metadata: dict | None = None,
-               input_schema=None, pip_requirements: list[str] | None = None, **kwargs) -> dict:
+               input_schema=None, pip_requirements: list[str] | None = None, reference_data=None, **kwargs) -> dict:
     """Save ``spark_model`` (a fitted PipelineModel or stage) as an MLflow model directory
     at ``path``; returns its lineage. ``log_model`` calls it through ``Model.log``."""
     import mlflow.spark
@@ -53,6 +56,9 @@ def save_model(spark_model, path: str, mlflow_model=None, *, spark=None, trainin
                          extra=lineage_extra)
     with open(os.path.join(path, LINEAGE_FILE), "w") as f:
         json.dump(found, f, indent=2, sort_keys=True)
+    if reference_data is not None:
+        from palette.monitor.reference import build_reference, save_reference
+        save_reference(build_reference(spark_model, reference_data, training_window=training_window), path)
     mlflow_model.flavors.pop(pyfunc.FLAVOR_NAME, None)
     # The keys ``mlflow.pyfunc.load_model(uri, model_config={...})`` may set (MLflow ignores
     # any other): empty means $PALETTE_ONLINE_STORE and the model's prediction columns.
@@ -70,7 +76,8 @@ def save_model(spark_model, path: str, mlflow_model=None, *, spark=None, trainin
 
 def log_model(pipeline_model, name: str = "model", registered_model_name: str | None = None, *,
               training_window: tuple | None = None, timestamp_col: str | None = None, spark=None,
-              input_schema=None, lineage_extra: dict | None = None, await_registration_for: int = 300, **kwargs):
+              input_schema=None, lineage_extra: dict | None = None, await_registration_for: int = 300,
+              reference_data=None, **kwargs):
     """Log a fitted pipeline to the active MLflow run (one is started if none is) with the
     Spark, python_function (JVM-free) and palette flavors, its lineage and signature;
     register it as ``registered_model_name`` if given. The lineage also goes to the run as
@@ -79,7 +86,9 @@ def log_model(pipeline_model, name: str = "model", registered_model_name: str | 
     MLflow's ``ModelInfo``.
 
     ``training_window``: (start, end) of the rows it was fitted on; ``input_schema``: the
-    Spark schema of those rows (integer request fields are then ``long`` in the signature).
+    Spark schema of those rows (integer request fields are then ``long`` in the signature);
+    ``reference_data``: the training rows, profiled through the model as its monitoring
+    reference (``palette.monitor.reference``).
 
     >>> info = log_model(model, "eta", registered_model_name="eta")      # doctest: +SKIP
     >>> info.model_uri, info.registered_model_version                     # doctest: +SKIP
@@ -92,7 +101,7 @@ def log_model(pipeline_model, name: str = "model", registered_model_name: str | 
     info = Model.log(artifact_path=None, name=name, flavor=flavor, flavor_name=FLAVOR_NAME, registered_model_name=registered_model_name,
                      await_registration_for=await_registration_for, spark_model=pipeline_model, spark=spark,
                      training_window=training_window, timestamp_col=timestamp_col, lineage_extra=lineage_extra,
-                     input_schema=input_schema,
+                     input_schema=input_schema, reference_data=reference_data,
                      **kwargs)
     found = read_logged_lineage(info.model_uri)
     if info.run_id:

@@ -71,15 +71,16 @@ def _merge(pdf: pd.DataFrame) -> pd.DataFrame:
                           **summary_row(p), "sketch": p.to_bytes()}])
 
 
-def profile_frame(df: DataFrame, ts_col: str, features: dict[str, str], window: timedelta,
+def profile_frame(df: DataFrame, ts_col: str | None, features: dict[str, str], window: timedelta | None,
                   slices: tuple[str, ...] = ()) -> DataFrame:
     """Profiles of ``df``'s ``features`` (name -> feature type) per event-time window (and
     per value of each ``slices`` column, besides overall): one row per window, slice and
     feature with ``window_start``, ``window_end``, ``slice``, ``feature``, the summary and
-    ``sketch`` (``Profile.to_bytes()``)."""
+    ``sketch`` (``Profile.to_bytes()``). Without ``ts_col``: one profile of all the rows
+    (null window bounds)."""
     from palette.feature_types import TYPES
-    width = int(window.total_seconds() * 1e6)
-    if width <= 0:
+    width = 0 if ts_col is None else int(window.total_seconds() * 1e6)
+    if ts_col is not None and width <= 0:
         raise InvalidArgument(f"a profile window must be positive, not {window}")
     cols, kinds = [], []
     for i, (name, t) in enumerate(features.items()):
@@ -88,8 +89,12 @@ def profile_frame(df: DataFrame, ts_col: str, features: dict[str, str], window: 
         c = (F.unix_micros(c) / 1e6 if t == "ts" else c.cast("double")) if kind == "num" else c.cast("string")
         cols.append(c.alias(f"f{i}"))
         kinds.append((f"f{i}", kind))
-    start = F.floor(F.unix_micros(F.col(f"`{ts_col}`")) / width) * width
-    base = df.where(F.col(f"`{ts_col}`").isNotNull()).select(start.alias(_W), *cols,
+    if ts_col is None:
+        start = F.lit(0).cast("long")
+    else:
+        df = df.where(F.col(f"`{ts_col}`").isNotNull())
+        start = F.floor(F.unix_micros(F.col(f"`{ts_col}`")) / width) * width
+    base = df.select(start.alias(_W), *cols,
                                                               *[F.col(f"`{s}`").alias(f"s{j}")
                                                                 for j, s in enumerate(slices)])
     parts = [base.withColumn(_S, F.lit(""))]
@@ -106,8 +111,10 @@ def profile_frame(df: DataFrame, ts_col: str, features: dict[str, str], window: 
                 "mean double, std double, min double, max double, p50 double, p99 double, distinct double, "
                 "sketch binary")
     names = F.create_map(*[x for i, name in enumerate(features) for x in (F.lit(f"f{i}"), F.lit(name))])
-    return merged.select(F.timestamp_micros(F.col(_W)).alias("window_start"),
-                         F.timestamp_micros(F.col(_W) + width).alias("window_end"), F.col(_S).alias("slice"),
+    bounds = ([F.lit(None).cast("timestamp").alias("window_start"), F.lit(None).cast("timestamp").alias("window_end")]
+              if ts_col is None else [F.timestamp_micros(F.col(_W)).alias("window_start"),
+                                      F.timestamp_micros(F.col(_W) + width).alias("window_end")])
+    return merged.select(*bounds, F.col(_S).alias("slice"),
                          names[F.col("feature")].alias("feature"), *merged.columns[3:])
 
 

@@ -50,10 +50,14 @@ class Measure:
     value: float | int | None
     limit: Limit | None = None
     detail: str = ""
+    failed: bool | None = None        # a decision the limit alone does not make (a significance test's)
 
     @property
     def status(self) -> str:
-        """``pass``, ``fail`` (the limit does not hold) or ``info`` (no limit, or no value)."""
+        """``pass``, ``fail`` (the limit does not hold, or ``failed``) or ``info`` (no limit,
+        or no value)."""
+        if self.failed is not None:
+            return "fail" if self.failed else "pass"
         if self.limit is None or self.value is None:
             return "info"
         return "pass" if self.limit.holds(self.value) else "fail"

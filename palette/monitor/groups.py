@@ -1,0 +1,89 @@
+"""Drift and quality of feature groups from their offline profiles (``palette_profiles``):
+the current period's windows against a trailing reference period, per feature and
+slice, with the group's freshness and null rates (Spark reads the table; the tests run on
+the driver over sketches, never rows)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from palette.errors import InvalidArgument
+from palette.reports import Limit, Measure
+
+from .drift import Q
+from .profile import Profile
+from .report import MonitorReport, monitor
+from .table import profiles_path
+
+
+def _load(spark: SparkSession, table: str, subject: str, start: datetime, end: datetime) -> list:
+    from delta.tables import DeltaTable
+    if not DeltaTable.isDeltaTable(spark, table):
+        raise InvalidArgument(f"no profiles at {table}: run palette monitor profile {subject} first")
+    return (spark.read.format("delta").load(table)
+            .where((F.col("subject") == subject) & (F.col("source") == "offline")
+                   & (F.col("window_start") >= F.lit(start)) & (F.col("window_end") <= F.lit(end)))
+            .select("window_start", "window_end", "feature", "slice", "sketch").collect())
+
+
+def _label(feature: str, slice_: str) -> str:
+    return feature if not slice_ else f"{feature} [{slice_}]"
+
+
+def _merge(rows, key) -> dict[str, Profile]:
+    out: dict[str, Profile] = {}
+    for r in rows:
+        name = key(r)
+        p = Profile.from_bytes(bytes(r.sketch))
+        out[name] = out[name].merge(p) if name in out else p
+    return out
+
+
+def group_report(spark: SparkSession, store, group_id: str, *, last: timedelta, reference: timedelta,
+                 every: timedelta | None = None, now: datetime | None = None, q: float = Q,
+                 max_staleness: timedelta | None = None, max_null_rate: float | None = None) -> MonitorReport:
+    """Windows of ``group_id`` in the ``last`` period (merged per ``every``, or into one)
+    against the ``reference`` period just before them."""
+    group = store.group(group_id)
+    now = now or datetime.now(timezone.utc)
+    table = profiles_path(store.root)
+    start = now - last
+    current_rows = _load(spark, table, group_id, start, now)
+    reference_rows = _load(spark, table, group_id, start - reference, start)
+    ts = group.timestamp_col
+    key = lambda r: _label(r.feature, r.slice)                       # noqa: E731
+    ref = {k: v for k, v in _merge(reference_rows, key).items() if not k.startswith(f"{ts}")}
+    step = every or last
+    windows = []
+    for i in range(max(1, int(last / step))):
+        lo, hi = start + i * step, start + (i + 1) * step
+        part = [r for r in current_rows if lo <= r.window_start.replace(tzinfo=timezone.utc) < hi]
+        if part:
+            windows.append((f"{lo:%Y-%m-%d %H:%M}", {k: v for k, v in _merge(part, key).items()
+                                                     if not k.startswith(f"{ts}")}))
+    limits = {f.name: dict(f.drift) for f in group.features if f.drift}
+    quality = []
+    stamps = _merge([r for r in reference_rows + current_rows if r.feature == ts and not r.slice], key)
+    newest = stamps.get(ts)
+    staleness = None if newest is None or not newest.n else (now.timestamp() - newest.max)
+    allowed = max_staleness or group.max_age
+    quality.append(Measure("freshness: seconds since the newest event", group_id,
+                           None if staleness is None else round(staleness, 1),
+                           None if allowed is None else Limit("<=", allowed.total_seconds()),
+                           "no event in the profiles" if staleness is None else ""))
+    if windows:
+        for name, p in sorted(windows[-1][1].items()):
+            if max_null_rate is not None:
+                quality.append(Measure("null rate", f"{windows[-1][0]} {name}", p.null_rate, Limit("<=", max_null_rate)))
+        missing = sorted({f.name for f in group.features} - {k for k in windows[-1][1]})
+        for f in missing:
+            quality.append(Measure("schema: feature present", f"{windows[-1][0]} {f}", 0, Limit(">=", 1),
+                                   "declared in the registry, absent from the profiles"))
+    report = monitor(f"group {group_id}", ref, windows, q=q, limits=limits, quality=quality,
+                     reference_label=f"the {reference} before {start:%Y-%m-%d %H:%M}")
+    if not windows:
+        report.notes.append(f"no profiled rows in the last {last} (since {start:%Y-%m-%d %H:%M}): the feed may be "
+                            "stale, or not profiled yet")
+    return report

@@ -1,0 +1,76 @@
+"""``palette monitor model``: what a served model was fed in the last minutes against its
+training profile, with its importance-weighted drift — from the served profiles a serving
+process wrote (``--log-dir``) and the reference saved with the model. No JVM, no Spark:
+an answer in well under a second.
+
+>>> report = model_report("eta", "/logs/served", last=timedelta(minutes=60))   # doctest: +SKIP
+>>> report.latest_iwd, [t.feature for t in report.alerts]                       # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from palette.errors import InvalidArgument
+from palette.reports import Limit, Measure
+
+from .drift import Q
+from .reference import load_reference
+from .report import MonitorReport, monitor
+from .served import read_served
+
+
+def profiles_dir(logs: str | os.PathLike) -> Path:
+    """Where served profiles are: ``<log dir>/_profiles`` (or the directory itself)."""
+    logs = Path(logs)
+    return logs / "_profiles" if (logs / "_profiles").is_dir() else logs
+
+
+def model_report(model: str, logs: str | os.PathLike, *, last: timedelta = timedelta(minutes=60),
+                 every: timedelta | None = None, reference: str | None = None, now: datetime | None = None,
+                 q: float = Q, max_iwd: float | None = None, max_age_p95: float | None = None,
+                 max_fallback_rate: float | None = None) -> MonitorReport:
+    """Served model ``model`` (its name in ``palette serve``) over the ``last`` period
+    (one window, or one per ``every``) against its training profile (``reference``: the
+    model's path or URI; default: the version that served the newest window)."""
+    now = now or datetime.now(timezone.utc)
+    since = now - last
+    served = read_served(profiles_dir(logs), model, since=since, until=now)
+    if not served:
+        raise InvalidArgument(f"no served profiles of model {model!r} in {profiles_dir(logs)} since "
+                              f"{since:%Y-%m-%d %H:%M:%S}: is it served with --log-dir {logs}?")
+    source = reference or served[-1]["version"]
+    ref = load_reference(source)
+    step = every or last
+    windows = []
+    for i in range(max(1, int(last / step))):
+        lo, hi = since + i * step, since + (i + 1) * step
+        merged: dict = {}
+        requests = 0
+        for w in served:
+            if lo <= w["window_start"] < hi or (lo < w["window_end"] <= hi and w["window_start"] < lo):
+                requests += w["requests"]
+                for name, p in w["profiles"].items():
+                    merged[name] = merged[name].merge(p) if name in merged else p
+        if merged:
+            windows.append((f"{lo:%H:%M}" if step < timedelta(days=1) else f"{lo:%Y-%m-%d}", merged))
+    quality = []
+    if windows:
+        current = windows[-1][1]
+        for name, p in sorted(current.items()):
+            if name.endswith(":age_s") and p.n:
+                quality.append(Measure("age p95 (s)", name[1:-len(":age_s")], round(p.quantiles([0.95])[0], 1),
+                                       None if max_age_p95 is None else Limit("<=", max_age_p95)))
+            if name.endswith(":fallback"):
+                fetched = dict(p.category_bounds()).get("fetched", (0, 0))[0]
+                rate = 1 - fetched / p.n if p.n else None
+                quality.append(Measure("rpc fallback rate", name[1:-len(":fallback")], rate,
+                                       None if max_fallback_rate is None else Limit("<=", max_fallback_rate)))
+    profiled = [n for n in ref["profiles"] if not n.startswith("@")]
+    report = monitor(f"model {model}", ref["profiles"], windows, q=q, importance=ref.get("importance"),
+                     importance_method=ref.get("importance_method"), iwd_limit=max_iwd, features=profiled,
+                     quality=quality, reference_label=f"its training profile ({source})")
+    report.notes.append(f"{sum(w['requests'] for w in served):,} requests in {len(served)} served windows since "
+                        f"{since:%Y-%m-%d %H:%M:%S} UTC; importances: {ref.get('importance_method') or 'none'}")
+    return report
