@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from palette.errors import InvalidArgument
+from palette.registry import format_age
 from palette.reports import Limit, Measure
 
 from .drift import Q
@@ -19,12 +20,13 @@ from .table import profiles_path
 
 
 def _load(spark: SparkSession, table: str, subject: str, start: datetime, end: datetime) -> list:
+    """The subject's offline profiles of windows that end within (start, end]."""
     from delta.tables import DeltaTable
     if not DeltaTable.isDeltaTable(spark, table):
         raise InvalidArgument(f"no profiles at {table}: run palette monitor profile {subject} first")
     return (spark.read.format("delta").load(table)
             .where((F.col("subject") == subject) & (F.col("source") == "offline")
-                   & (F.col("window_start") >= F.lit(start)) & (F.col("window_end") <= F.lit(end)))
+                   & (F.col("window_end") > F.lit(start)) & (F.col("window_end") <= F.lit(end)))
             .select("window_start", "window_end", "feature", "slice", "sketch").collect())
 
 
@@ -44,22 +46,24 @@ def _merge(rows, key) -> dict[str, Profile]:
 def group_report(spark: SparkSession, store, group_id: str, *, last: timedelta, reference: timedelta,
                  every: timedelta | None = None, now: datetime | None = None, q: float = Q,
                  max_staleness: timedelta | None = None, max_null_rate: float | None = None) -> MonitorReport:
-    """Windows of ``group_id`` in the ``last`` period (merged per ``every``, or into one)
-    against the ``reference`` period just before them."""
+    """Windows of ``group_id`` ending in the ``last`` period (or still open; merged per
+    ``every``, or into one) against those ending in the ``reference`` period before it."""
     group = store.group(group_id)
     now = now or datetime.now(timezone.utc)
     table = profiles_path(store.root)
     start = now - last
-    current_rows = _load(spark, table, group_id, start, now)
+    current_rows = _load(spark, table, group_id, start, now + timedelta(days=36500))   # windows still open too
     reference_rows = _load(spark, table, group_id, start - reference, start)
     ts = group.timestamp_col
     key = lambda r: _label(r.feature, r.slice)                       # noqa: E731
     ref = {k: v for k, v in _merge(reference_rows, key).items() if not k.startswith(f"{ts}")}
     step = every or last
     windows = []
-    for i in range(max(1, int(last / step))):
+    n = max(1, int(last / step))
+    for i in range(n):
         lo, hi = start + i * step, start + (i + 1) * step
-        part = [r for r in current_rows if lo <= r.window_start.replace(tzinfo=timezone.utc) < hi]
+        part = [r for r in current_rows if lo < r.window_end.replace(tzinfo=timezone.utc) <= hi
+                or (i == n - 1 and r.window_end.replace(tzinfo=timezone.utc) > hi)]
         if part:
             windows.append((f"{lo:%Y-%m-%d %H:%M}", {k: v for k, v in _merge(part, key).items()
                                                      if not k.startswith(f"{ts}")}))
@@ -73,6 +77,10 @@ def group_report(spark: SparkSession, store, group_id: str, *, last: timedelta, 
                            None if staleness is None else round(staleness, 1),
                            None if allowed is None else Limit("<=", allowed.total_seconds()),
                            "no event in the profiles" if staleness is None else ""))
+    first = group.features[0].name
+    rows = sum(ps[first].count for _, ps in windows if first in ps)
+    quality.append(Measure("rows in the current period", group_id, rows, Limit(">", 0),
+                           "" if rows else "nothing arrived: a stale feed"))
     if windows:
         for name, p in sorted(windows[-1][1].items()):
             if max_null_rate is not None:
@@ -82,8 +90,8 @@ def group_report(spark: SparkSession, store, group_id: str, *, last: timedelta, 
             quality.append(Measure("schema: feature present", f"{windows[-1][0]} {f}", 0, Limit(">=", 1),
                                    "declared in the registry, absent from the profiles"))
     report = monitor(f"group {group_id}", ref, windows, q=q, limits=limits, quality=quality,
-                     reference_label=f"the {reference} before {start:%Y-%m-%d %H:%M}")
+                     reference_label=f"the {format_age(reference)} before {start:%Y-%m-%d %H:%M}")
     if not windows:
-        report.notes.append(f"no profiled rows in the last {last} (since {start:%Y-%m-%d %H:%M}): the feed may be "
+        report.notes.append(f"no profiled rows in the last {format_age(last)} (since {start:%Y-%m-%d %H:%M}): the feed may be "
                             "stale, or not profiled yet")
     return report

@@ -85,3 +85,35 @@ def test_a_slice_column_the_table_lacks_is_refused(spark_session, tmp_path):
     s.ingest(spark_session.createDataFrame([("r1", 1.0, T0)], "r_id string, prep double, event_ts timestamp"), G)
     with pytest.raises(InvalidArgument, match="slices by region, which its table does not have"):
         profile_groups(spark_session, s, [G])
+
+
+def test_a_shift_in_one_city_and_a_stale_feed_are_reported(spark_session, stats_store, tmp_path):
+    from palette.monitor.groups import group_report
+    now = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)     # daily windows align
+    rng = np.random.default_rng(5)
+    frames = []
+    for day in range(8):                                 # seven reference days, then a day where LA shifts
+        start = now - timedelta(days=8 - day)
+        df = _rows(rng, 1, n_per_hour=4000, city_shift=1.0 if day == 7 else 0.0)
+        df["event_ts"] = [start + timedelta(seconds=int(s)) for s in rng.integers(0, 86400, len(df))]
+        frames.append(df)
+    schema = "r_id string, prep double, city string, open boolean, event_ts timestamp"
+    stats_store.ingest(spark_session.createDataFrame(pd.concat(frames, ignore_index=True), schema), G)
+    profile_groups(spark_session, stats_store, [G], window="1d")
+    report = group_report(spark_session, stats_store, G, last=timedelta(days=1), reference=timedelta(days=7),
+                          now=now, max_staleness=timedelta(hours=6))
+    alerts = {(t.feature, t.test) for t in report.alerts}
+    assert ("prep [city=la]", "ks") in alerts and ("prep [city=sf]", "ks") not in alerts, str(report)
+    assert report.ok is False and "freshness" not in " ".join(str(m) for m in report.breaches)
+    stale = group_report(spark_session, stats_store, G, last=timedelta(days=1), reference=timedelta(days=7),
+                         now=now + timedelta(days=2), max_staleness=timedelta(hours=6))
+    [fresh] = [m for m in stale.quality if m.name.startswith("freshness")]
+    assert fresh.status == "fail" and fresh.value > 86400
+    assert "no profiled rows in the last 1d" in str(stale)
+    from palette.cli import main
+    out = tmp_path / "r.json"
+    hours = int((datetime.now(timezone.utc) - now).total_seconds() // 3600) + 24
+    assert main(["monitor", "report", G, "--store", str(stats_store.root), "--last", f"{hours}h", "--reference",
+                 "7d", "--json", str(out)]) == 1
+    import json
+    assert any(t["alert"] and t["feature"] == "prep [city=la]" for t in json.loads(out.read_text())["tests"])
