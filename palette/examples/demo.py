@@ -11,7 +11,10 @@ order is scored without Spark before and after, with the age of each feature →
 kitchen queue (an RPC feature, fetched per request from the kitchen service's client)
 backfilled from the log (``palette backfill-rpc``) and checked against it
 (``palette consistency``) → the model retrained → ``parity`` (HTML report, logged to the
-training run); then a short summary. Everything
+training run) → monitoring: the groups' tables profiled by day (``palette monitor
+profile``), and the served traffic — with a busy hour of bigger orders planted in one
+region — against the model's training profile (``palette monitor model``: drift, its
+importance-weighted drift, HTML report); then a short summary. Everything
 lands under ``--workdir`` (default ``demo-out/``), which a rerun starts afresh; the docs'
 examples run against it:
 
@@ -22,7 +25,8 @@ examples run against it:
 - ``sources/`` the simulated sources (``sources/orders`` the orders with their labels),
   ``requests/`` 2,000 requests, ``predictions/`` the batch scores;
 - ``logs/served`` the served requests' feature log (Delta), ``serve.log`` the service's
-  output, ``parity.html`` the report.
+  output, ``parity.html`` the report; ``logs/raw/_profiles`` the served profiles,
+  ``monitoring.html`` the served traffic against the training profile.
 
 ::
 
@@ -50,6 +54,9 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
     from palette.store import FeatureStore
     from palette.logs import check_consistency, ingest_logs
     from palette.mlflow.uri import local_model_dir
+    from palette.monitor.model_report import model_report
+    from palette.monitor.offline import profile_groups
+    from palette.monitor.reference import REFERENCE_FILE
     from palette.rpc import backfill_rpc
     from palette.transformers import load_scorer
 
@@ -79,6 +86,7 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
 
     model_dir = f"{workdir}/model"                  # the registered model as a plain directory
     shutil.copytree(local_model_dir("models:/eta@champion"), model_dir)
+    shutil.copy(os.path.join(os.path.dirname(local_model_dir("models:/eta@champion")), REFERENCE_FILE), model_dir)
     store.record_model(model_dir)
     scorer = load_scorer(model_dir, online_store=online)
     all_orders = spark.read.parquet(sim.paths["orders"])
@@ -96,7 +104,9 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
 
     from pyspark.sql import functions as F
     instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in recent]
-    http_ms = serve(model_dir, online, workdir, instances)
+    busy = busy_hour(scorer, instances)
+    http_ms = serve(model_dir, online, workdir, instances + busy["instances"])
+    instances += busy["instances"]
     logged = ingest_logs(spark, f"{workdir}/logs/raw", f"{workdir}/logs/served")
     # The kitchen queue served with each request, from the log into its Delta table; then the
     # served values against what point-in-time lookups read back, and the model retrained.
@@ -112,6 +122,9 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
         .withColumn("order_ts", F.lit(now)).write.parquet(requests)
     report = parity.run("models:/eta@champion", requests, online_store=online, report=f"{workdir}/parity.html",
                         mlflow_run=retrained["run_id"], spark=spark)
+    profiled = profile_groups(spark, store, sorted(store.registry.groups()), window="1d")
+    monitored = model_report("eta", f"{workdir}/logs/raw", last=timedelta(hours=1))
+    monitored.write_html(f"{workdir}/monitoring.html")
     m = trained["metrics"]
     return {"workdir": workdir, "orders": orders, "ingested": ingested["restaurant:batch_fg"]["source_rows"],
             "events": ingested["restaurant:realtime_fg"]["source_rows"] + ingested["restaurant:location_fg"]["source_rows"],
@@ -124,7 +137,25 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
                         "fallbacks": backfilled["fallbacks"], "compared": queue["rows"],
                         "mismatch_rate": queue["mismatch_rate"], "fallback_rate": queue["rpc_fallback_rate"],
                         "retrained": retrained["registered"], "rmse": retrained["metrics"]["rmse"]},
+            "monitoring": {"profiles": sum(r.rows for r in profiled), "groups": len(profiled),
+                           "region": busy["region"], "planted": len(busy["instances"]),
+                           "alerts": sorted({t.feature for t in monitored.alerts}), "iwd": monitored.latest_iwd,
+                           "top": [f for f, _ in monitored.contributions()[:2]], "q": monitored.q},
             "seconds": time.monotonic() - started}
+
+
+def busy_hour(scorer, instances: list[dict], n: int = 300, extra: int = 3) -> dict:
+    """A busy hour in one region: ``n`` more orders from the restaurants of the region the
+    most recent orders came from, each ``extra`` items bigger than usual — the shift the
+    monitoring step must find."""
+    regions = {}
+    for inst in instances:
+        region = scorer.scoreInstance({"r_id": inst["r_id"], "order_size": inst["order_size"]}).get("region_id")
+        regions.setdefault(region, []).append(inst)
+    region, members = max(((r, m) for r, m in regions.items() if r is not None), key=lambda x: len(x[1]))
+    out = [{"order_id": -1 - i, "r_id": members[i % len(members)]["r_id"],
+            "order_size": members[i % len(members)]["order_size"] + extra} for i in range(n)]
+    return {"region": region, "instances": out}
 
 
 def stream_live(spark, store, scorer, online: str, order: dict, burst: int = 8) -> dict:
@@ -209,7 +240,7 @@ def serve(model_dir: str, online: str, workdir: str, instances: list[dict]) -> l
 
 
 def summary(r: dict) -> str:
-    w, live, k = r["workdir"], r["live"], r["kitchen"]
+    w, live, k, mon = r["workdir"], r["live"], r["kitchen"], r["monitoring"]
     ages = ", ".join(f"{name} {value:g} ({age:.0f} s old)" for name, (value, age) in live["ages"].items())
     return f"""
 palette demo: the Uber Eats ETA example, end to end ({r['seconds']:.0f} s)
@@ -231,6 +262,10 @@ as of their time;
 {k['compared']:,} compared, mismatch rate {k['mismatch_rate']:.0%}
                retrained after the backfill: {k['retrained']} (RMSE {k['rmse']:.2f} min), the champion now
   parity       {'PASS' if r['parity_ok'] else 'FAIL'} on {r['parity_rows']:,} requests: {w}/parity.html
+  monitoring   {mon['profiles']:,} profiles of {mon['groups']} groups' daily windows; the served traffic against the \
+training profile ({mon['planted']} bigger orders planted in region {mon['region']}):
+               alerts on {', '.join(mon['alerts']) or 'nothing'} (false discovery rate {mon['q']:g}); \
+importance-weighted drift {mon['iwd']:.3f}, most from {', '.join(mon['top'])}: {w}/monitoring.html
   MLflow       MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db mlflow ui   (run {r['run_id']})
   serve it     MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db palette serve --model eta=models:/eta@champion \\
                  --online-store sqlite:///{w}/online.db

@@ -16,6 +16,7 @@ the cost follows the change, not the history. Without a change feed for those ve
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -43,6 +44,19 @@ class ProfileRun:
 
     def __str__(self) -> str:
         return f"{self.group}: version {self.version}, {self.windows} windows ({self.method}), {self.rows} profiles"
+
+
+@contextmanager
+def arrow_batches(spark: SparkSession, rows: int = 50_000):
+    """Bigger Arrow batches while profiles are computed (fewer, larger vectorized sketch
+    updates per partition); the session's setting is restored after."""
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    old = spark.conf.get(key, None)
+    spark.conf.set(key, str(rows))
+    try:
+        yield
+    finally:
+        spark.conf.unset(key) if old is None else spark.conf.set(key, old)
 
 
 def _partials(features: list[tuple[str, str]]):
@@ -191,6 +205,10 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
     for gid in groups:
         group = store.group(gid)
         path = store.table_path(gid)
+        from delta.tables import DeltaTable
+        if not DeltaTable.isDeltaTable(spark, path):
+            raise InvalidArgument(f"feature group {gid} has no table at {path} yet: ingest it (or backfill it) "
+                                  "before profiling it")
         version = current_version(spark, path)
         last = None if full else _last_version(spark, table, gid, window)
         if last is not None and last >= version:
@@ -212,7 +230,8 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
             "source_version", F.lit(version).cast("long")).withColumn("computed_at", F.current_timestamp())
         rows = rows.cache()
         try:
-            written = rows.count()
+            with arrow_batches(spark):
+                written = rows.count()
             windows = rows.select("window_start").distinct().count()
             owned = (f"t.subject = '{gid}' AND t.source = 'offline' AND "
                      f"unix_seconds(t.window_end) - unix_seconds(t.window_start) = {int(window.total_seconds())}")

@@ -117,8 +117,9 @@ class Profile:
         self.count += len(s)
         missing = s.isna()
         self.nulls += int(missing.sum())
-        counts = s[~missing].map(_category).value_counts(sort=False)
+        counts = s[~missing].value_counts(sort=False)           # then each distinct value spelled once
         for item, c in zip(counts.index, counts.to_numpy()):
+            item = _category(item)
             self.freq.update(item, int(c))
             self.hll.update(item)
 

@@ -82,10 +82,11 @@ def importances(model, transformed, profiles: dict[str, Profile]) -> tuple[dict[
 
 def build_reference(model, train_df, *, label: str | None = None, training_window: tuple | None = None) -> dict:
     """The reference of ``model`` fitted on ``train_df`` (see the module)."""
-    from .offline import profile_frame
+    from .offline import arrow_batches, profile_frame
     transformed = model.transform(train_df)
     columns = _scalar_columns(transformed)
-    rows = profile_frame(transformed, None, columns, None).collect()
+    with arrow_batches(train_df.sparkSession):
+        rows = profile_frame(transformed, None, columns, None).collect()
     profiles = {r.feature: Profile.from_bytes(bytes(r.sketch)) for r in rows}
     weights, method = importances(model, transformed, profiles)
     n = max((p.count for p in profiles.values()), default=0)

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,12 @@ def _kind(v) -> str | None:
     if isinstance(v, datetime):
         return "num"
     return None                                   # vectors, dicts: not profiled
+
+
+def _reason(values, i: int) -> str:
+    """Why feature ``i`` of an RPC read is a fallback, or ``fetched``."""
+    reasons = getattr(values, "fallbacks", None)
+    return (reasons[i] if reasons is not None and i < len(reasons) else None) or FETCHED
 
 
 def _number(v):
@@ -91,45 +98,59 @@ class ServedProfiler:
         profiles = self.windows.setdefault(start, {})
         self.requests[start] = self.requests.get(start, 0) + len(entries)
         rows = [r for _, rs, _ in entries for r in rs if r is not None]
+        names = []
         for name in (rows[0] if rows else ()):
             kind = self.kinds.get(name, "?")
             if kind == "?":
-                kind = self.kinds[name] = next((_kind(r.get(name)) for r in rows if r.get(name) is not None), "?")
-                if kind == "?":
-                    self.kinds.pop(name)
+                kind = next((_kind(r.get(name)) for r in rows if r.get(name) is not None), "?")
+                if kind == "?":                              # only nulls so far: decided by a later window
                     continue
-            if kind is None:
-                continue
-            values = [r.get(name) for r in rows]
-            p = profiles.get(name) or profiles.setdefault(name, Profile(kind))
-            if kind == "num":
-                try:
-                    p.update(np.array(values, dtype=float))
-                except TypeError:                           # timestamps
-                    p.update(np.array([None if v is None else _number(v) for v in values], dtype=float))
-            else:
-                p.update(values)
+                self.kinds[name] = kind
+            if kind is not None:
+                names.append(name)
+        if names:
+            try:                                             # one C-level pass per row, then columns
+                columns = zip(*map(itemgetter(*names), rows)) if len(names) > 1 else \
+                    [[r[names[0]] for r in rows]]
+                columns = list(columns)
+            except KeyError:                                 # a row without some column: the slow way
+                columns = [[r.get(n) for r in rows] for n in names]
+            for name, values in zip(names, columns):
+                kind = self.kinds[name]
+                p = profiles.get(name) or profiles.setdefault(name, Profile(kind))
+                if kind == "num":
+                    try:
+                        p.update(np.array(values, dtype=float))
+                    except TypeError:                        # timestamps
+                        p.update(np.array([None if v is None else _number(v) for v in values], dtype=float))
+                else:
+                    p.update(list(values))
         ages: dict[str, list] = {}
         fallbacks: dict[str, list] = {}
         plan = self._plan
+        reads: dict[tuple, list] = {}                        # fetch points, by the columns they read
         for at, _, fetched in entries:
             for got in fetched:
-                for column, value in got.items():
-                    spec = plan.get(column)
-                    if spec is None:
-                        continue
-                    age_name, fallback_names = spec
-                    out = ages.get(age_name) or ages.setdefault(age_name, [])
-                    for tup in (value if type(value) is list else (value,)):
-                        out.append(None if tup is None or tup[-1] is None else at - tup[-1] / 1e6)
-                        if fallback_names:
-                            reasons = getattr(tup, "fallbacks", None) or ()
-                            for i, name in enumerate(fallback_names):
-                                reason = reasons[i] if i < len(reasons) else None
-                                fallbacks.setdefault(name, []).append(reason or FETCHED)
-        for name, values in ages.items():
+                reads.setdefault(tuple(got), []).append((at, got))
+        for columns, gots in reads.items():
+            at = [a for a, _ in gots]
+            for column in columns:
+                spec = plan.get(column)
+                if spec is None:
+                    continue
+                age_name, fallback_names = spec
+                values = [g[column] for _, g in gots]
+                times = at
+                if any(type(v) is list for v in values):     # scoreBatch: a tuple per row
+                    pairs = [(a, t) for a, v in zip(at, values) for t in (v if type(v) is list else (v,))]
+                    times, values = [a for a, _ in pairs], [t for _, t in pairs]
+                event = np.array([np.nan if t is None or t[-1] is None else t[-1] for t in values], dtype=float)
+                ages.setdefault(age_name, []).append(np.asarray(times) - event / 1e6)
+                for i, name in enumerate(fallback_names):
+                    fallbacks.setdefault(name, []).extend(_reason(t, i) for t in values)
+        for name, parts in ages.items():
             p = profiles.get(name) or profiles.setdefault(name, Profile("num"))
-            p.update(np.array(values, dtype=float))
+            p.update(np.concatenate(parts))
             p.nulls, p.nans = p.nulls + p.nans, 0          # no value served: a null age, not a NaN
         for name, values in fallbacks.items():
             (profiles.get(name) or profiles.setdefault(name, Profile("cat"))).update(values)
