@@ -205,7 +205,8 @@ plt.show()
 # One model, two flavors over one saved directory: Spark's (`mlflow.spark.load_model`) and a
 # `python_function` loaded by palette's JVM-free runtime. With it go its lineage — the refs it
 # reads, the Delta version of every feature table it was trained on, the training window —
-# and the request fields it needs, as its signature.
+# the request fields it needs, as its signature, and (`reference_data`) the training set's
+# profile with the model's feature importances: what monitoring compares served traffic with.
 
 # %%
 from palette.mlflow import log_model, read_lineage
@@ -215,7 +216,7 @@ with mlflow.start_run(run_name="eta-notebook") as run:
     mlflow.log_metrics(metrics)
     mlflow.log_figure(fig, "evaluation.png")
     info = log_model(model, "model", registered_model_name="eta", training_window=(sim.start, split),
-                     input_schema=orders.schema, spark=spark)
+                     input_schema=orders.schema, spark=spark, reference_data=train)
 mlflow.MlflowClient().set_registered_model_alias("eta", "champion", info.registered_model_version)
 lineage = read_lineage("models:/eta@champion")
 print(f"run {run.info.run_id}: registered models:/eta/{info.registered_model_version} (alias champion)")
@@ -277,14 +278,22 @@ pd.DataFrame([{"feature": name, "value": value, "age (s)": round(age, 1)}
 # ## 10. Through the HTTP service
 #
 # `palette serve` is a separate process with no JVM; it takes the registry URI as it takes
-# a path, and speaks KServe v1 and MLflow's `/invocations`.
+# a path, and speaks KServe v1 and MLflow's `/invocations`. With `--log-dir` it also profiles
+# what the model is fed, per window. We send the recent orders, then a busy hour in one
+# region: 300 orders, each three items bigger than that restaurant's usual.
 
 # %%
 from palette.testing import free_port
 
 port = free_port()
+from palette.examples.demo import busy_hour
+
+recent = [{"r_id": r.r_id, "order_size": r.order_size}
+          for r in orders.orderBy(F.desc("order_ts")).limit(300).collect()]
+busy = busy_hour(scorer, recent)
 service = subprocess.Popen([sys.executable, "-m", "palette.serve", "--model", "eta=models:/eta@champion",
-                            "--online-store", online, "--port", str(port), "--workers", "1"],
+                            "--online-store", online, "--port", str(port), "--workers", "1",
+                            "--log-dir", f"{workdir}/served", "--log-sample", "0"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
     for _ in range(300):
@@ -299,8 +308,14 @@ try:
     t0 = time.perf_counter()
     answer = json.loads(urllib.request.urlopen(request, timeout=10).read())
     print(f"HTTP answer in {(time.perf_counter() - t0) * 1e3:.1f} ms:", answer)
+    for instance in recent + [{k: v for k, v in i.items() if k != "order_id"} for i in busy["instances"]]:
+        urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/models/eta:predict", method="POST",
+            data=json.dumps({"instances": [instance]}).encode(), headers={"Content-Type": "application/json"}),
+            timeout=10).read()
+    print(f"{len(recent)} recent orders and {len(busy['instances'])} bigger ones in region {busy['region']} served")
 finally:
-    service.terminate()
+    service.terminate()                                 # SIGTERM: the profiles in progress are written
     service.wait(30)
 assert abs(answer["predictions"][0] - scorer.scoreInstance(order)["prediction"]) < 1e-9
 
@@ -325,6 +340,29 @@ report.log_to_mlflow(run.info.run_id)
 display(HTML(open(f"{workdir}/parity.html").read()))
 assert report.ok
 
+# %% [markdown]
+# ## 12. Monitor: profiles, drift, importance-weighted drift
+#
+# The feature groups' tables are profiled by day (a few KB of mergeable sketches per feature
+# and window, in `palette_profiles`); the served traffic is compared with the model's training
+# profile, every feature tested under one false discovery rate, and weighted by the model's
+# feature importances. The busy hour's bigger orders should stand out — and what the model
+# relies on most.
+
+# %%
+from datetime import timedelta
+
+from palette.monitor.model_report import model_report
+from palette.monitor.offline import profile_groups
+
+for run_ in profile_groups(spark, store, sorted(store.registry.groups()), window="1d"):
+    print(run_)
+drift = model_report("eta", f"{workdir}/served", last=timedelta(hours=1))
+print(drift)
+drift.write_html(f"{workdir}/monitoring.html")
+display(HTML(open(f"{workdir}/monitoring.html").read()))
+assert {"order_size", "order_size_f"} <= {t.feature for t in drift.alerts}
+
 # %%
 print(f"""
 orders            {ORDERS:,} ({ingested['restaurant:batch_fg']['source_rows']:,} batch rows, \
@@ -336,4 +374,6 @@ one order         {scorer.scoreInstance(order)['prediction']:.1f} min, p50 {timi
 parity            {'PASS' if report.ok else 'FAIL'} on {report.rows:,} requests
 MLflow            {mlflow.get_tracking_uri()} (run {run.info.run_id})
 parity report     {workdir}/parity.html
+monitoring        {len(drift.alerts)} drift alerts; importance-weighted drift {drift.latest_iwd:.3f}: \
+{workdir}/monitoring.html
 """)

@@ -139,8 +139,12 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
                         "retrained": retrained["registered"], "rmse": retrained["metrics"]["rmse"]},
             "monitoring": {"profiles": sum(r.rows for r in profiled), "groups": len(profiled),
                            "region": busy["region"], "planted": len(busy["instances"]),
-                           "alerts": sorted({t.feature for t in monitored.alerts}), "iwd": monitored.latest_iwd,
-                           "top": [f for f, _ in monitored.contributions()[:2]], "q": monitored.q},
+                           "alerts": len({t.feature for t in monitored.alerts}),
+                           "features": len({t.feature for t in monitored.tests}),
+                           "largest": [f"{t.feature} {t.effect:.2f}" for t in sorted(
+                               (t for t in monitored.alerts if t.test in ("ks", "chi2")), key=lambda t: -t.effect)[:3]],
+                           "iwd": monitored.latest_iwd, "top": [f for f, _ in monitored.contributions()[:2]],
+                           "q": monitored.q},
             "seconds": time.monotonic() - started}
 
 
@@ -264,8 +268,9 @@ as of their time;
   parity       {'PASS' if r['parity_ok'] else 'FAIL'} on {r['parity_rows']:,} requests: {w}/parity.html
   monitoring   {mon['profiles']:,} profiles of {mon['groups']} groups' daily windows; the served traffic against the \
 training profile ({mon['planted']} bigger orders planted in region {mon['region']}):
-               alerts on {', '.join(mon['alerts']) or 'nothing'} (false discovery rate {mon['q']:g}); \
-importance-weighted drift {mon['iwd']:.3f}, most from {', '.join(mon['top'])}: {w}/monitoring.html
+               {mon['alerts']} of {mon['features']} features alert (false discovery rate {mon['q']:g}), the \
+largest distances {', '.join(mon['largest'])};
+               importance-weighted drift {mon['iwd']:.3f}, most from {', '.join(mon['top'])}: {w}/monitoring.html
   MLflow       MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db mlflow ui   (run {r['run_id']})
   serve it     MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db palette serve --model eta=models:/eta@champion \\
                  --online-store sqlite:///{w}/online.db

@@ -58,7 +58,9 @@ def save_model(spark_model, path: str, mlflow_model=None, *, spark=None, trainin
         json.dump(found, f, indent=2, sort_keys=True)
     if reference_data is not None:
         from palette.monitor.reference import build_reference, save_reference
-        save_reference(build_reference(spark_model, reference_data, training_window=training_window), path)
+        keys = {ref.rsplit(":", 1)[-1] for ref in found["feature_refs"]}
+        save_reference(build_reference(spark_model, reference_data, training_window=training_window,
+                                       request_fields=found["request_fields"], keys=keys), path)
     mlflow_model.flavors.pop(pyfunc.FLAVOR_NAME, None)
     # The keys ``mlflow.pyfunc.load_model(uri, model_config={...})`` may set (MLflow ignores
     # any other): empty means $PALETTE_ONLINE_STORE and the model's prediction columns.

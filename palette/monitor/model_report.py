@@ -67,7 +67,7 @@ def model_report(model: str, logs: str | os.PathLike, *, last: timedelta = timed
                 rate = 1 - fetched / p.n if p.n else None
                 quality.append(Measure("rpc fallback rate", name[1:-len(":fallback")], rate,
                                        None if max_fallback_rate is None else Limit("<=", max_fallback_rate)))
-    profiled = [n for n in ref["profiles"] if not n.startswith("@")]
+    profiled = ref.get("monitored") or [n for n in ref["profiles"] if not n.startswith("@")]
     report = monitor(f"model {model}", ref["profiles"], windows, q=q, importance=ref.get("importance"),
                      importance_method=ref.get("importance_method"), iwd_limit=max_iwd, features=profiled,
                      quality=quality, reference_label=f"its training profile ({source})")

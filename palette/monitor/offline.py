@@ -245,3 +245,41 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
         runs.append(ProfileRun(gid, version, windows, written, method))
         log.info("profiled %s", runs[-1])
     return runs
+
+
+def ingest_served(spark: SparkSession, store, logs: str) -> dict[str, int]:
+    """Served profiles (``palette serve --log-dir``) into the profiles table, one row per
+    model, window and column (every process's file of a window merged). Incremental: only
+    windows with a file newer than the last ingest of that model are read again; a rerun
+    with nothing new writes nothing. Returns the rows written per model."""
+    import os
+    from datetime import datetime, timezone
+
+    from .model_report import profiles_dir
+    from .served import read_served
+    from .table import summary_row
+    directory = profiles_dir(logs)
+    table = profiles_path(store.root)
+    written = {}
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else ():
+        model = folder.name
+        subject = f"served:{model}"
+        last = _last_version(spark, table, subject, timedelta(0)) or 0          # microseconds of the last ingest
+        files = list(folder.glob("*.json"))
+        newest = max((int(os.stat(f).st_mtime * 1e6) for f in files), default=0)
+        changed = sorted({f.name.split("-", 2)[0] for f in files if int(os.stat(f).st_mtime * 1e6) > last})
+        rows = []
+        for w in read_served(directory, model):
+            if f"{w['window_start']:%Y%m%dT%H%M%SZ}" not in changed:
+                continue
+            for name, p in w["profiles"].items():
+                rows.append({"subject": model, "source": "served", "feature": name, "slice": "",
+                             "window_start": w["window_start"], "window_end": w["window_end"], **summary_row(p),
+                             "sketch": p.to_bytes(), "source_version": None,
+                             "computed_at": datetime.now(timezone.utc)})
+        if rows:
+            upsert(spark, table, spark.createDataFrame(rows, SCHEMA))
+        _record_run(spark, table, subject, timedelta(0), newest)
+        written[model] = len(rows)
+        log.info("served profiles of %s: %d rows from %d changed windows", model, len(rows), len(changed))
+    return written

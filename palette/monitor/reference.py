@@ -80,8 +80,11 @@ def importances(model, transformed, profiles: dict[str, Profile]) -> tuple[dict[
     return weights, method
 
 
-def build_reference(model, train_df, *, label: str | None = None, training_window: tuple | None = None) -> dict:
-    """The reference of ``model`` fitted on ``train_df`` (see the module)."""
+def build_reference(model, train_df, *, label: str | None = None, training_window: tuple | None = None,
+                    request_fields=(), keys=()) -> dict:
+    """The reference of ``model`` fitted on ``train_df`` (see the module). ``request_fields``:
+    the fields a request sends the model (its lineage's), tested too, except the entity
+    ``keys`` it looks features up by."""
     from .offline import arrow_batches, profile_frame
     transformed = model.transform(train_df)
     columns = _scalar_columns(transformed)
@@ -91,9 +94,14 @@ def build_reference(model, train_df, *, label: str | None = None, training_windo
     weights, method = importances(model, transformed, profiles)
     n = max((p.count for p in profiles.values()), default=0)
     window = None if training_window is None else [str(t) for t in training_window]
+    # What monitoring tests: the request's fields and what the model computed from them
+    # (looked-up features, DSL outputs, the prediction) — not the entity keys, nor the training
+    # rows' other columns (ids, the label), which serving sees only in part.
+    monitored = sorted(({c for c in profiles if c not in train_df.columns} | set(weights)
+                        | {f for f in request_fields if f in profiles}) - set(keys))
     return {"format": _FORMAT, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "rows": n,
             "training_window": window, "label": label, "importance": weights, "importance_method": method,
-            "profiles": profiles}
+            "monitored": monitored, "profiles": profiles}
 
 
 def save_reference(reference: dict, directory: str | os.PathLike) -> str:

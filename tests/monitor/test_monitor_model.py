@@ -27,7 +27,7 @@ def referenced(eta, spark_session, tmp_path_factory):
     train = spark_session.createDataFrame(eta["requests"], "order_id long, r_id string, order_size long") \
         .withColumn("order_ts", F.lit(AS_OF)).withColumn("eta", F.col("order_size") * 3.0 + F.col("order_id") % 7)
     model = PipelineModel.load(str(path))
-    reference = build_reference(model, train)
+    reference = build_reference(model, train, request_fields={"r_id": "str", "order_size": "num"}, keys={"r_id"})
     save_reference(reference, path)
     return tmp, path, reference, model
 
@@ -41,6 +41,8 @@ def test_the_reference_holds_the_training_profile_and_the_gbt_s_importances(refe
     assert reference["importance_method"] == "featureImportances"
     loaded = load_reference(str(path))
     assert loaded["rows"] == 3000 and {"order_size", "prep_time_f", "prediction", "eta"} <= set(loaded["profiles"])
+    assert {"order_size", "prep_time_f", "region_id", "prediction"} <= set(loaded["monitored"])
+    assert not {"r_id", "order_id", "eta", "order_ts"} & set(loaded["monitored"])      # keys, ids, the label
     assert loaded["profiles"]["order_size"].mean == pytest.approx(np.mean([r["order_size"] for r in eta_requests]))
 
 

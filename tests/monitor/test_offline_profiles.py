@@ -117,3 +117,29 @@ def test_a_shift_in_one_city_and_a_stale_feed_are_reported(spark_session, stats_
                  "7d", "--json", str(out)]) == 1
     import json
     assert any(t["alert"] and t["feature"] == "prep [city=la]" for t in json.loads(out.read_text())["tests"])
+
+
+def test_served_profiles_reach_the_table_once_per_window_and_again_when_a_replica_adds_one(spark_session,
+                                                                                          stats_store, tmp_path):
+    import os
+    import socket
+    import time as clock
+
+    from palette.monitor.offline import ingest_served
+    from palette.monitor.served import write_window
+    logs = tmp_path / "logs" / "_profiles"
+    start = datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc).timestamp()
+    for minute in range(2):
+        write_window(logs, "eta", "v1", start + 60 * minute, start + 60 * (minute + 1), 10,
+                     {"order_size": Profile.of(np.arange(10.0)), "r_id": Profile.of(["a"] * 10, "cat")})
+    assert ingest_served(spark_session, stats_store, str(tmp_path / "logs")) == {"eta": 4}
+    assert ingest_served(spark_session, stats_store, str(tmp_path / "logs")) == {"eta": 0}     # nothing new
+    clock.sleep(0.01)
+    other = write_window(tmp_path / "other", "eta", "v1", start, start + 60, 5,      # another replica's file
+                         {"order_size": Profile.of(np.arange(5.0))})
+    other.rename(logs / "eta" / other.name.replace(f"-{socket.gethostname()}-{os.getpid()}", "-otherhost-7"))
+    assert ingest_served(spark_session, stats_store, str(tmp_path / "logs")) == {"eta": 2}     # that window again
+    rows = _profiles(spark_session, stats_store, "source = 'served'")
+    assert len(rows) == 4 and set(rows.subject) == {"eta"}
+    first = rows[(rows.feature == "order_size") & (rows.window_start == pd.Timestamp("2026-12-07 10:00:00"))]
+    assert first.rows.iloc[0] == 15                      # both processes' files of the window, merged
