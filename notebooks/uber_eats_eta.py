@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -278,22 +278,14 @@ pd.DataFrame([{"feature": name, "value": value, "age (s)": round(age, 1)}
 # ## 10. Through the HTTP service
 #
 # `palette serve` is a separate process with no JVM; it takes the registry URI as it takes
-# a path, and speaks KServe v1 and MLflow's `/invocations`. With `--log-dir` it also profiles
-# what the model is fed, per window. We send the recent orders, then a busy hour in one
-# region: 300 orders, each three items bigger than that restaurant's usual.
+# a path, and speaks KServe v1 and MLflow's `/invocations`.
 
 # %%
 from palette.testing import free_port
 
 port = free_port()
-from palette.examples.demo import busy_hour
-
-recent = [{"r_id": r.r_id, "order_size": r.order_size}
-          for r in orders.orderBy(F.desc("order_ts")).limit(300).collect()]
-busy = busy_hour(scorer, recent)
 service = subprocess.Popen([sys.executable, "-m", "palette.serve", "--model", "eta=models:/eta@champion",
-                            "--online-store", online, "--port", str(port), "--workers", "1",
-                            "--log-dir", f"{workdir}/served", "--log-sample", "0"],
+                            "--online-store", online, "--port", str(port), "--workers", "1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
     for _ in range(300):
@@ -308,14 +300,8 @@ try:
     t0 = time.perf_counter()
     answer = json.loads(urllib.request.urlopen(request, timeout=10).read())
     print(f"HTTP answer in {(time.perf_counter() - t0) * 1e3:.1f} ms:", answer)
-    for instance in recent + [{k: v for k, v in i.items() if k != "order_id"} for i in busy["instances"]]:
-        urllib.request.urlopen(urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/models/eta:predict", method="POST",
-            data=json.dumps({"instances": [instance]}).encode(), headers={"Content-Type": "application/json"}),
-            timeout=10).read()
-    print(f"{len(recent)} recent orders and {len(busy['instances'])} bigger ones in region {busy['region']} served")
 finally:
-    service.terminate()                                 # SIGTERM: the profiles in progress are written
+    service.terminate()
     service.wait(30)
 assert abs(answer["predictions"][0] - scorer.scoreInstance(order)["prediction"]) < 1e-9
 
@@ -344,20 +330,28 @@ assert report.ok
 # ## 12. Monitor: profiles, drift, importance-weighted drift
 #
 # The feature groups' tables are profiled by day (a few KB of mergeable sketches per feature
-# and window, in `palette_profiles`); the served traffic is compared with the model's training
-# profile, every feature tested under one false discovery rate, and weighted by the model's
-# feature importances. The busy hour's bigger orders should stand out — and what the model
-# relies on most.
+# and window, in `palette_profiles`). Then the service runs with `--log-dir`, which also
+# profiles what the model is fed per window (5 s here): first 400 orders sampled from the
+# history, then a busy hour in one region — 100 orders, each three items bigger than usual.
+# The served traffic is compared with the model's training profile (every feature tested
+# under one false discovery rate, weighted by the model's feature importances), and the busy
+# hour's window with the traffic served before it.
 
 # %%
-from datetime import timedelta
-
+from palette.examples.demo import PROFILE_WINDOW, busy_hour, serve
 from palette.monitor.model_report import model_report
 from palette.monitor.offline import profile_groups
 
 for run_ in profile_groups(spark, store, sorted(store.registry.groups()), window="1d"):
     print(run_)
-drift = model_report("eta", f"{workdir}/served", last=timedelta(hours=1))
+sampled = [{"r_id": r.r_id, "order_size": r.order_size} for r in orders.orderBy(F.rand(7)).limit(400).collect()]
+busy = busy_hour(scorer, sampled)
+_, (_, busy_at) = serve("models:/eta@champion", online, workdir, [sampled, busy["instances"]])
+skew = model_report("eta", f"{workdir}/logs/raw", last=timedelta(hours=1))
+print(skew.headline())
+busy_end = datetime.fromtimestamp(busy_at - busy_at % PROFILE_WINDOW + PROFILE_WINDOW, timezone.utc)
+drift = model_report("eta", f"{workdir}/logs/raw", now=busy_end, last=timedelta(seconds=PROFILE_WINDOW),
+                     reference="trailing:1h")
 print(drift)
 drift.write_html(f"{workdir}/monitoring.html")
 display(HTML(open(f"{workdir}/monitoring.html").read()))

@@ -90,8 +90,8 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
     store.record_model(model_dir)
     scorer = load_scorer(model_dir, online_store=online)
     all_orders = spark.read.parquet(sim.paths["orders"])
-    recent = all_orders.orderBy("order_ts", ascending=False).limit(200).collect()
-    order = {"r_id": recent[0].r_id, "order_size": 3}              # a restaurant with recent orders
+    latest = all_orders.orderBy("order_ts", ascending=False).first()
+    order = {"r_id": latest.r_id, "order_size": 3}                 # a restaurant with recent orders
     timings = []
     for _ in range(1000):
         t0 = time.perf_counter()
@@ -103,9 +103,12 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
         live = stream_live(spark, store, scorer, online, order)
 
     from pyspark.sql import functions as F
-    instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in recent]
+    # The served traffic: orders like those the model was trained on (a random sample), then a
+    # busy hour in one region — bigger orders than usual, the shift monitoring must find.
+    sample = all_orders.orderBy(F.rand(7)).limit(400).collect()
+    instances = [{"order_id": r.order_id, "r_id": r.r_id, "order_size": r.order_size} for r in sample]
     busy = busy_hour(scorer, instances)
-    http_ms = serve(model_dir, online, workdir, instances + busy["instances"])
+    http_ms, (_, busy_at) = serve(model_dir, online, workdir, [instances, busy["instances"]])
     instances += busy["instances"]
     logged = ingest_logs(spark, f"{workdir}/logs/raw", f"{workdir}/logs/served")
     # The kitchen queue served with each request, from the log into its Delta table; then the
@@ -123,7 +126,12 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
     report = parity.run("models:/eta@champion", requests, online_store=online, report=f"{workdir}/parity.html",
                         mlflow_run=retrained["run_id"], spark=spark)
     profiled = profile_groups(spark, store, sorted(store.registry.groups()), window="1d")
-    monitored = model_report("eta", f"{workdir}/logs/raw", last=timedelta(hours=1))
+    # The served traffic against the training profile (training-serving skew), then the busy
+    # hour's window against the traffic served before it.
+    skew = model_report("eta", f"{workdir}/logs/raw", last=timedelta(hours=1))
+    busy_end = datetime.fromtimestamp(busy_at - busy_at % PROFILE_WINDOW + PROFILE_WINDOW, timezone.utc)
+    monitored = model_report("eta", f"{workdir}/logs/raw", last=timedelta(seconds=PROFILE_WINDOW), now=busy_end,
+                             reference="trailing:1h")
     monitored.write_html(f"{workdir}/monitoring.html")
     m = trained["metrics"]
     return {"workdir": workdir, "orders": orders, "ingested": ingested["restaurant:batch_fg"]["source_rows"],
@@ -138,20 +146,23 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
                         "mismatch_rate": queue["mismatch_rate"], "fallback_rate": queue["rpc_fallback_rate"],
                         "retrained": retrained["registered"], "rmse": retrained["metrics"]["rmse"]},
             "monitoring": {"profiles": sum(r.rows for r in profiled), "groups": len(profiled),
-                           "region": busy["region"], "planted": len(busy["instances"]),
-                           "alerts": len({t.feature for t in monitored.alerts}),
-                           "features": len({t.feature for t in monitored.tests}),
-                           "largest": [f"{t.feature} {t.effect:.2f}" for t in sorted(
-                               (t for t in monitored.alerts if t.test in ("ks", "chi2")), key=lambda t: -t.effect)[:3]],
-                           "iwd": monitored.latest_iwd, "top": [f for f, _ in monitored.contributions()[:2]],
-                           "q": monitored.q},
+                           "region": busy["region"], "planted": len(busy["instances"]), "q": monitored.q,
+                           "skew": _drift(skew), "busy": _drift(monitored)},
             "seconds": time.monotonic() - started}
 
 
-def busy_hour(scorer, instances: list[dict], n: int = 300, extra: int = 3) -> dict:
-    """A busy hour in one region: ``n`` more orders from the restaurants of the region the
-    most recent orders came from, each ``extra`` items bigger than usual — the shift the
-    monitoring step must find."""
+def _drift(report) -> dict:
+    """A monitoring report in the summary's words."""
+    alerts = sorted((t for t in report.alerts if t.test in ("ks", "chi2")), key=lambda t: -t.effect)
+    return {"alerts": len({t.feature for t in report.alerts}), "features": len({t.feature for t in report.tests}),
+            "alerted": sorted({t.feature for t in report.alerts}),
+            "largest": [f"{t.feature} {t.effect:.2f}" for t in alerts[:4]], "iwd": report.latest_iwd}
+
+
+def busy_hour(scorer, instances: list[dict], n: int = 100, extra: int = 3) -> dict:
+    """A busy hour in one region: ``n`` more orders from the restaurants of the region most
+    of ``instances`` came from, each ``extra`` items bigger than that order was — the shift
+    the monitoring step must find."""
     regions = {}
     for inst in instances:
         region = scorer.scoreInstance({"r_id": inst["r_id"], "order_size": inst["order_size"]}).get("region_id")
@@ -218,33 +229,43 @@ def _micros(t: datetime) -> int:
     return int(t.replace(tzinfo=timezone.utc).timestamp() * 1_000_000)
 
 
-def serve(model_dir: str, online: str, workdir: str, instances: list[dict]) -> list[float]:
-    """POST each instance to a ``palette serve`` process (feature logging into
-    ``workdir/logs/raw``, every request kept; its output in ``workdir/serve.log``) and stop
-    it, which flushes the log; the sorted latencies in milliseconds."""
+PROFILE_WINDOW = 5.0          # seconds: the demo's served profiles, short so that the phases fall in windows of their own
+
+
+def serve(model_dir: str, online: str, workdir: str, phases: list[list[dict]]) -> tuple[list[float], list[float]]:
+    """POST each phase's instances to a ``palette serve`` process (feature logging into
+    ``workdir/logs/raw``, every request kept, served profiles per ``PROFILE_WINDOW``; its
+    output in ``workdir/serve.log``), each phase from the start of a profile window of its
+    own, and stop it, which flushes the log and the profiles. The sorted latencies in
+    milliseconds, and the time each phase started."""
     import json
     import urllib.request
 
     from palette.testing import start_service, stop
 
     proc, url = start_service(["--model", f"eta={model_dir}", "--online-store", online, "--workers", "1",
-                               "--log-dir", f"{workdir}/logs/raw", "--log-sample", "1"], f"{workdir}/serve.log")
+                               "--log-dir", f"{workdir}/logs/raw", "--log-sample", "1",
+                               "--profile-window", str(PROFILE_WINDOW)], f"{workdir}/serve.log")
+    timings, starts = [], []
     try:
-        timings = []
-        for instance in instances:
-            request = urllib.request.Request(url + "/v1/models/eta:predict", method="POST",
-                                             data=json.dumps({"instances": [instance]}).encode(),
-                                             headers={"Content-Type": "application/json"})
-            t0 = time.perf_counter()
-            urllib.request.urlopen(request, timeout=10).read()
-            timings.append((time.perf_counter() - t0) * 1e3)
+        for instances in phases:
+            time.sleep(PROFILE_WINDOW - time.time() % PROFILE_WINDOW + 0.05)      # the next window
+            starts.append(time.time())
+            for instance in instances:
+                request = urllib.request.Request(url + "/v1/models/eta:predict", method="POST",
+                                                 data=json.dumps({"instances": [instance]}).encode(),
+                                                 headers={"Content-Type": "application/json"})
+                t0 = time.perf_counter()
+                urllib.request.urlopen(request, timeout=10).read()
+                timings.append((time.perf_counter() - t0) * 1e3)
     finally:
         stop(proc, timeout=60)
-    return sorted(timings)
+    return sorted(timings), starts
 
 
 def summary(r: dict) -> str:
     w, live, k, mon = r["workdir"], r["live"], r["kitchen"], r["monitoring"]
+    sk, bz = mon["skew"], mon["busy"]
     ages = ", ".join(f"{name} {value:g} ({age:.0f} s old)" for name, (value, age) in live["ages"].items())
     return f"""
 palette demo: the Uber Eats ETA example, end to end ({r['seconds']:.0f} s)
@@ -266,11 +287,12 @@ as of their time;
 {k['compared']:,} compared, mismatch rate {k['mismatch_rate']:.0%}
                retrained after the backfill: {k['retrained']} (RMSE {k['rmse']:.2f} min), the champion now
   parity       {'PASS' if r['parity_ok'] else 'FAIL'} on {r['parity_rows']:,} requests: {w}/parity.html
-  monitoring   {mon['profiles']:,} profiles of {mon['groups']} groups' daily windows; the served traffic against the \
-training profile ({mon['planted']} bigger orders planted in region {mon['region']}):
-               {mon['alerts']} of {mon['features']} features alert (false discovery rate {mon['q']:g}), the \
-largest distances {', '.join(mon['largest'])};
-               importance-weighted drift {mon['iwd']:.3f}, most from {', '.join(mon['top'])}: {w}/monitoring.html
+  monitoring   {mon['profiles']:,} profiles of {mon['groups']} groups' daily windows (palette_profiles); \
+false discovery rate {mon['q']:g}:
+               served vs training: {sk['alerts']} of {sk['features']} features differ ({', '.join(sk['largest'])}: \
+requests replayed now, not at their order times); IWD {sk['iwd']:.3f}
+               {mon['planted']} bigger orders in region {mon['region']} vs the traffic before: {bz['alerts']} alert \
+({', '.join(bz['largest'])}); IWD {bz['iwd']:.3f}: {w}/monitoring.html
   MLflow       MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db mlflow ui   (run {r['run_id']})
   serve it     MLFLOW_TRACKING_URI=sqlite:///{w}/mlflow.db palette serve --model eta=models:/eta@champion \\
                  --online-store sqlite:///{w}/online.db

@@ -43,7 +43,8 @@ def model_main(argv: list[str]) -> int:
     p.add_argument("--last", type=_duration, default="60m", help="the period up to now (default 60m)")
     p.add_argument("--every", type=_duration, help="test the period in windows this long (default: whole)")
     p.add_argument("--reference", help="the model's path or URI whose training profile to compare with (default: "
-                   "the version that served the newest window)")
+                   "the version that served the newest window), or trailing:DURATION: what the model was served in "
+                   "that long before the period (trailing:24h)")
     p.add_argument("--q", type=float, default=0.05, help="false discovery rate of the report (default 0.05)")
     p.add_argument("--max-iwd", type=float, help="alert when the importance-weighted drift is higher")
     p.add_argument("--max-age-p95", type=float, metavar="SECONDS", help="alert when a group's served values' "

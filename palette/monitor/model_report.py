@@ -13,10 +13,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from palette.errors import InvalidArgument
+from palette.registry import format_age, parse_age
 from palette.reports import Limit, Measure
 
 from .drift import Q
-from .reference import load_reference
+from .reference import NoReference, load_reference
 from .report import MonitorReport, monitor
 from .served import read_served
 
@@ -32,16 +33,37 @@ def model_report(model: str, logs: str | os.PathLike, *, last: timedelta = timed
                  q: float = Q, max_iwd: float | None = None, max_age_p95: float | None = None,
                  max_fallback_rate: float | None = None) -> MonitorReport:
     """Served model ``model`` (its name in ``palette serve``) over the ``last`` period
-    (one window, or one per ``every``) against its training profile (``reference``: the
-    model's path or URI; default: the version that served the newest window)."""
+    (one window, or one per ``every``) against a reference: its training profile (the
+    default: of the version that served the newest window; or ``reference``, the model's
+    path or URI), or ``reference="trailing:2h"``: what it was served in the 2 hours before
+    the period (the importances still come from the training profile, when there is one)."""
     now = now or datetime.now(timezone.utc)
     since = now - last
     served = read_served(profiles_dir(logs), model, since=since, until=now)
     if not served:
         raise InvalidArgument(f"no served profiles of model {model!r} in {profiles_dir(logs)} since "
                               f"{since:%Y-%m-%d %H:%M:%S}: is it served with --log-dir {logs}?")
-    source = reference or served[-1]["version"]
-    ref = load_reference(source)
+    trailing = parse_age(reference.split(":", 1)[1]) if reference and reference.startswith("trailing:") else None
+    source = served[-1]["version"] if reference is None or trailing is not None else reference
+    try:
+        ref = load_reference(source)
+    except NoReference:
+        if trailing is None:
+            raise
+        ref = {"profiles": {}, "importance": {}, "importance_method": None}
+    label = f"its training profile ({source})"
+    if trailing is not None:
+        before = read_served(profiles_dir(logs), model, since=since - trailing, until=since)
+        before = [w for w in before if w["window_end"] <= since]
+        if not before:
+            raise InvalidArgument(f"no served profiles of model {model!r} in the {format_age(trailing)} before "
+                                  f"{since:%Y-%m-%d %H:%M:%S} to compare with")
+        merged_before: dict = {}
+        for w in before:
+            for name, p in w["profiles"].items():
+                merged_before[name] = merged_before[name].merge(p) if name in merged_before else p
+        ref = {**ref, "profiles": merged_before}
+        label = f"what it was served in the {format_age(trailing)} before ({sum(w['requests'] for w in before):,} requests)"
     step = every or last
     windows = []
     for i in range(max(1, int(last / step))):
@@ -70,7 +92,7 @@ def model_report(model: str, logs: str | os.PathLike, *, last: timedelta = timed
     profiled = ref.get("monitored") or [n for n in ref["profiles"] if not n.startswith("@")]
     report = monitor(f"model {model}", ref["profiles"], windows, q=q, importance=ref.get("importance"),
                      importance_method=ref.get("importance_method"), iwd_limit=max_iwd, features=profiled,
-                     quality=quality, reference_label=f"its training profile ({source})")
+                     quality=quality, reference_label=label)
     report.notes.append(f"{sum(w['requests'] for w in served):,} requests in {len(served)} served windows since "
                         f"{since:%Y-%m-%d %H:%M:%S} UTC; importances: {ref.get('importance_method') or 'none'}")
     return report

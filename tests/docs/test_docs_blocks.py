@@ -58,6 +58,7 @@ def demo_out(tmp_path_factory, spark_session):
     world = tmp_path_factory.mktemp("world") / "demo-out"
     result = demo.run(str(world), orders=2000)
     assert result["parity_ok"] and result["logged"] == result["http_requests"] > 0
+    assert {"order_size", "order_size_f"} <= set(result["monitoring"]["busy"]["alerted"])   # the planted busy hour
     yield world
     if before[0] is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)

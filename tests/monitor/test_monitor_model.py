@@ -13,6 +13,7 @@ from palette.cli import main
 from palette.examples import eta as eta_example
 from palette.monitor.model_report import model_report
 from palette.monitor.reference import NoReference, build_reference, load_reference, save_reference
+from palette.monitor.served import read_served
 
 from eta_fixtures import AS_OF
 from processes import Service, http
@@ -61,7 +62,13 @@ def test_a_shifted_input_served_is_found_and_weighted_by_importance(referenced, 
         for i in range(0, 3000, 100):
             status, out = http("POST", service.url + "/v1/models/eta:predict", {"instances": shifted[i:i + 100]})
             assert status == 200, out
+        import time
+        deadline = time.monotonic() + 30                # a finished window is written while serving
+        while not read_served(logs / "_profiles", "eta") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert read_served(logs / "_profiles", "eta"), "no served window written within 30 s"
         status, metrics = http("GET", service.url + "/metrics")
+        assert status == 200 and 'palette_served_mean{feature="order_size",model="eta"}' in metrics
     finally:
         assert service.stop() == 0, service.output()
     same = model_report("same", logs)
