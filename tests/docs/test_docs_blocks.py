@@ -28,7 +28,7 @@ PRINTS = {
                          "|  r1|2024-01-02 12:00:00|     10.0|   thai|", "|  r3|2024-01-03 00:00:00|-1.0|",
                          "feature='prep_time'", "models=('models/prep',)"],
     "mlflow.md": ["[28.4285714"],
-    "monitoring.md": ["36000 3.08 True", "['order_size', 'order_size_f']", "up to date", "True True",
+    "monitoring.md": ["36000 3.09 True", "['order_size', 'order_size_f']", "up to date", "True True",
                       "false discovery rate controlled at q=0.05"],
     "online-store.md": ["'mode': 'up to date'", "{'r_id': 'r1', 'order_size': 3,", "'prediction': "],
     "parity.md": ["parity PASS: demo-out/model: 500 rows", "1 passed",
