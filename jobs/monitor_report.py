@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", type=_age, default="7d",
                         help="the reference: this long a period just before the current one (default 7d)")
     parser.add_argument("--every", type=_age, help="test the current period in windows this long (default: whole)")
+    parser.add_argument("--window", type=_age, help="read the profiles of this window width (when a group was "
+                        "profiled with several)")
     parser.add_argument("--q", type=float, default=0.05, help="false discovery rate of the report (default 0.05)")
     parser.add_argument("--max-staleness", type=_age, help="alert when the newest event is older (default: the "
                         "group's max_age)")
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         code = 0
         for gid in args.groups:
             report = group_report(spark, store, gid, last=args.last, reference=args.reference, every=args.every,
-                                  q=args.q, max_staleness=args.max_staleness, max_null_rate=args.max_null_rate)
+                                  q=args.q, max_staleness=args.max_staleness, max_null_rate=args.max_null_rate,
+                                  window=args.window)
             print(report)
             for path in (args.html, args.json):
                 if path:

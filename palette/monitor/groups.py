@@ -27,7 +27,20 @@ def _load(spark: SparkSession, table: str, subject: str, start: datetime, end: d
     return (spark.read.format("delta").load(table)
             .where((F.col("subject") == subject) & (F.col("source") == "offline")
                    & (F.col("window_end") > F.lit(start)) & (F.col("window_end") <= F.lit(end)))
-            .select("window_start", "window_end", "feature", "slice", "sketch").collect())
+            .select("window_start", "window_end", "feature", "slice", "sketch",
+                    (F.unix_seconds("window_end") - F.unix_seconds("window_start")).alias("width")).collect())
+
+
+def _one_width(rows: list, window: timedelta | None, group_id: str) -> list:
+    """The rows of one window width: ``window``'s, or the only one there is."""
+    widths = sorted({r.width for r in rows})
+    if window is not None:
+        return [r for r in rows if r.width == int(window.total_seconds())]
+    if len(widths) > 1:
+        raise InvalidArgument(f"{group_id} has profiles of several window widths "
+                              f"({', '.join(format_age(timedelta(seconds=w)) for w in widths)}): choose one "
+                              "(--window)")
+    return rows
 
 
 def _label(feature: str, slice_: str) -> str:
@@ -45,15 +58,17 @@ def _merge(rows, key) -> dict[str, Profile]:
 
 def group_report(spark: SparkSession, store, group_id: str, *, last: timedelta, reference: timedelta,
                  every: timedelta | None = None, now: datetime | None = None, q: float = Q,
-                 max_staleness: timedelta | None = None, max_null_rate: float | None = None) -> MonitorReport:
+                 max_staleness: timedelta | None = None, max_null_rate: float | None = None,
+                 window: timedelta | None = None) -> MonitorReport:
     """Windows of ``group_id`` ending in the ``last`` period (or still open; merged per
-    ``every``, or into one) against those ending in the ``reference`` period before it."""
+    ``every``, or into one) against those ending in the ``reference`` period before it;
+    ``window``: the width of the profiles to read, when the group has several."""
     group = store.group(group_id)
     now = now or datetime.now(timezone.utc)
     table = profiles_path(store.root)
     start = now - last
-    current_rows = _load(spark, table, group_id, start, now + timedelta(days=36500))   # windows still open too
-    reference_rows = _load(spark, table, group_id, start - reference, start)
+    current_rows = _one_width(_load(spark, table, group_id, start, now + timedelta(days=36500)), window, group_id)
+    reference_rows = _one_width(_load(spark, table, group_id, start - reference, start), window, group_id)
     ts = group.timestamp_col
     key = lambda r: _label(r.feature, r.slice)                       # noqa: E731
     ref = {k: v for k, v in _merge(reference_rows, key).items() if not k.startswith(f"{ts}")}

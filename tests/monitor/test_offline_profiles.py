@@ -110,11 +110,17 @@ def test_a_shift_in_one_city_and_a_stale_feed_are_reported(spark_session, stats_
     [fresh] = [m for m in stale.quality if m.name.startswith("freshness")]
     assert fresh.status == "fail" and fresh.value > 86400
     assert "no profiled rows in the last 1d" in str(stale)
+    profile_groups(spark_session, stats_store, [G], window="12h")          # a second width, side by side
+    with pytest.raises(InvalidArgument, match=r"several window widths \(12h, 1d\): choose one"):
+        group_report(spark_session, stats_store, G, last=timedelta(days=1), reference=timedelta(days=7), now=now)
+    again = group_report(spark_session, stats_store, G, last=timedelta(days=1), reference=timedelta(days=7),
+                         now=now, window=timedelta(days=1))
+    assert {(t.feature, t.test) for t in again.alerts} == alerts
     from palette.cli import main
     out = tmp_path / "r.json"
     hours = int((datetime.now(timezone.utc) - now).total_seconds() // 3600) + 24
     assert main(["monitor", "report", G, "--store", str(stats_store.root), "--last", f"{hours}h", "--reference",
-                 "7d", "--json", str(out)]) == 1
+                 "7d", "--window", "1d", "--json", str(out)]) == 1
     import json
     assert any(t["alert"] and t["feature"] == "prep [city=la]" for t in json.loads(out.read_text())["tests"])
 
