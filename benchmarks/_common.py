@@ -63,3 +63,19 @@ def heading(title: str) -> None:
 def goal_text(value: float, op: str, target: float) -> str:
     ok = {"<=": value <= target, ">=": value >= target, "==": value == target}[op]
     return f"goal {op} {target:g}: {'met' if ok else 'MISSED'}"
+
+
+def own_venv(name: str, module: str, packages: list[str], env: str) -> str:
+    """The python of a baseline's own virtualenv (``~/.cache/palette-bench/<name>-venv``,
+    ``$<env>`` overrides), made on first use with ``pip install <packages>``: a baseline's
+    pins may clash with palette's."""
+    import subprocess
+    from pathlib import Path
+    venv = Path(os.environ.get(env, Path.home() / ".cache" / "palette-bench" / f"{name}-venv"))
+    python = venv / "bin" / "python"
+    if not python.exists() or subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode:
+        print(f"making {name}'s virtualenv in {venv} (pip install {' '.join(packages)}) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
+    return str(python)
+

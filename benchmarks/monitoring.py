@@ -27,7 +27,6 @@ report from stored profiles, and Evidently on the same data — side by side in 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import heading, spark_session
+from _common import heading, own_venv, spark_session
 
 ROWS = 10_000_000
 GOALS = {"profile feature-values/s per core": (">=", 3e6), "merge 1440 x 1000 profiles (s)": ("<=", 2.0),
@@ -213,13 +212,8 @@ print(json.dumps({"seconds": seconds, "drifted": drifted}))
 
 
 def evidently_python() -> str:
-    venv = Path(os.environ.get("PALETTE_EVIDENTLY_VENV", Path.home() / ".cache" / "palette-bench" / "evidently-venv"))
-    python = venv / "bin" / "python"
-    if not python.exists() or subprocess.run([str(python), "-c", "import evidently"], capture_output=True).returncode:
-        print(f"making Evidently's virtualenv in {venv} (pip install evidently \"pandas<3\") ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently", "pandas<3"], check=True)   # it imports pandas 2 internals
-    return str(python)
+    """Evidently's own virtualenv (``$PALETTE_EVIDENTLY_VENV``); it imports pandas 2 internals."""
+    return own_venv("evidently", "evidently", ["evidently", "pandas<3"], "PALETTE_EVIDENTLY_VENV")
 
 
 def evidently(fig: dict, tmp: str, rows: int) -> None:

@@ -52,18 +52,9 @@ LOOKUPS = {"n_meal": "@palette:restaurant:realtime_fg:n_meal:r_id", "lat": "@pal
 
 
 def feast_python() -> str:
-    """The python of Feast's own virtualenv, made on first use."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-    venv = Path(os.environ.get("PALETTE_FEAST_VENV", Path.home() / ".cache" / "palette-bench" / "feast-venv"))
-    python = venv / "bin" / "python"
-    if not python.exists() or subprocess.run([str(python), "-c", "import feast"], capture_output=True).returncode:
-        print(f"making Feast's virtualenv in {venv} (pip install feast[redis]) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "feast[redis]"], check=True)
-    return str(python)
+    """The python of Feast's own virtualenv (``$PALETTE_FEAST_VENV``), made on first use."""
+    from _common import own_venv
+    return own_venv("feast", "feast", ["feast[redis]"], "PALETTE_FEAST_VENV")
 
 
 def against_feast(spark, store, workdir: str, urls: dict, redis_url: str, keys: list, clock: float) -> dict:
