@@ -96,6 +96,8 @@ def _show(args) -> int:
               + f"; timeout {f.timeout}, retries {f.retries} (budget {f.retry_budget:.0%}), breaker after "
               f"{f.breaker_failures} failures for {f.breaker_reset}, at most {f.concurrency} in flight"
               + ("; answers as of a time" if f.as_of else ""))
+    if g.slices:
+        print(f"monitored per value of: {', '.join(g.slices)}")
     aggs = {a.name: a for a in g.aggregations}
 
     def computed(name: str) -> str:
@@ -109,8 +111,8 @@ def _show(args) -> int:
     print()
     print(table([[f.name, f.type, computed(f.name), ",".join(f.tags) or "-",
                   str(sum(1 for refs in usage.values() if any(r.startswith(f"{g.id}:{f.name}:") for r in refs))),
-                  f.description] for f in g.features],
-                ["feature", "type", "computed as", "tags", "models", "description"]))
+                  ", ".join(f"{t} {v:g}" for t, v in f.drift) or "-", f.description] for f in g.features],
+                ["feature", "type", "computed as", "tags", "models", "drift alerts from", "description"]))
     return 0
 
 

@@ -47,6 +47,15 @@ def test_show_and_unknown_group(store, capsys):
     assert "did you mean 'restaurant:batch_fg'" in capsys.readouterr().err
 
 
+def test_show_says_how_a_group_is_monitored(store, capsys):
+    from palette import Feature
+    store.register(FeatureGroup("restaurant", "stats_fg", [Feature("prep", "num", drift={"ks": 0.05}),
+                                                           Feature("city", "str")], slices=("city",)))
+    assert cli(["features", "show", "restaurant:stats_fg", "--store", store.root]) == 0
+    out = capsys.readouterr().out
+    assert "monitored per value of: city" in out and "ks 0.05" in out
+
+
 def test_show_a_stream_group(store, capsys):
     from palette import Aggregation, StreamSource
     store.register(FeatureGroup("restaurant", "orders_fg", kind="stream", hop="1m", lateness="2m",
