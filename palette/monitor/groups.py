@@ -14,7 +14,7 @@ from palette.registry import format_age
 from palette.reports import Limit, Measure
 
 from .drift import Q
-from .profile import Profile
+from .profile import Profile, merge_into
 from .report import MonitorReport, monitor
 from .table import profiles_path
 
@@ -50,9 +50,7 @@ def _label(feature: str, slice_: str) -> str:
 def _merge(rows, key) -> dict[str, Profile]:
     out: dict[str, Profile] = {}
     for r in rows:
-        name = key(r)
-        p = Profile.from_bytes(bytes(r.sketch))
-        out[name] = out[name].merge(p) if name in out else p
+        merge_into(out, {key(r): Profile.from_bytes(bytes(r.sketch))})
     return out
 
 

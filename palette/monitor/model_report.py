@@ -17,6 +17,7 @@ from palette.registry import format_age, parse_age
 from palette.reports import Limit, Measure
 
 from .drift import Q
+from .profile import merge_into
 from .reference import NoReference, load_reference
 from .report import MonitorReport, monitor
 from .served import read_served
@@ -60,8 +61,7 @@ def model_report(model: str, logs: str | os.PathLike, *, last: timedelta = timed
                                   f"{since:%Y-%m-%d %H:%M:%S} to compare with")
         merged_before: dict = {}
         for w in before:
-            for name, p in w["profiles"].items():
-                merged_before[name] = merged_before[name].merge(p) if name in merged_before else p
+            merge_into(merged_before, w["profiles"])
         ref = {**ref, "profiles": merged_before}
         label = f"what it was served in the {format_age(trailing)} before ({sum(w['requests'] for w in before):,} requests)"
     step = every or last
@@ -69,12 +69,9 @@ def model_report(model: str, logs: str | os.PathLike, *, last: timedelta = timed
     for i in range(max(1, int(last / step))):
         lo, hi = since + i * step, since + (i + 1) * step
         merged: dict = {}
-        requests = 0
         for w in served:
             if lo <= w["window_start"] < hi or (lo < w["window_end"] <= hi and w["window_start"] < lo):
-                requests += w["requests"]
-                for name, p in w["profiles"].items():
-                    merged[name] = merged[name].merge(p) if name in merged else p
+                merge_into(merged, w["profiles"])
         if merged:
             windows.append((f"{lo:%H:%M}" if step < timedelta(days=1) else f"{lo:%Y-%m-%d}", merged))
     quality = []

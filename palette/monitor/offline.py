@@ -196,6 +196,8 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
                    full: bool = False) -> list[ProfileRun]:
     """Profile each group's Delta table by event-time ``window`` into the profiles table
     (only the windows changed since the last run, unless ``full``)."""
+    from delta.tables import DeltaTable
+
     from palette.offline import current_version, read_table
 
     window = parse_age(window)
@@ -205,7 +207,6 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
     for gid in groups:
         group = store.group(gid)
         path = store.table_path(gid)
-        from delta.tables import DeltaTable
         if not DeltaTable.isDeltaTable(spark, path):
             raise InvalidArgument(f"feature group {gid} has no table at {path} yet: ingest it (or backfill it) "
                                   "before profiling it")

@@ -231,6 +231,14 @@ def _category(v) -> str:
     return ("true" if v else "false") if isinstance(v, (bool, np.bool_)) else str(v)
 
 
+def merge_into(into: dict[str, "Profile"], profiles: dict[str, "Profile"]) -> dict[str, "Profile"]:
+    """Merge each of ``profiles`` into the profile of the same name in ``into`` (or add it
+    there); returns ``into``."""
+    for name, p in profiles.items():
+        into[name] = into[name].merge(p) if name in into else p
+    return into
+
+
 def merged(profiles) -> Profile | None:
     """One profile of all of ``profiles`` (None if there are none)."""
     out = None

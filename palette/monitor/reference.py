@@ -14,16 +14,16 @@ stages computed it, and the model's feature importances — saved with the model
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 from palette.errors import PaletteError
+from palette.reports import write_whole
 
 from .profile import Profile
-from .table import summary_row
+from .table import entries, from_entries
 
 REFERENCE_FILE = "palette_reference.json"
 _FORMAT = 1
@@ -106,12 +106,7 @@ def build_reference(model, train_df, *, label: str | None = None, training_windo
 
 def save_reference(reference: dict, directory: str | os.PathLike) -> str:
     path = Path(directory) / REFERENCE_FILE
-    doc = {**reference, "profiles": [{"feature": name, **summary_row(p),
-                                      "sketch": base64.b64encode(p.to_bytes()).decode()}
-                                     for name, p in sorted(reference["profiles"].items())]}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, default=str))
-    os.replace(tmp, path)
+    write_whole(path, json.dumps({**reference, "profiles": entries(reference["profiles"])}, indent=1, default=str))
     return str(path)
 
 
@@ -131,8 +126,7 @@ def load_reference(model: str) -> dict:
             doc = json.loads(path.read_text())
             if doc.get("format") != _FORMAT:
                 raise NoReference(f"{path} is of reference format {doc.get('format')}; this palette reads {_FORMAT}")
-            doc["profiles"] = {p["feature"]: Profile.from_bytes(base64.b64decode(p["sketch"]))
-                               for p in doc["profiles"]}
+            doc["profiles"] = from_entries(doc["profiles"])
             doc["path"] = str(path)
             return doc
     raise NoReference(f"model {model} has no training profile ({REFERENCE_FILE}): log it with "

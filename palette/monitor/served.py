@@ -10,14 +10,13 @@ each finished window (``window_seconds``, aligned to the epoch) as one JSON file
 window and process: ``<directory>/<model>/<window start>-<window end>-<host>-<pid>.json``.
 
 Profiled per model: every scalar column of the scored rows (the request's fields, the
-features looked up, what the DSL stages computed, the prediction), and per feature read
-per feature group read ``@<group>:age_s`` (request time - the served record's event
+features looked up, what the DSL stages computed, the prediction), and per feature group
+read ``@<group>:age_s`` (request time - the served record's event
 time; null when no value was served) and, per feature of an RPC group,
 ``@<group>:<feature>:fallback`` (a category: ``fetched``, or why a fallback was served).
 """
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -31,8 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .profile import Profile
-from .table import summary_row
+from palette.reports import write_whole
+
+from .profile import Profile, merge_into
+from . import table
 
 log = logging.getLogger("palette.monitor.served")
 FETCHED = "fetched"
@@ -173,23 +174,19 @@ def write_window(directory: str | os.PathLike, model: str, version: str, start: 
     path = folder / f"{stamp(start)}-{stamp(end)}-{socket.gethostname()}-{os.getpid()}.json"
     if path.exists():                       # a second flush of one window by one process: merge the two
         old = read_file(path)
-        for name, p in old["profiles"].items():
-            profiles[name] = p.merge(profiles[name]) if name in profiles else p
+        profiles = merge_into(old["profiles"], profiles)
         requests += old["requests"]
     doc = {"subject": model, "source": "served", "version": version, "requests": requests,
            "window_start": datetime.fromtimestamp(start, timezone.utc).isoformat(),
            "window_end": datetime.fromtimestamp(end, timezone.utc).isoformat(),
-           "profiles": [{"feature": name, "slice": "", **summary_row(p),
-                         "sketch": base64.b64encode(p.to_bytes()).decode()} for name, p in sorted(profiles.items())]}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, default=str))
-    os.replace(tmp, path)
+           "profiles": table.entries(profiles)}
+    write_whole(path, json.dumps(doc, default=str))
     return path
 
 
 def read_file(path) -> dict:
     doc = json.loads(Path(path).read_text())
-    doc["profiles"] = {p["feature"]: Profile.from_bytes(base64.b64decode(p["sketch"])) for p in doc["profiles"]}
+    doc["profiles"] = table.from_entries(doc["profiles"])
     doc["window_start"] = datetime.fromisoformat(doc["window_start"])
     doc["window_end"] = datetime.fromisoformat(doc["window_end"])
     return doc
@@ -216,8 +213,7 @@ def read_served(directory: str | os.PathLike, model: str, since: datetime | None
             windows[(start, end)] = doc
         else:
             w["requests"] += doc["requests"]
-            for name, p in doc["profiles"].items():
-                w["profiles"][name] = w["profiles"][name].merge(p) if name in w["profiles"] else p
+            merge_into(w["profiles"], doc["profiles"])
     return [windows[k] for k in sorted(windows)]
 
 

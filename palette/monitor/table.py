@@ -20,6 +20,22 @@ def profiles_path(root: str) -> str:
     return f"{str(root).rstrip('/')}/palette_profiles"
 
 
+def entries(profiles: dict) -> list[dict]:
+    """Profiles by name as JSON entries (a served window's file, a model's reference):
+    the feature, its summary numbers and the sketch bytes in base64."""
+    import base64
+    return [{"feature": name, "slice": "", **summary_row(p), "sketch": base64.b64encode(p.to_bytes()).decode()}
+            for name, p in sorted(profiles.items())]
+
+
+def from_entries(items: list[dict]) -> dict:
+    """The profiles by name of ``entries``' JSON."""
+    import base64
+
+    from .profile import Profile
+    return {e["feature"]: Profile.from_bytes(base64.b64decode(e["sketch"])) for e in items}
+
+
 def summary_row(profile) -> dict:
     """The summary columns of a profile's row."""
     s = profile.summary()

@@ -93,10 +93,10 @@ class Report:
                          self.body_html(), html.measures(self.measures()), self.report_notes())
 
     def write_json(self, path) -> None:
-        _write(path, json.dumps(self.to_json(), indent=2, default=str))
+        write_whole(path, json.dumps(self.to_json(), indent=2, default=str))
 
     def write_html(self, path) -> None:
-        _write(path, self.to_html())
+        write_whole(path, self.to_html())
 
     def write(self, path) -> None:
         """Write the report as JSON, HTML or text, by the path's suffix."""
@@ -106,7 +106,7 @@ class Report:
         if render is None:
             from palette.errors import InvalidArgument
             raise InvalidArgument(f"cannot tell how to write {os.fspath(path)!r}: name it .json, .html or .txt")
-        _write(path, render())
+        write_whole(path, render())
 
     def log_to_mlflow(self, run_id: str | None = None) -> None:
         """Log ``<kind>_ok`` and the figures as metrics of an MLflow run (the active one, or
@@ -123,8 +123,8 @@ class Report:
             client.log_artifacts(run_id, tmp, self.kind)
 
 
-def _write(path, text: str) -> None:
-    """Write whole or not at all: a reader never sees half a report."""
+def write_whole(path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a reader never sees half a file."""
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-report-")
     try:

@@ -98,14 +98,14 @@ def test_the_service_logs_what_its_lookups_read(served_logs, online_urls):
 
 
 def test_the_service_profiles_what_each_model_was_fed(served_logs):
+    from palette.monitor.profile import merge_into
     from palette.monitor.served import read_served
     logs, answered = served_logs
     windows = read_served(logs / "_profiles", "eta")          # both workers' files, merged per window
     assert windows and sum(w["requests"] for w in windows) == 151     # 150 single requests and one batch
     merged = windows[0]["profiles"]
     for w in windows[1:]:
-        for name, p in w["profiles"].items():
-            merged[name] = merged[name].merge(p) if name in merged else p
+        merge_into(merged, w["profiles"])
     assert merged["prediction"].count == len(answered) and merged["prediction"].nulls == 0
     predictions = [p for _, p, _ in answered.values()]
     assert merged["prediction"].mean == pytest.approx(sum(predictions) / len(predictions), rel=1e-9)
