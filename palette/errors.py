@@ -37,6 +37,13 @@ class RegistryError(PaletteError, ValueError):
     registry file this palette cannot read."""
 
 
+class UnknownFeatureType(RegistryError, KeyError):
+    """A feature type name the types table does not know (a KeyError too: the table is a mapping)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class NotRegistered(PaletteError, KeyError):
     """An entity, feature group or feature that is not in the registry."""
 
@@ -134,7 +141,7 @@ class ParityError(PaletteError, RuntimeError):
     model and the data do not fit): not a mismatch, which a ``ParityReport`` reports."""
 
 
-__all__ = ["PaletteError", "InvalidArgument", "InvalidArgumentType", "JobError", "ScoringError", "ScoringTypeError",
+__all__ = ["PaletteError", "UnknownFeatureType", "InvalidArgument", "InvalidArgumentType", "JobError", "ScoringError", "ScoringTypeError",
            "MissingColumn", "RegistryError", "NotRegistered", "IngestError", "FeatureLookupError",
            "NotConfigured", "DeltaJarsMissing", "OnlineStoreError", "OnlineStoreUnavailable", "SourceUnavailable", "RpcUnavailable", "BadStoreURL", "OnlineSchemaMismatch",
            "MaterializeError", "UnsupportedStageError", "ArtifactError", "ParityError"]

@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 
 from .errors import FeatureLookupError, NotRegistered
 from .refs import Ref, parse_ref
-from .registry import Entity, FeatureGroup, suggest
+from .registry import Entity, FeatureGroup, newest_version, suggest
 
 Resolver = Callable[["str | Ref"], "tuple[Entity, FeatureGroup, Ref]"]
 
@@ -67,9 +67,11 @@ class Definitions:
         return self.entities[name]
 
     def group(self, group_id: str) -> FeatureGroup:
-        if group_id not in self.groups:
+        """A group by id; an embedding group by ``entity:name`` is the version saved here."""
+        found = newest_version(self.groups, group_id)
+        if found is None:
             raise NotRegistered(f"unknown feature group {group_id!r}" + suggest(group_id, self.groups))
-        return self.groups[group_id]
+        return found
 
     def resolve(self, ref: str | Ref) -> tuple[Entity, FeatureGroup, Ref]:
         return resolve_ref(ref, self.entity, self.group)

@@ -34,9 +34,14 @@ from .rpc.fetcher import RPC_FALLBACK
 log = logging.getLogger("palette.offline")
 
 _SQL_TYPES = {"double": T.DoubleType(), "string": T.StringType(), "boolean": T.BooleanType(),
-              "timestamp": T.TimestampType(), "bigint": T.LongType()}
-FEATURE_SPARK_TYPES = {name: _SQL_TYPES[t.spark] for name, t in TYPES.items()}     # from palette.feature_types
+              "timestamp": T.TimestampType(), "bigint": T.LongType(), "float": T.FloatType(),
+              "array<float>": T.ArrayType(T.FloatType()), "array<double>": T.ArrayType(T.DoubleType())}
 KEY_SPARK_TYPES = {name: _SQL_TYPES[t.spark] for name, t in KEYS.items()}
+
+
+def spark_type(name: str) -> T.DataType:
+    """The Spark type of a feature type (``palette.feature_types``) or key type."""
+    return _SQL_TYPES[(TYPES.get(name) or KEYS[name]).spark]
 _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _NUMERIC = _INTEGRAL + (T.FloatType, T.DoubleType, T.DecimalType)
 
@@ -47,13 +52,15 @@ def table_schema(entity: Entity, group: FeatureGroup) -> T.StructType:
     lookups (``palette.rpc.backfill``)."""
     fields = [T.StructField(k, KEY_SPARK_TYPES[t], False) for k, t in entity.join_keys.items()]
     fields.append(T.StructField(group.timestamp_col, T.TimestampType(), False))
-    fields += [T.StructField(f.name, FEATURE_SPARK_TYPES[f.type], True) for f in group.features]
+    fields += [T.StructField(f.name, spark_type(f.type), True) for f in group.features]
     if group.kind == "rpc":
         fields.append(T.StructField(RPC_FALLBACK, T.StringType(), True))
     return T.StructType(fields)
 
 
 def _type_ok(actual: T.DataType, want: T.DataType) -> bool:
+    if isinstance(want, T.ArrayType):                      # a vector: an array of numbers
+        return isinstance(actual, T.ArrayType) and isinstance(actual.elementType, _NUMERIC)
     if isinstance(want, T.DoubleType):
         return isinstance(actual, _NUMERIC)
     if isinstance(want, T.LongType):
@@ -132,6 +139,7 @@ def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> tuple[DataFra
     bad = [f"{nulls[c]:,} rows with a null {c}" for c in required if nulls[c]]
     if bad:
         raise IngestError(f"cannot ingest into {group.id}: {', '.join(bad)}. Nothing was written.")
+    _check_vectors(df, group, required)
     dups = df.groupBy(*required).count().where("count > 1")
     example = dups.limit(3).collect()
     if example:
@@ -139,6 +147,33 @@ def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> tuple[DataFra
         raise IngestError(f"cannot ingest into {group.id}: several rows share one ({', '.join(required)}), "
                           f"e.g. {shown}. Keep one row per key and timestamp. Nothing was written.")
     return df.select([F.col(c).cast(t).alias(c) for c, t in want.items()]), nulls["__rows"]
+
+
+def _check_vectors(df: DataFrame, group: FeatureGroup, required: list[str]) -> None:
+    """Every vector holds its dimension of finite numbers (or is null): one Spark job,
+    the first offending rows named."""
+    checks = []
+    for f in group.features:
+        dim = TYPES[f.type].dim
+        if dim is None:
+            continue
+        c = F.col(f"`{f.name}`")
+        bad = F.when(F.size(c) != dim, F.concat(F.lit(f"{f.name} has "), F.size(c).cast("string"),
+                                                  F.lit(f" values, not {dim}")))
+        bad = bad.when(F.exists(c, lambda x: x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))),
+                       F.lit(f"{f.name} holds a NaN, an infinity or a null"))
+        checks.append(F.when(c.isNotNull(), bad))
+    if not checks:
+        return
+    problem = F.coalesce(*checks) if len(checks) > 1 else checks[0]
+    found = df.select(*required, problem.alias("__problem")).where("__problem IS NOT NULL")
+    example = found.limit(3).collect()
+    if example:
+        shown = "; ".join(", ".join(f"{c}={r[c]}" for c in required) + f": {r['__problem']}" for r in example)
+        raise IngestError(f"cannot ingest into {group.id}: {found.count():,} rows hold vectors that are not "
+                          f"{'/'.join(str(TYPES[f.type].dim) for f in group.features if TYPES[f.type].dim)} finite "
+                          f"numbers, e.g. {shown}. Fix or drop them (a missing vector is a null). Nothing was "
+                          "written.")
 
 
 def changed_rows(source: DataFrame, target: DataFrame, keys: list[str], ts_col: str,
@@ -314,14 +349,17 @@ def as_of_join(df: DataFrame, keys: list[Column], ts_col: str | None, sides: lis
 
 
 def point_in_time_lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: str | None = None,
-           versions: dict[str, int] | None = None) -> DataFrame:
+           versions: dict[str, int] | None = None, resolve=None) -> DataFrame:
     """``df`` plus one column per ``{output column: palette ref}``, as planned by
     ``palette.lookup_plan.plan_reads``.
 
     All groups looked up by the same join key column(s) are fetched in one pass (one
     sort); each group's features come from one read of its table. Each output column
     carries metadata ``{"palette": {"ref": ..., "version": ...}}``: the Delta version read,
-    so a training set can be rebuilt exactly (pin it with ``versions``).
+    so a training set can be rebuilt exactly (pin it with ``versions``). A vector feature
+    comes out as a Spark ML vector (``VectorUDT``, float64: what ``VectorAssembler`` takes
+    and what the JVM-free runtime's float64 arrays hold). ``resolve`` resolves refs
+    (default ``store.resolve``; a stage passes one that keeps its pinned embedding versions).
     """
     from delta.tables import DeltaTable
 
@@ -332,7 +370,8 @@ def point_in_time_lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: 
     passes: dict[tuple, list[Side]] = {}        # (join columns, key types) -> the reads keyed by them
     tables: dict[str, tuple[DataFrame, int]] = {}
     meta = {}
-    for read in plan_reads(outputs, store.resolve):
+    vectors = set()
+    for read in plan_reads(outputs, resolve or store.resolve):
         gid = read.group.id
         if gid not in tables:
             path = store.table_path(gid)
@@ -345,11 +384,16 @@ def point_in_time_lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: 
             tables[gid] = (read_table(spark, path, version=version), version)
         table, version = tables[gid]
         passes.setdefault((read.join_keys, read.key_types), []).append(Side(read, table))
-        for out, _ in read.outputs:
+        for out, feature in read.outputs:
             meta[out] = {"palette": {"ref": str(parse_ref(outputs[out])), "version": version}}
+            if TYPES[read.group.feature(feature).type].dim is not None:
+                vectors.add(out)
     for sides in passes.values():
         df = as_of_join(df, key_columns(df, sides[0].read), ts_col, sides)
-    return df.withColumns({out: F.col(f"`{out}`").alias(out, metadata=meta[out]) for out in outputs})
+    if vectors:
+        from pyspark.ml.functions import array_to_vector
+    return df.withColumns({out: (array_to_vector(F.col(f"`{out}`")) if out in vectors else F.col(f"`{out}`"))
+                           .alias(out, metadata=meta[out]) for out in outputs})
 
 
 def provided_refs(schema: T.StructType) -> dict[str, str]:

@@ -23,12 +23,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from .errors import NotRegistered, RegistryError
-from .feature_types import FEATURE_TYPES, KEY_TYPES
+from .feature_types import FEATURE_TYPES, KEY_TYPES, TYPES, feature_type
 from .rpc.fetcher import Fetcher
 from .windows import Aggregation, StreamSource, duration_micros
 
 FORMAT_VERSION = 1          # of registry.json; a newer file makes this palette ask to be upgraded
-KINDS = ("batch", "realtime", "stream", "rpc")
+KINDS = ("batch", "realtime", "stream", "rpc", "embedding")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AGE = re.compile(r"^(\d+)([smhdw])$")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -76,8 +76,11 @@ class Feature:
 
     def __post_init__(self):
         _check_name("feature", self.name)
-        if self.type not in FEATURE_TYPES:
-            raise RegistryError(f"feature {self.name!r} has type {self.type!r}; use one of {FEATURE_TYPES}")
+        t = TYPES.get(self.type)
+        if t is None:
+            hint = " (a vector needs its dimension, e.g. 'vector(128)')" if str(self.type).startswith("vector") else ""
+            raise RegistryError(f"feature {self.name!r} has type {self.type!r}; use one of {FEATURE_TYPES}{hint}")
+        object.__setattr__(self, "type", t.name)          # one spelling of vector(d, ...)
         object.__setattr__(self, "tags", tuple(self.tags))
         from palette.monitor.drift import DEFAULTS
         limits = dict(self.drift.items() if isinstance(self.drift, dict) else self.drift)
@@ -132,6 +135,13 @@ class FeatureGroup:
     breaker and fallbacks); its Delta table is what serving fetched, backfilled from the
     served-feature logs (``palette backfill-rpc``). See ``docs/rpc-features.md``.
 
+    A ``kind="embedding"`` group is one ``version`` of a table of vectors (``vector(d)``
+    features): each training of the embedding registers a new version, with a table of its
+    own; a version is never overwritten. Its ``id`` names the version
+    (``restaurant:dish_emb@v2``); a lookup by ``restaurant:dish_emb`` reads the newest
+    version registered when the stage was fitted, and a saved stage keeps reading that one.
+    See ``docs/embeddings.md``.
+
     ``slices`` names columns of the group's table (features or join keys) whose values
     monitoring profiles apart, besides overall: drift per city, not only overall
     (``docs/monitoring.md``).
@@ -158,6 +168,7 @@ class FeatureGroup:
     lateness: str = "5m"
     fetcher: Fetcher | None = None
     slices: tuple[str, ...] = ()
+    version: int | None = None
 
     def __post_init__(self):
         _check_name("feature group", self.name)
@@ -177,6 +188,7 @@ class FeatureGroup:
             raise RegistryError(f"feature group {self.name!r} declares {', '.join(sorted(dup))} twice")
         if self.kind not in KINDS:
             raise RegistryError(f"feature group {self.name!r} has kind {self.kind!r}; use one of {KINDS}")
+        self._check_version(feats)
         age = parse_age(self.max_age)
         object.__setattr__(self, "features", feats)
         object.__setattr__(self, "max_age", age)
@@ -226,6 +238,20 @@ class FeatureGroup:
         object.__setattr__(self, "aggregations", aggs)
         return tuple(Feature(a.name, a.output_type) for a in aggs)
 
+    def _check_version(self, feats: tuple) -> None:
+        v = self.version
+        if self.kind != "embedding":
+            if v is not None:
+                raise RegistryError(f"feature group {self.name!r}: only an embedding group (kind='embedding') has "
+                                    "versions; leave version out")
+            return
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise RegistryError(f"embedding group {self.name!r} needs version= (an integer >= 1; each training of "
+                                f"the embedding is a new version), got {v!r}")
+        if not any(feature_type(f.type).dim for f in feats):
+            raise RegistryError(f"embedding group {self.name!r} holds no vector: declare its embedding as a "
+                                "feature of type 'vector(d)', e.g. {'emb': 'vector(32)'}")
+
     def _kind_part(self, name: str, cls, kind: str, group: str, what: str):
         """The part only a group of ``kind`` has (a stream's ``source``, an RPC group's
         ``fetcher``), read from its JSON if need be; present exactly when the kind is."""
@@ -253,6 +279,13 @@ class FeatureGroup:
 
     @property
     def id(self) -> str:
+        """``entity:name``; of an embedding, ``entity:name@vN`` (each version is stored apart)."""
+        base = f"{self.entity}:{self.name}"
+        return base if self.version is None else f"{base}@v{self.version}"
+
+    @property
+    def base_id(self) -> str:
+        """``entity:name`` whatever the version: what refs name."""
         return f"{self.entity}:{self.name}"
 
     def feature(self, name: str) -> Feature:
@@ -267,6 +300,8 @@ class FeatureGroup:
         d["features"] = [{k: v for k, v in asdict(f).items() if k != "drift" or v} for f in self.features]
         if not self.slices:
             del d["slices"]
+        if self.version is None:
+            del d["version"]
         d["max_age_seconds"] = None if self.max_age is None else int(self.max_age.total_seconds())
         del d["max_age"]
         if self.fetcher is None:
@@ -291,6 +326,14 @@ class FeatureGroup:
             d["features"] = ()                      # derived from the aggregations
             d["aggregations"] = [Aggregation(**a) for a in d["aggregations"]]
         return cls(**d)
+
+
+def newest_version(groups: dict[str, FeatureGroup], group_id: str) -> FeatureGroup | None:
+    """``groups[group_id]``, or the newest version of the embedding group ``group_id`` names."""
+    if group_id in groups:
+        return groups[group_id]
+    versions = [g for g in groups.values() if g.version is not None and g.base_id == group_id]
+    return max(versions, key=lambda g: g.version) if versions else None
 
 
 def suggest(name: str, known) -> str:
@@ -318,6 +361,20 @@ def _diff_group(old: FeatureGroup, new: FeatureGroup) -> list[str]:
         if a.name in new_aggs and new_aggs[a.name] != a:
             problems.append(f"aggregation {a.name!r} {a.to_json()} -> {new_aggs[a.name].to_json()}")
     return problems
+
+
+def _check_new_version(group: FeatureGroup, old: dict | None, registered: dict) -> None:
+    """An embedding version is registered once and never changed; a new one is newer than
+    every registered version of the group."""
+    newest = max((FeatureGroup.from_json(g).version for gid, g in registered.items()
+                  if gid.startswith(group.base_id + "@v")), default=0)
+    if old is not None:
+        if FeatureGroup.from_json(old).to_json() != group.to_json():
+            raise RegistryError(f"embedding group {group.id} is registered differently; a version is never "
+                                f"overwritten: register the new training as version={newest + 1}")
+    elif newest > group.version:
+        raise RegistryError(f"embedding group {group.base_id} already has version {newest}; register the new "
+                            f"training as version={newest + 1}")
 
 
 def _check_event_keys(group: FeatureGroup, keys: dict[str, str]) -> None:
@@ -399,7 +456,9 @@ class Registry:
                         raise RegistryError(f"feature group {obj.id}: {', '.join(clash or [obj.timestamp_col])} "
                                             "would collide with a join key or the timestamp column")
                     old = data["feature_groups"].get(obj.id)
-                    if old is not None:
+                    if obj.version is not None:
+                        _check_new_version(obj, old, data["feature_groups"])
+                    elif old is not None:
                         problems = _diff_group(FeatureGroup.from_json(old), obj)
                         if problems:
                             raise RegistryError(f"feature group {obj.id} is registered differently: "
@@ -431,7 +490,12 @@ class Registry:
         return ents[name]
 
     def group(self, group_id: str) -> FeatureGroup:
+        """A group by id; an embedding group's ``entity:name`` is its newest version
+        (``entity:name@vN`` names one)."""
         groups = self.groups()
+        found = newest_version(groups, group_id)
+        if found is not None:
+            return found
         if group_id not in groups:
             entity = group_id.split(":")[0]
             if ":" in group_id and entity not in self.entities():

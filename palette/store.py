@@ -84,7 +84,7 @@ class FeatureStore:
         rows = []
         for g in self.registry.groups().values():
             for f in g.features:
-                fid = f"{g.id}:{f.name}"
+                fid = f"{g.base_id}:{f.name}"
                 models = tuple(sorted(m for m, refs in usage.items()
                                       if any(r.startswith(fid + ":") or r == fid for r in refs)))
                 rows.append(FeatureInfo(g.entity, g.name, f.name, f.type, g.kind,
@@ -128,9 +128,11 @@ class FeatureStore:
 
     # -- offline store (Spark) --------------------------------------------------------
     def table_path(self, group_id: str) -> str:
+        """``<root>/tables/<entity>/<group>``; an embedding version's ``.../<group>/v<N>``."""
         g = self.group(group_id)
-        return str(Path(self.root) / "tables" / g.entity / g.name) if "://" not in self.root else \
-            f"{self.root.rstrip('/')}/tables/{g.entity}/{g.name}"
+        parts = [g.entity, g.name] + ([f"v{g.version}"] if g.version is not None else [])
+        return str(Path(self.root, "tables", *parts)) if "://" not in self.root else \
+            "/".join([self.root.rstrip("/"), "tables", *parts])
 
     def tiles_path(self, group_id: str) -> str:
         """Where a windowed stream group keeps its tiles (``palette.streaming``), beside the tables."""

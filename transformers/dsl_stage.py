@@ -112,7 +112,7 @@ class _DSLParams(HasPaletteLookup):
         where = provided_refs(dataset.schema)
         missing = auto_lookups(refs, where)
         if missing:
-            check_readers(reads, missing.values(), self.store().resolve, f"{type(self).__name__} {self.uid}")
+            check_readers(reads, missing.values(), self._resolver(), f"{type(self).__name__} {self.uid}")
             dataset = self._lookup(dataset, missing)
             where.update({ref: col for col, ref in missing.items()})
 

@@ -22,6 +22,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 
 from palette.config import absolute_root, default_online_store
 from palette.errors import InvalidArgument, InvalidArgumentType, NotConfigured, NotRegistered
+from palette.lookup_plan import Definitions
 from palette.refs import parse_ref
 
 from .persistence import PaletteReadable, PaletteWritable
@@ -101,13 +102,33 @@ class HasPaletteLookup(Params):
             return None
         saved = getattr(self, "_definitions", None)
         try:
-            return self.store().definitions(refs)
+            return Definitions.for_refs(refs, self._resolver())
         except NotConfigured:
             return saved
         except NotRegistered:
             if saved is None:
                 raise
             return saved
+
+    def _resolver(self):
+        """Resolves refs in the feature store, keeping embedding versions pinned: the version
+        a saved stage carries, else the newest one when the stage first read the group — a
+        model keeps reading the embedding version it was fitted on until it is refitted
+        (a new stage)."""
+        store = self.store()
+        pins = self.__dict__.setdefault("_pins", {})
+        saved = getattr(self, "_definitions", None)
+        if saved is not None:
+            for g in saved.groups.values():
+                if g.version is not None:
+                    pins.setdefault(g.base_id, g)
+
+        def resolve(ref):
+            entity, group, r = store.resolve(ref)
+            if group.version is not None:
+                group = pins.setdefault(group.base_id, group)
+            return entity, group, r
+        return resolve
 
     def _runtime_scorer(self, cls, params: dict):
         """The JVM-free scorer of this stage as it is now (``scoreInstance``): the very
@@ -134,7 +155,8 @@ class HasPaletteLookup(Params):
 
     def _lookup(self, df, outputs: dict[str, str]):
         from palette.offline import point_in_time_lookup
-        return point_in_time_lookup(df, self.store(), outputs, self.getTimestampCol(), self.getDeltaVersions())
+        return point_in_time_lookup(df, self.store(), outputs, self.getTimestampCol(), self.getDeltaVersions(),
+                                    resolve=self._resolver())
 
 
 class PaletteTransformer(Transformer, HasPaletteLookup, PaletteReadable, PaletteWritable):

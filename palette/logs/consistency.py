@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from palette.errors import InvalidArgument
-from palette.feature_types import KEYS, TYPES
+from palette.feature_types import KEYS, SLOTS, TYPES
 from palette.reports import Limit, Measure, Report, html
 from palette.reports.text import fmt, table
 
@@ -48,9 +48,10 @@ def _decode_keys(key: str, names: list[str], types: list[str]) -> list:
 def _served(records: DataFrame) -> DataFrame:
     f = F.col("f")
     online = None                              # the value in the slot of its type, as a string
-    for name in TYPES:
+    for name in SLOTS:
         value = f[name].cast("string")
-        online = F.when(f.type == name, value) if online is None else online.when(f.type == name, value)
+        is_it = f.type.startswith("vector(") if name == "vector" else f.type == name
+        online = F.when(is_it, value) if online is None else online.when(is_it, value)
     return records.select("request_id", "model", "request_time", F.explode("features").alias("f")).select(
         "request_id", "model", "request_time", f.column.alias("column"), f.group.alias("group"),
         f.feature.alias("feature"), f.key.alias("key"), f.type.alias("type"), f.num.alias("online_num"),

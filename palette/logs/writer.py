@@ -42,15 +42,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from palette.errors import PaletteError
-from palette.feature_types import TYPES
+from palette.feature_types import SLOTS, TYPES
 
 log = logging.getLogger("palette.logs")
 
 _TS = pa.timestamp("us", tz="UTC")
-# One slot per feature type (palette.feature_types), named after it; the one of its type is set.
+# One slot per feature type (palette.feature_types.SLOTS: vectors share one), named after it; the one of its type is set.
 FEATURE = pa.struct([("column", pa.string()), ("group", pa.string()), ("feature", pa.string()),
                      ("key", pa.string()), ("type", pa.string()),
-                     *[(name, t.arrow_type()) for name, t in TYPES.items()], ("event_time", _TS),
+                     *[(name, t.arrow_type()) for name, t in SLOTS.items()], ("event_time", _TS),
                      ("fallback", pa.string())])
 # A file's columns; ``date`` and ``model`` are its folders' (Hive-style partitions).
 SCHEMA = pa.schema([("request_id", pa.string()), ("request_time", _TS), ("version", pa.string()),
@@ -123,11 +123,11 @@ def feature_entries(reads: list, row_keys: dict[str, str | None], got: dict[str,
             v = None if values is None else values[i]
             kind = b.read.group.feature(feature).type
             entry = {"column": column, "group": b.group_id, "feature": feature, "key": row_keys.get(b.column),
-                     "type": kind, **dict.fromkeys(TYPES),
+                     "type": kind, **dict.fromkeys(SLOTS),
                      "event_time": None if values is None else _micros_to_time(values[-1]),
                      "fallback": None if fallbacks is None else fallbacks[i]}
             if v is not None:
-                entry[kind] = _micros_to_time(v) if kind == "ts" else v
+                entry[TYPES[kind].slot] = _micros_to_time(v) if kind == "ts" else v
             out.append(entry)
     return out
 

@@ -93,7 +93,7 @@ def signature(fields: dict[str, str], outputs: dict[str, str] | None = None, inp
 
     def kind(name: str, k: str):
         if k != "num":
-            return MLFLOW_TYPES[k]
+            return MLFLOW_TYPES[k] if k in MLFLOW_TYPES else AnyType()     # a vector: a list, checked by palette
         given = spark_types.get(name)
         return "long" if given in _INTEGRAL else "double" if given in ("float", "double") else AnyType()
     inputs = Schema([ColSpec(kind(name, k), name) for name, k in fields.items()])

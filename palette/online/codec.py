@@ -6,8 +6,11 @@ A stored record is one byte string::
 
 where a ``num`` is an IEEE float64 (8 bytes: -0.0, NaN, infinities and subnormals come
 back bit for bit), a ``bool`` one byte, a ``ts`` int64 microseconds since the epoch
-(UTC), and a ``str`` a u32 byte length and its UTF-8 bytes. A null keeps its slot (zeros)
-and sets its bit. Values are little-endian and in the group's layout order, which only
+(UTC), a ``str`` a u32 byte length and its UTF-8 bytes, and a ``vector(d)`` its d
+elements in its storage form: float32 (4d bytes), float64, float16 (2d bytes) or int8 (a
+float32 scale and d bytes: element = int8 × scale; see ``palette.embeddings.quantize``).
+A vector is read back as a float64 numpy array in one numpy call, whatever its storage.
+A null keeps its slot (zeros) and sets its bit. Values are little-endian and in the group's layout order, which only
 grows at the end (the registry allows adding features, never removing or retyping one):
 a reader decodes the first features it knows of a longer record, and reads the missing
 trailing features of a shorter one as null.
@@ -17,6 +20,9 @@ trailing features of a shorter one as null.
 (-0.0, 'é', None)
 >>> RecordCodec(["num", "str", "bool", "num"]).decode(c.encode((1.5, "x", True)))
 (1.5, 'x', True, None)
+>>> v = RecordCodec(["vector(3, float16)", "num"])
+>>> v.decode(v.encode(([0.5, -2.0, 0.1], 1.0)))
+(array([ 0.5       , -2.        ,  0.09997559]), 1.0)
 >>> encode_key(("r42",), ("str",)), encode_key((7, "a"), ("int", "str"))
 ('r42', '[7,"a"]')
 """
@@ -37,6 +43,8 @@ _LEN = struct.Struct("<I")
 # Fixed-size types: their struct code and a null's slot value (palette.feature_types).
 _FIXED = {name: t.online for name, t in TYPES.items() if t.online is not None}
 _ZERO = {name: t.online_null for name, t in TYPES.items() if t.online is not None}
+_SCALE = struct.Struct("<f")
+_ELEMENT = {"float32": "<f4", "float64": "<f8", "float16": "<f2"}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
 
@@ -57,16 +65,40 @@ def from_micros(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+def encode_vector(v, t) -> bytes:
+    """A vector in its storage form (``t``: its FeatureType); a null is zeros."""
+    if v is None:
+        return bytes(t.online_bytes)
+    if hasattr(v, "toArray") and not isinstance(v, np.ndarray):
+        v = v.toArray()
+    if t.storage == "int8":
+        v = np.asarray(v, dtype=np.float32)
+        top = np.abs(v).max() if v.size else np.float32(0)
+        scale = np.float32(top / np.float32(127)) if top > 0 else np.float32(0)
+        q = np.zeros(v.shape, np.int8) if scale == 0 else np.clip(np.rint(v / scale), -127, 127).astype(np.int8)
+        return _SCALE.pack(scale) + q.tobytes()
+    return np.asarray(v, dtype=_ELEMENT[t.storage]).tobytes()
+
+
+def decode_vector(buf, offset: int, t) -> np.ndarray:
+    """The vector at ``offset`` of ``buf`` as float64 (``t``: its FeatureType)."""
+    if t.storage == "int8":
+        (scale,) = _SCALE.unpack_from(buf, offset)
+        q = np.frombuffer(buf, dtype=np.int8, count=t.dim, offset=offset + 4)
+        return (q.astype(np.float32) * np.float32(scale)).astype(np.float64)
+    return np.frombuffer(buf, dtype=_ELEMENT[t.storage], count=t.dim, offset=offset).astype(np.float64)
+
+
 def _plan(types: tuple[str, ...]) -> list[tuple]:
     """Decoding steps for records holding ``types``: runs of fixed-size values read with
-    one struct each, and strings in between."""
+    one struct each, and strings and vectors in between."""
     steps, run, idx = [], "", []
     for i, t in enumerate(types):
-        if t == "str":
+        if t == "str" or TYPES[t].dim is not None:
             if run:
                 steps.append(("fixed", struct.Struct("<" + run), tuple(idx)))
                 run, idx = "", []
-            steps.append(("str", None, (i,)))
+            steps.append(("str", None, (i,)) if t == "str" else ("vec", TYPES[t], (i,)))
         else:
             run += _FIXED[t]
             idx.append(i)
@@ -87,6 +119,7 @@ class RecordCodec:
                                            f"{', '.join(TYPES)}")
         self.n = len(self.types)
         self._ts = tuple(i for i, t in enumerate(self.types) if t == "ts")
+        self._vectors = {i: TYPES[t] for i, t in enumerate(self.types) if TYPES[t].dim is not None}
         self._plans: dict[int, list[tuple]] = {}      # record's count -> steps for min(count, n) values
         self._bitmap_bytes = (self.n + 7) // 8
         self._fixed = self._fixed_layout()
@@ -106,10 +139,13 @@ class RecordCodec:
         for i, (t, v) in enumerate(zip(self.types, values)):
             if v is None:
                 bitmap[i >> 3] |= 1 << (i & 7)
-            if t == "str":
+            if t == "str" or i in self._vectors:
                 if run:
                     parts.append(struct.pack("<" + run, *run_values))
                     run, run_values = "", []
+                if i in self._vectors:
+                    parts.append(encode_vector(v, self._vectors[i]))
+                    continue
                 data = b"" if v is None else str(v).encode("utf-8")
                 parts.append(_LEN.pack(len(data)))
                 parts.append(data)
@@ -148,6 +184,9 @@ class RecordCodec:
                 for i, v in zip(idx, st.unpack_from(buf, offset)):
                     out[i] = v
                 offset += st.size
+            elif kind == "vec":
+                out[idx[0]] = decode_vector(buf, offset, st)
+                offset += st.online_bytes
             else:
                 (length,) = _LEN.unpack_from(buf, offset)
                 offset += 4

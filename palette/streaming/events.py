@@ -15,8 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from palette.errors import JobError
-from palette.feature_types import TYPES
-from palette.offline import KEY_SPARK_TYPES, FEATURE_SPARK_TYPES
+from palette.offline import spark_type
 from palette.registry import Entity, FeatureGroup
 from palette.windows import StreamSource
 
@@ -24,7 +23,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def event_schema(source: StreamSource) -> T.StructType:
-    return T.StructType([T.StructField(c, FEATURE_SPARK_TYPES[t] if t in TYPES else KEY_SPARK_TYPES[t], True)
+    return T.StructType([T.StructField(c, spark_type(t), True)
                          for c, t in source.schema.items()])
 
 

@@ -442,3 +442,45 @@ def test_collisions_with_key_or_timestamp_are_refused(tmp_path, group, clash):
 def test_register_refuses_other_objects(tmp_path):
     with pytest.raises(RegistryError, match="cannot register dict"):
         FeatureStore(tmp_path).register({"name": "x"})
+
+
+def dish_emb(version, dim=4, **overrides):
+    return FeatureGroup("restaurant", "dish_emb", {"emb": f"vector({dim})"}, kind="embedding", version=version,
+                        **overrides)
+
+
+def test_embedding_versions_are_registered_once_and_each_stored_apart(store):
+    store.register(dish_emb(1))
+    store.register(dish_emb(1))                                     # the same again: a no-op
+    assert store.group("restaurant:dish_emb").id == "restaurant:dish_emb@v1"
+    store.register(dish_emb(2, dim=8))                              # a new training may change the dimension
+    assert store.group("restaurant:dish_emb").version == 2          # by name: the newest
+    assert store.group("restaurant:dish_emb@v1").feature("emb").type == "vector(4)"
+    assert store.table_path("restaurant:dish_emb@v1").endswith("tables/restaurant/dish_emb/v1")
+    assert store.table_path("restaurant:dish_emb").endswith("tables/restaurant/dish_emb/v2")
+    with pytest.raises(RegistryError, match="never overwritten: register the new training as version=3"):
+        store.register(dish_emb(1, dim=5))
+    store.register(FeatureGroup("restaurant", "other_emb", {"emb": "vector(4)"}, kind="embedding", version=5))
+    with pytest.raises(RegistryError, match="already has version 5; register the new training as version=6"):
+        store.register(FeatureGroup("restaurant", "other_emb", {"emb": "vector(4)"}, kind="embedding", version=4))
+    # a stage resolving by name reads the version it carries, whatever is newer in the store
+    from palette.lookup_plan import Definitions
+    saved = Definitions.for_refs(["restaurant:dish_emb:emb:r_id"], store.resolve)
+    store.register(dish_emb(3))
+    pinned = Definitions.from_json(json.loads(json.dumps(saved.to_json())))
+    assert pinned.resolve("restaurant:dish_emb:emb:r_id")[1].id == "restaurant:dish_emb@v2"
+    assert store.resolve("restaurant:dish_emb:emb:r_id")[1].id == "restaurant:dish_emb@v3"
+
+
+def test_embedding_groups_need_a_version_and_a_vector():
+    with pytest.raises(RegistryError, match="needs version="):
+        FeatureGroup("restaurant", "e", {"emb": "vector(4)"}, kind="embedding")
+    with pytest.raises(RegistryError, match="needs version="):
+        FeatureGroup("restaurant", "e", {"emb": "vector(4)"}, kind="embedding", version=0)
+    with pytest.raises(RegistryError, match="holds no vector"):
+        FeatureGroup("restaurant", "e", {"n": "num"}, kind="embedding", version=1)
+    with pytest.raises(RegistryError, match="only an embedding group"):
+        FeatureGroup("restaurant", "e", {"n": "num"}, version=1)
+    g = FeatureGroup.from_json(dish_emb(7).to_json())
+    assert (g.version, g.id, g.base_id) == (7, "restaurant:dish_emb@v7", "restaurant:dish_emb")
+    assert "version" not in batch_fg().to_json()                    # other groups' JSON unchanged

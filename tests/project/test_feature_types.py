@@ -10,32 +10,65 @@ from palette.feature_types import FEATURE_TYPES, KEYS, TYPES, feature_type, fiel
 from palette.online import RecordCodec
 from palette.registry import Feature
 
+import numpy as np
+
 SAMPLES = {"num": [0.0, -0.0, 1.5, -1e308, math.inf], "str": ["", "é", "x" * 300], "bool": [True, False],
-           "ts": [datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc), datetime(1970, 1, 1, tzinfo=timezone.utc)]}
+           "ts": [datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc), datetime(1970, 1, 1, tzinfo=timezone.utc)],
+           "vector(3)": [np.array([0.5, -0.0, 3e38], np.float32), np.array([1e-45, 0.0, -1.0], np.float32)],
+           "vector(3, float64)": [np.array([1e308, -0.0, 5e-324])],
+           "vector(3, float16)": [np.array([0.5, -0.0, 65504.0])],
+           "vector(3, int8)": [np.array([127.0, -127.0, 0.0]) * np.float32(0.25)]}
+NAMES = tuple(SAMPLES)
 
 
 def test_every_type_has_a_sample_and_every_form():
-    assert set(SAMPLES) == set(TYPES)
-    for name, t in TYPES.items():
+    assert set(TYPES) <= set(SAMPLES)
+    assert [n for n in FEATURE_TYPES if n not in SAMPLES] == ["vector(d)"]
+    for name in NAMES:
+        t = TYPES[name]
         assert t.spark and t.json and t.mlflow and t.dsl and t.describe, name
         assert t.arrow_type() is not None
         assert all(t.holds(v) for v in SAMPLES[name]), name
 
 
-@pytest.mark.parametrize("name", FEATURE_TYPES)
+@pytest.mark.parametrize("name", NAMES)
 def test_every_type_round_trips_the_online_codec_with_nulls(name):
-    codec = RecordCodec([name, name])
+    codec = RecordCodec([name, name, "num"])
     for v in SAMPLES[name]:
-        assert codec.decode(codec.encode((v, None))) == (v, None)
+        got = codec.decode(codec.encode((v, None, 1.0)))
+        if TYPES[name].dim:                                  # bit for bit, as float64 arrays
+            assert got[0].dtype == np.float64 and got[0].tobytes() == np.asarray(v, np.float64).tobytes(), got
+            assert got[1:] == (None, 1.0)
+        else:
+            assert got == (v, None, 1.0)
 
 
 def test_the_registry_takes_exactly_the_table_s_types():
-    for name in FEATURE_TYPES:
+    for name in NAMES:
         assert Feature("x", name).type == name
-    with pytest.raises(RegistryError, match="use one of"):
+    assert Feature("x", "vector(3,int8)").type == "vector(3, int8)"          # one spelling
+    with pytest.raises(RegistryError, match="needs its dimension"):
         Feature("x", "vector")
+    for bad in ("vector(0)", "vector(3, int4)", "vector(-1)", "vector(70000)"):
+        with pytest.raises(RegistryError, match="use one of|dimension"):
+            Feature("x", bad)
     with pytest.raises(RegistryError, match="unknown feature type 'vector'"):
         feature_type("vector")
+
+
+def test_vector_checks_and_forms():
+    t = field_type("vector(3)")
+    assert t.accepts([1, 2, 3]) and t.accepts(np.zeros(3, np.float32)) and t.accepts((1.0, 2.0, 3.0))
+    for bad in ([1, 2], [1, 2, "3"], [1, 2, float("nan")], [1, 2, math.inf], "abc", 3, np.zeros((3, 1)),
+                [True, 1, 2], None and [1]):
+        assert not t.accepts(bad), bad
+    assert t.from_json([1, 2, 3]).dtype == np.float32 and list(t.from_text("[1, 2, 3.5]")) == [1, 2, 3.5]
+    with pytest.raises(ValueError, match="not 3 finite numbers"):
+        t.from_json([1, 2])
+    with pytest.raises(ValueError, match="JSON array"):
+        t.from_text("1,2,3")
+    assert (t.spark, t.slot, t.online_bytes) == ("array<float>", "vector", 12)
+    assert TYPES["vector(128, int8)"].online_bytes == 132 and TYPES["vector(128, float16)"].online_bytes == 256
 
 
 def test_request_checks_and_text_forms():
@@ -57,6 +90,6 @@ def test_consumers_cover_every_type():
 
 
 def test_the_offline_store_maps_every_type_to_spark():          # pyspark's types, no JVM
-    from palette.offline import FEATURE_SPARK_TYPES, KEY_SPARK_TYPES
-    assert {n: t.simpleString() for n, t in FEATURE_SPARK_TYPES.items()} == {n: t.spark for n, t in TYPES.items()}
-    assert {n: t.simpleString() for n, t in KEY_SPARK_TYPES.items()} == {n: t.spark for n, t in KEYS.items()}
+    from palette.offline import spark_type
+    for name in (*TYPES, *KEYS, "vector(3)", "vector(3, float64)", "vector(3, int8)"):
+        assert spark_type(name).simpleString() == (TYPES.get(name) or KEYS[name]).spark
