@@ -26,9 +26,11 @@ from palette.refs import Ref, parse_ref
 
 from .errors import DSLLimitError, DSLTypeError
 from .functions import (ARITH_OPS, BOOL, BOOL_OPS, COMPARE_OPS, IMPUTE_METHODS, NUM, READERS,
-                        SIGNATURES, STR, TS)
+                        SIGNATURES, STR, TS, VEC)
 
 MAX_DEPTH = 100
+# Vectors have no operators: what a type error on one suggests instead.
+_VEC_HINT = "; vectors have no operators: use dot, norm, cosine or vget"
 
 
 def _fail(message: str, pos) -> DSLTypeError:
@@ -180,7 +182,7 @@ class Literal(Node):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Read(Node):
-    """``nVal(ref)``, ``sVal(ref)``, ``bVal(ref)`` or ``tVal(ref)``."""
+    """``nVal(ref)``, ``sVal(ref)``, ``bVal(ref)``, ``tVal(ref)`` or ``vVal(ref)``."""
     reader: str
     ref: str
     parsed: Ref = field(init=False, repr=False)
@@ -219,7 +221,8 @@ class Unary(Node):
         if want is None:
             raise _fail(f"unknown unary operator {self.op!r}", self.pos)
         if self.operand.type != want:
-            raise _fail(f"operator {self.op!r} needs a {want} operand, got {self.operand.type}: {self}",
+            hint = _VEC_HINT if self.operand.type == VEC else ""
+            raise _fail(f"operator {self.op!r} needs a {want} operand, got {self.operand.type}: {self}{hint}",
                         self.pos)
         return want
 
@@ -241,11 +244,14 @@ class Binary(Node):
 
     def _type_rule(self):
         lt, rt = self.left.type, self.right.type
+        hint = _VEC_HINT if VEC in (lt, rt) else ""
         if self.op in ARITH_OPS:
             if lt != NUM or rt != NUM:
-                raise _fail(f"operator {self.op!r} needs num operands, got {lt} and {rt}", self.pos)
+                raise _fail(f"operator {self.op!r} needs num operands, got {lt} and {rt}{hint}", self.pos)
             return NUM
         if self.op in COMPARE_OPS:
+            if lt == VEC or rt == VEC:
+                raise _fail(f"operator {self.op!r} does not compare vec values{hint}", self.pos)
             if lt != rt:
                 raise _fail(f"operator {self.op!r} compares values of one type, got {lt} and {rt}",
                             self.pos)
@@ -255,7 +261,7 @@ class Binary(Node):
             return BOOL
         if self.op in BOOL_OPS:
             if lt != BOOL or rt != BOOL:
-                raise _fail(f"operator {self.op!r} needs bool operands, got {lt} and {rt}", self.pos)
+                raise _fail(f"operator {self.op!r} needs bool operands, got {lt} and {rt}{hint}", self.pos)
             return BOOL
         raise _fail(f"unknown operator {self.op!r}", self.pos)
 

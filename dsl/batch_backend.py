@@ -9,7 +9,10 @@ bit for bit: it is how ``scoreBatch`` runs a DSL stage.
 Numbers travel as a float64 array with a null mask; +, -, *, /, %, comparisons, the
 three-valued logic, if, coalesce/nFill, min/max, clip, abs, sign, floor, ceil, bucket and
 regionId are numpy operations that compute exactly what the row rules compute (IEEE
-arithmetic is the same in both). Functions where numpy's kernels may differ from
+arithmetic is the same in both). Vectors travel as a list of float64 arrays (None for
+null); dot, norm, cosine and vget work on them as one (rows, length) matrix when the
+non-null ones share a length, summing each row in order as the row rules do (an
+``add.accumulate`` along the row), and vector by vector otherwise. Functions where numpy's kernels may differ from
 Python's ``math`` in the last bit (log, exp, pow, ...), round, and the string and
 timestamp functions apply the row backend's own rule to each non-null value. A batch
 whose values do not fit the readers (a string read by nVal, a missing field) raises
@@ -37,7 +40,9 @@ from .ast import Binary, Call, Literal, Node, Read, Unary
 from .fields import default_field
 from .functions import SIGNATURES
 from .parser import parse
-from .python_backend import BINARY_STRICT, READ_VALUE, UNARY_MATH, round_half_up
+from .errors import DSLInputError
+from .python_backend import (BINARY_STRICT, READ_VALUE, UNARY_MATH, round_half_up, vec_cosine, vec_dot, vec_get,
+                             vec_norm)
 
 _BIG = 2.0 ** 52
 
@@ -111,6 +116,12 @@ def _read(node: Read, batch, field: str) -> Vec:
         with np.errstate(invalid="ignore"):
             return _num(np.where(null, 0.0, values), null | ~np.isfinite(values))
     values = batch.values(field)
+    if node.reader == "vVal":
+        convert = READ_VALUE["vVal"](node, field)
+        try:
+            return Vec("obj", [convert(v) for v in values])
+        except DSLInputError:
+            raise Irregular(field) from None
     if node.reader == "sVal":
         if not all(type(v) is str or v is None for v in values):
             raise Irregular(field)
@@ -236,6 +247,83 @@ def _is_null(a: Vec) -> Vec:
     return Vec("bool", null.copy(), np.zeros(len(null), dtype=bool))
 
 
+# -- vectors ---------------------------------------------------------------------------------
+
+def _each_vector(op: Callable, args: list[Vec]) -> Vec:
+    """The row rule ``op`` (vector arguments, a num result) on every row whose arguments are
+    all non-null (``_each`` tests ``None in``, which an array cannot answer)."""
+    lists = [a.as_list() for a in args]
+    return _from_list("num", [None if any(x is None for x in xs) else op(*xs) for xs in zip(*lists)])
+
+
+def _matrix(a: Vec) -> tuple[np.ndarray, np.ndarray] | None:
+    """The vectors as an (n, length) matrix (zeros in null rows) and the null mask, when
+    every non-null vector has one length; else None."""
+    items = a.values
+    null = np.fromiter((x is None for x in items), dtype=bool, count=len(items))
+    sizes = {x.size for x in items if x is not None}
+    if len(sizes) > 1:
+        return None
+    width = sizes.pop() if sizes else 0
+    m = np.zeros((len(items), width), dtype=np.float64)
+    for i, x in enumerate(items):
+        if x is not None:
+            m[i] = x
+    return m, null
+
+
+def _row_sums(m: np.ndarray) -> np.ndarray:
+    """Each row's fold_sum: its terms added in order (accumulate is sequential), + 0.0 as there."""
+    if m.shape[1] == 0:
+        return np.zeros(m.shape[0], dtype=np.float64)
+    return np.add.accumulate(m, axis=1)[:, -1] + 0.0
+
+
+def _two_matrices(a: Vec, b: Vec):
+    ma, mb = _matrix(a), _matrix(b)
+    if ma is None or mb is None or ma[0].shape[1] != mb[0].shape[1]:
+        return None
+    return ma[0], mb[0], ma[1] | mb[1]
+
+
+def _dot(a: Vec, b: Vec) -> Vec:
+    got = _two_matrices(a, b)
+    if got is None:
+        return _each_vector(vec_dot, [a, b])
+    x, y, null = got
+    return _finite(_row_sums(x * y), null)
+
+
+def _norm(a: Vec) -> Vec:
+    got = _matrix(a)
+    if got is None:
+        return _each_vector(vec_norm, [a])
+    x, null = got
+    return _finite(np.sqrt(_row_sums(x * x)), null)
+
+
+def _cosine(a: Vec, b: Vec) -> Vec:
+    got = _two_matrices(a, b)
+    if got is None:
+        return _each_vector(vec_cosine, [a, b])
+    x, y, null = got
+    d = _row_sums(x * y)
+    p = np.sqrt(_row_sums(x * x)) * np.sqrt(_row_sums(y * y))
+    bad = ~((p > 0) & (p < np.inf))
+    return _finite(d / np.where(bad, 1.0, p), null | bad)
+
+
+def _vget(node: Call, a: Vec) -> Vec:
+    i = int(node.args[1].value)
+    got = _matrix(a)
+    if got is None:
+        return _each_vector(vec_get(i), [a])
+    x, null = got
+    if i >= x.shape[1]:
+        return _num(np.zeros(len(null)), np.ones(len(null), dtype=bool))
+    return _num(x[:, i].copy(), null)
+
+
 def _round_rule(node: Call, args: list[Vec], kind: str) -> Vec:
     d = int(node.args[1].value) if len(node.args) > 1 else 0
     return _each(kind, lambda x: round_half_up(x, d), args[:1])
@@ -261,8 +349,15 @@ FUNCTION_RULES = {
     "concat": lambda node, args, kind: _each(kind, lambda *parts: "".join(parts), args),
     **{name: (lambda f: lambda node, args, kind: _each(kind, f, args))(f) for name, f in UNARY_MATH.items()},
     **{name: (lambda f: lambda node, args, kind: _each(kind, f, args))(f) for name, f in BINARY_STRICT.items()},
+    # vectors (after the row backend's tables, which hold dot, norm and cosine too)
+    "vfill": lambda node, args, kind: _first_non_null(kind, args),
+    "dot": lambda node, args, kind: _dot(*args),
+    "norm": lambda node, args, kind: _norm(args[0]),
+    "cosine": lambda node, args, kind: _cosine(*args),
+    "vget": lambda node, args, kind: _vget(node, args[0]),
 }
-ELEMENTWISE = frozenset({"round", "concat", *UNARY_MATH, *BINARY_STRICT})
+VECTOR_RULES = frozenset({"dot", "norm", "cosine", "vget"})
+ELEMENTWISE = frozenset({"round", "concat", *UNARY_MATH, *BINARY_STRICT}) - VECTOR_RULES
 
 
 def _call(node: Call, args: list[Vec]) -> Vec:

@@ -32,6 +32,11 @@ def tVal(ref: str) -> Node:
     return Read("tVal", ref)
 
 
+def vVal(ref: str) -> Node:
+    """Read ``ref`` as a vector (vec): a 1-d float64 array in Python, a Spark ML vector in Spark."""
+    return Read("vVal", ref)
+
+
 def _fn(name: str, doc: str):
     def build(*args) -> Node:
         return Call(name, tuple(lit(a) for a in args))
@@ -67,6 +72,11 @@ startsWith = _fn("startsWith", "``startsWith(s, t)``: s starts with t.")
 hourOfDay = _fn("hourOfDay", "Hour of the timestamp in UTC, 0-23.")
 dayOfWeek = _fn("dayOfWeek", "Day of the week in UTC, Monday = 1 ... Sunday = 7.")
 regionId = _fn("regionId", "``regionId(lat, lng[, p])``: the geohash cell at precision p (default 6).")
+vfill = _fn("vfill", "``vfill(v, w)``: the vector v, or w when v is null.")
+dot = _fn("dot", "``dot(a, b)``: the sum of a[i] * b[i], in order from 0.0; null if the lengths differ.")
+norm = _fn("norm", "``norm(v)``: the Euclidean length, sqrt of the sum of squares in order; 0 for an empty vector.")
+cosine = _fn("cosine", "``cosine(a, b)``: dot(a, b) / (norm(a) * norm(b)); null if the lengths differ or a norm is 0.")
+vget = _fn("vget", "``vget(v, i)``: element i (a literal, 0-based) of v; null if v has no element i.")
 bucket = _fn("bucket", "``bucket(x, c1, c2, ...)``: the 0-based bucket of x among ascending cut points.")
 impute = _fn("impute", "Learned: ``impute(x[, \"mean\"|\"median\"|\"mode\"])`` fills nulls.")
 standardize = _fn("standardize", "Learned: (x - mean) / std.")
@@ -76,8 +86,8 @@ bucketize = _fn("bucketize", "Learned: ``bucketize(x, n)``, n-1 quantile cut poi
 # Python keywords and builtins get a trailing underscore; DSL-named aliases for readability.
 ifElse = if_
 
-__all__ = ["nVal", "sVal", "bVal", "tVal", "lit", "if_", "ifElse", "coalesce", "isNull", "nFill",
+__all__ = ["nVal", "sVal", "bVal", "tVal", "vVal", "lit", "if_", "ifElse", "coalesce", "isNull", "nFill",
            "sFill", "log", "log1p", "sqrt", "exp", "abs_", "pow_", "sign", "min_", "max_", "clip",
            "round_", "floor", "ceil", "lower", "upper", "length", "concat", "contains", "startsWith",
-           "hourOfDay", "dayOfWeek", "regionId", "bucket", "impute", "standardize", "minMaxScale",
-           "bucketize"]
+           "hourOfDay", "dayOfWeek", "regionId", "vfill", "dot", "norm", "cosine", "vget", "bucket", "impute",
+           "standardize", "minMaxScale", "bucketize"]

@@ -1,6 +1,6 @@
 """The DSL's function table: arity and type rule of every function.
 
-A parameter is a type name (``num``, ``str``, ``bool``, ``ts``), ``any``, ``T``
+A parameter is a type name (``num``, ``str``, ``bool``, ``ts``, ``vec``), ``any``, ``T``
 (all ``T`` arguments share one type, which is also the result type when the
 function returns ``T``), or a literal constraint (``int_lit``, ``num_lit``,
 ``method_lit``) that the argument must be a literal of. The last parameter repeats
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NUM, STR, BOOL, TS = "num", "str", "bool", "ts"
+NUM, STR, BOOL, TS, VEC = "num", "str", "bool", "ts", "vec"
 IMPUTE_METHODS = ("mean", "median", "mode")
+VGET_MAX = 2 ** 31 - 1        # vget's index: a Java array index
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,12 @@ SIGNATURES: dict[str, Signature] = {s.name: s for s in [
     _sig("hourOfDay", [TS], NUM),
     _sig("dayOfWeek", [TS], NUM),
     _sig("regionId", [NUM, NUM, "int_lit"], STR, min_args=2, literal_range=(1, 12)),
+    # Vectors (vec): a sequence of finite float64 numbers, of any length (0 included).
+    _sig("vfill", [VEC, VEC], VEC),
+    _sig("dot", [VEC, VEC], NUM),
+    _sig("norm", [VEC], NUM),
+    _sig("cosine", [VEC, VEC], NUM),
+    _sig("vget", [VEC, "int_lit"], NUM, literal_range=(0, VGET_MAX)),
     # bucket(x, c1, c2, ...): the 0-based index of x among ascending cut points;
     # what a fitted bucketize(x, n) becomes.
     _sig("bucket", [NUM, "num_lit"], NUM, min_args=2, variadic=True),
@@ -86,7 +93,7 @@ SIGNATURES: dict[str, Signature] = {s.name: s for s in [
 ]}
 
 # Readers: nVal("ref") etc. read a reference as a typed value.
-READERS = {"nVal": NUM, "sVal": STR, "bVal": BOOL, "tVal": TS}
+READERS = {"nVal": NUM, "sVal": STR, "bVal": BOOL, "tVal": TS, "vVal": VEC}
 
 ARITH_OPS = ("+", "-", "*", "/", "%")
 COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")

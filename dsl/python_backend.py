@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Callable
 
+import numpy as np
+
 from . import geohash
 from .ast import Binary, Call, Literal, Node, Read, Unary
 from .errors import DSLInputError, DSLUnsupportedError
@@ -33,7 +35,10 @@ Closure = Callable[[list], Any]
 # -- reading values -----------------------------------------------------------
 
 def _bad_value(read: Read, key: str, v: Any, want: str) -> DSLInputError:
-    return DSLInputError(f"field {key!r} read by {read} must be {want}, got {type(v).__name__} {v!r}")
+    shown = repr(v)
+    if len(shown) > 200:                                  # a long vector, say
+        shown = shown[:200] + "…"
+    return DSLInputError(f"field {key!r} read by {read} must be {want}, got {type(v).__name__} {shown}")
 
 
 def _read_num(read: Read, key: str):
@@ -95,7 +100,71 @@ def _read_ts(read: Read, key: str):
     return read_value
 
 
-READ_VALUE = {"nVal": _read_num, "sVal": _read_str, "bVal": _read_bool, "tVal": _read_ts}
+_VEC_WANT = "a vector (vVal): a 1-d numpy array of numbers, a list or tuple of numbers, or a vector with toArray()"
+
+
+def _vec_elements(items) -> np.ndarray | None:
+    """A list or tuple (or object array) of numbers as float64; None when an element is null
+    (Spark reads an array holding a null element as a null vector) or too large for a double.
+    Raises TypeError for an element that is not a number."""
+    if all(type(x) is float for x in items):            # the common case, without isinstance
+        return np.array(items, dtype=np.float64)
+    out = np.empty(len(items), dtype=np.float64)
+    for i, x in enumerate(items):
+        if x is None:
+            return None
+        if type(x) is bool or _is_numpy_bool(x) or not isinstance(x, (numbers.Real, Decimal)):
+            raise TypeError(x)
+        try:
+            out[i] = float(x)
+        except OverflowError:
+            return None
+    return out
+
+
+def as_vector(v) -> np.ndarray | None:
+    """A value as the DSL's vec: a new 1-d float64 array, or None when it is null, holds a
+    null element or holds NaN or ±inf (NaN never escapes: the whole vector reads as null).
+    Raises TypeError when ``v`` is not a vector of numbers."""
+    if v is None:
+        return None
+    if not isinstance(v, np.ndarray):
+        if isinstance(v, (list, tuple)):
+            arr = _vec_elements(v)
+            if arr is None:
+                return None
+            return arr if np.isfinite(arr).all() else None
+        to_array = getattr(v, "toArray", None)
+        if to_array is None or isinstance(v, (str, bytes)) or not callable(to_array):
+            raise TypeError(v)
+        v = to_array()
+        if not isinstance(v, np.ndarray):
+            v = np.asarray(v)
+    if v.ndim != 1:
+        raise TypeError(v)
+    kind = v.dtype.kind
+    if kind in "fiu":
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = v.astype(np.float64)                      # a copy: the value never aliases the row's
+    elif kind == "O":
+        arr = _vec_elements(v.tolist())
+        if arr is None:
+            return None
+    else:
+        raise TypeError(v)
+    return arr if np.isfinite(arr).all() else None
+
+
+def _read_vec(read: Read, key: str):
+    def read_value(v):
+        try:
+            return as_vector(v)
+        except TypeError:
+            raise _bad_value(read, key, v, _VEC_WANT) from None
+    return read_value
+
+
+READ_VALUE = {"nVal": _read_num, "sVal": _read_str, "bVal": _read_bool, "tVal": _read_ts, "vVal": _read_vec}
 
 
 def _reader(read: Read, field_of: Callable[[Read], str]) -> Callable[[dict], Any]:
@@ -262,6 +331,49 @@ def _greatest(xs):
     return r
 
 
+# -- vectors ---------------------------------------------------------------------------------
+# Sums are sequential left folds from 0.0, as Spark's aggregate(…, 0D, (acc, x) -> acc + x):
+# numpy's sum and dot add pairwise (and in SIMD lanes), which rounds differently; cumsum
+# (add.accumulate) adds in order. It starts from the first term rather than 0.0, which
+# differs only where the fold gives 0.0 and cumsum -0.0 (all terms -0.0): "+ 0.0" maps it.
+
+def fold_sum(terms: np.ndarray) -> float:
+    """0.0 + terms[0] + terms[1] + ..., in that order, in float64."""
+    return float(np.cumsum(terms)[-1]) + 0.0 if terms.size else 0.0
+
+
+def _products(a: np.ndarray, b: np.ndarray) -> float:
+    """The fold of a * b (overflow gives inf, inf - inf NaN: IEEE, as in Java, without warnings)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return fold_sum(a * b)
+
+
+def vec_dot(a: np.ndarray, b: np.ndarray):
+    if a.size != b.size:
+        return None
+    return _finite(_products(a, b))
+
+
+def vec_norm(v: np.ndarray):
+    return _finite(math.sqrt(_products(v, v)))            # the sum of squares is never negative
+
+
+def vec_cosine(a: np.ndarray, b: np.ndarray):
+    """dot(a, b) / (norm(a) * norm(b)) as the DSL computes that expression: null where a
+    part is null (lengths differ, overflow) or the divisor is 0."""
+    d = vec_dot(a, b)
+    if d is None:
+        return None
+    p = math.sqrt(_products(a, a)) * math.sqrt(_products(b, b))
+    if not 0 < p < INF:
+        return None
+    return _finite(d / p)
+
+
+def vec_get(i: int):
+    return lambda v: float(v[i]) if i < v.size else None
+
+
 UNARY_MATH = {
     "log": lambda x: math.log(x) if x > 0 else None,
     "log1p": lambda x: math.log1p(x) if x > -1 else None,
@@ -276,10 +388,13 @@ UNARY_MATH = {
     "length": lambda s: float(len(s)),
     "hourOfDay": lambda t: float(t.hour),
     "dayOfWeek": lambda t: float(t.isoweekday()),
+    "norm": vec_norm,
 }
 
 BINARY_STRICT = {
     "pow": _guard(math.pow),
+    "dot": vec_dot,
+    "cosine": vec_cosine,
     "contains": lambda s, t: t in s,
     "startsWith": lambda s, t: s.startswith(t),
 }
@@ -366,6 +481,7 @@ _CALL_RULES: dict[str, Callable] = {
     "coalesce": _coalesce,
     "nFill": _coalesce,
     "sFill": _coalesce,
+    "vfill": _coalesce,
     "isNull": lambda node, fs: (lambda v, f=fs[0]: f(v) is None),
     "min": lambda node, fs: (lambda v: _least([g(v) for g in fs])),
     "max": lambda node, fs: (lambda v: _greatest([g(v) for g in fs])),
@@ -374,6 +490,7 @@ _CALL_RULES: dict[str, Callable] = {
     "concat": _concat,
     "regionId": _region_id,
     "bucket": _bucket,
+    "vget": lambda node, fs: _strict1(fs[0], vec_get(int(node.args[1].value))),
 }
 
 # Functions with a rule (the learned ones have theirs in DSLEstimator.fit).

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -37,8 +38,10 @@ from .fields import default_field
 from .functions import SIGNATURES
 from .parser import parse
 
+# A vec is an array<double> inside an expression; a vec result leaves it as a Spark ML vector
+# (VectorUDT: ``_Compiler.output``), which is what VectorAssembler and the estimators take.
 SPARK_TYPES = {"num": T.DoubleType(), "str": T.StringType(), "bool": T.BooleanType(),
-               "ts": T.TimestampType()}
+               "ts": T.TimestampType(), "vec": T.ArrayType(T.DoubleType())}
 _INF = float("inf")
 _BIG = 2.0 ** 52
 _WHOLE_16 = 2.0 ** 53     # from here on doubles are whole numbers of 16 or more digits
@@ -158,9 +161,24 @@ _BOUND = re.compile(r"__palette_let_\d+_*")
 
 
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
-_ACCEPTS = {"nVal": (_NUMERIC, "a numeric column"), "sVal": ((T.StringType, T.VarcharType, T.CharType),
-            "a string column"), "bVal": ((T.BooleanType,), "a boolean column"),
-            "tVal": ((T.TimestampType,), "a timestamp column (cast TIMESTAMP_NTZ or DATE to TIMESTAMP)")}
+
+
+def _is_vector_udt(t: T.DataType) -> bool:
+    """A Spark ML vector column (``pyspark.ml.linalg.VectorUDT``, or the older mllib one)."""
+    return type(t).__name__ == "VectorUDT" and type(t).__module__ in ("pyspark.ml.linalg", "pyspark.mllib.linalg")
+
+
+def _of(*classes) -> Callable[[T.DataType], bool]:
+    return lambda t: isinstance(t, classes)
+
+
+# reader -> (does it read a column of this type, what it reads: for the error)
+_ACCEPTS = {"nVal": (_of(*_NUMERIC), "a numeric column"),
+            "sVal": (_of(T.StringType, T.VarcharType, T.CharType), "a string column"),
+            "bVal": (_of(T.BooleanType), "a boolean column"),
+            "tVal": (_of(T.TimestampType), "a timestamp column (cast TIMESTAMP_NTZ or DATE to TIMESTAMP)"),
+            "vVal": (lambda t: _is_vector_udt(t) or (isinstance(t, T.ArrayType) and isinstance(t.elementType, _NUMERIC)),
+                     "a vector column (a Spark ML vector, or an array of numbers)")}
 
 
 class _Compiler:
@@ -190,11 +208,13 @@ class _Compiler:
                 available = ", ".join(self.schema.fieldNames()) or "none"
                 raise DSLInputError(f"column {name!r}, which {node} reads, is not in the input; "
                                     f"columns: {available}")
-            accepted, want = _ACCEPTS[node.reader]
-            if not isinstance(field.dataType, accepted):
+            accepts, want = _ACCEPTS[node.reader]
+            if not accepts(field.dataType):
                 raise DSLInputError(f"column {name!r} read by {node} must be {want}, "
                                     f"got {field.dataType.simpleString()}")
             source_type = field.dataType
+        if node.reader == "vVal":
+            return self.read_vec(col, source_type)
         if node.reader == "nVal":
             col = col.cast("double")
             # Integers and decimals cannot be NaN or infinite; floats can.
@@ -202,6 +222,24 @@ class _Compiler:
                 col = _finite_ref(col)
             return col
         return col.cast(SPARK_TYPES[node.type])
+
+    def read_vec(self, col: Column, source_type: T.DataType | None) -> Column:
+        """An array<double>, null where the column holds null, a null element, NaN or ±inf.
+        Without a schema the column is taken for an array of numbers."""
+        if source_type is not None and _is_vector_udt(source_type):
+            arr, cost = F.when(col.isNotNull(), vector_to_array(col, "float64")), COMPUTED
+        else:
+            arr, cost = col.cast(SPARK_TYPES["vec"]), READ
+        # forall is null for a null element (and no false one), false for NaN: Spark orders
+        # NaN above +inf; either way the vector reads as null.
+        return self.let(arr, cost, lambda v: F.when(F.forall(v, lambda x: F.abs(x) < F.lit(_INF)), v))
+
+    def output(self, node: Node, c: Column) -> Column:
+        """An expression's value as a result column: a vec becomes a Spark ML vector."""
+        if node.type != "vec":
+            return c
+        cost = READ if isinstance(node, Read) else COMPUTED
+        return self.let(c, cost, lambda v: F.when(v.isNotNull(), array_to_vector(v)))
 
 
 def _literal(cp: _Compiler, node: Literal) -> Column:
@@ -343,6 +381,41 @@ def _region(cp, node):
         lng, lng_cost, lambda ln: _geohash(cp.let, la, ln, precision)))
 
 
+# -- vectors: sums are sequential left folds from 0.0, so the Python backend can match them
+# bit for bit (it adds in the same order: python_backend.fold_sum).
+
+def _fold_squares(v: Column) -> Column:
+    return F.aggregate(v, F.lit(0.0), lambda acc, x: acc + x * x)
+
+
+def _dot_sum(a: Column, b: Column) -> Column:
+    """The sum of a[i] * b[i], null when the lengths differ (zip_with would pad with nulls)."""
+    return F.when(F.array_size(a) == F.array_size(b),
+                  F.aggregate(F.zip_with(a, b, lambda x, y: x * y), F.lit(0.0), lambda acc, x: acc + x))
+
+
+def _dot(cp, node):
+    return _let_args(cp, node, lambda a, b: cp.finite(_dot_sum(a, b)))
+
+
+def _norm(cp, node):
+    return cp.finite(F.sqrt(_fold_squares(cp.compile(node.args[0]))))
+
+
+def _cosine(cp, node):
+    """dot(a, b) / (norm(a) * norm(b)), as the DSL computes that expression: the divisor
+    guarded (null when it overflows), try_divide (null when it is 0), the quotient guarded."""
+    def body(a, b):
+        divisor = cp.finite(F.sqrt(_fold_squares(a)) * F.sqrt(_fold_squares(b)))
+        return cp.finite(F.try_divide(_dot_sum(a, b), divisor))
+    return _let_args(cp, node, body)
+
+
+def _vget(cp, node):
+    # get: null past the end under ANSI too (element_at and [] raise there).
+    return F.get(cp.compile(node.args[0]), F.lit(int(node.args[1].value)))
+
+
 def _case(fn):
     """lower/upper. Catalyst rewrites lower(upper(s)) to lower(s) and upper(lower(s)) to upper(s)
     (SimplifyCaseConversionExpressions), also once if(true, upper(s), ..) has folded, which
@@ -399,6 +472,11 @@ _CALL_RULES = {
                       .cast("double")),
     "regionId": _region,
     "bucket": _bucket,
+    "vfill": _coalesce,
+    "dot": _dot,
+    "norm": _norm,
+    "cosine": _cosine,
+    "vget": _vget,
 }
 
 FUNCTION_RULES = set(_CALL_RULES)
@@ -413,8 +491,12 @@ def to_column(expr, schema: T.StructType | None = None,
 
     With ``schema`` (a DataFrame's), every read is checked against it: a missing column
     or a column of the wrong type is a ``DSLInputError`` naming it, before Spark runs.
+    A vec expression gives a Spark ML vector column (VectorUDT); ``vVal`` needs the schema
+    to read one (without it, it reads an array of numbers).
     """
-    return _Compiler(schema, field_of, LambdaBinder()).compile(_checked(expr))
+    node = _checked(expr)
+    compiler = _Compiler(schema, field_of, LambdaBinder())
+    return compiler.output(node, compiler.compile(node))
 
 
 def _checked(expr) -> Node:
@@ -432,7 +514,10 @@ def with_dsl_columns(df, lambdas: dict, field_of: Callable[[Read], str] = defaul
     """
     binder = ProjectionBinder(set(df.columns) | set(lambdas))
     compiler = _Compiler(df.schema, field_of, binder)
-    outputs = {name: compiler.compile(_checked(e)) for name, e in lambdas.items()}
+    outputs = {}
+    for name, e in lambdas.items():
+        node = _checked(e)
+        outputs[name] = compiler.output(node, compiler.compile(node))
     for projection in binder.levels():
         df = df.withColumns(projection)
     df = df.withColumns(outputs)
