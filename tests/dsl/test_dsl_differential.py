@@ -22,6 +22,14 @@ is correctly rounded in IEEE 754, so it is compared exactly and may nest anywher
 Strings use ASCII plus é ß Σ 中 İ and an astral character: Java 17's and Python
 3.11's case mappings agree on these (including ß → SS and the final sigma rule,
 "ΑΣ" → "ας"), and ``length`` counts code points in both.
+
+Vectors (``vec``) come from two array<double> columns (``v``, ``w``: Python lists, which
+may hold None, NaN or ±inf) and one Spark ML vector column (``m``: pyspark dense or
+sparse vectors in Python): null, empty, zero, -0.0, huge (products and squares
+overflow), tiny (squares underflow to 0), lengths 0 to 5, mostly 3 so that dot and
+cosine often see equal lengths. dot, norm, cosine and vget are compared exactly: both
+backends add in order (Spark's aggregate, Python's cumsum), and sqrt is correctly rounded.
+A vec result is a Spark ML vector in Spark, a float64 array in Python.
 """
 from __future__ import annotations
 
@@ -30,9 +38,11 @@ import string
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from pyspark.ml.linalg import Vectors
 
 from palette.dsl import parse, to_python
 from palette.dsl.spark_backend import to_column
@@ -44,8 +54,17 @@ UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 NUM_COLS, STR_COLS, BOOL_COLS, TS_COLS = ("x", "y", "z"), ("a", "b"), ("p", "q"), ("t", "u")
+VEC_COLS = ("v", "w", "m")            # m: a Spark ML vector column; v, w: array<double>
 SCHEMA = ("id long, x double, y double, z double, a string, b string, p boolean, q boolean, "
-          "t timestamp, u timestamp")
+          "t timestamp, u timestamp, v array<double>, w array<double>")
+ALL_COLS = NUM_COLS + STR_COLS + BOOL_COLS + TS_COLS + VEC_COLS
+
+
+def spark_schema():
+    """SCHEMA plus the vector column (a UDT has no DDL spelling)."""
+    from pyspark.ml.linalg import VectorUDT
+    from pyspark.sql import types as T
+    return T.StructType(T._parse_datatype_string(SCHEMA).fields + [T.StructField("m", VectorUDT())])
 
 INEXACT = {"log", "log1p", "exp", "pow"}          # not correctly rounded: ±1 ulp between backends
 
@@ -85,6 +104,30 @@ row_bool = st.sampled_from([None, True, False])
 row_ts = st.one_of(st.none(), st.sampled_from(EDGE_TIMES),
                    st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31), timezones=st.just(UTC)))
 
+NAN, INF = math.nan, math.inf
+EDGE_VECS = [None, [], [0.0, 0.0, 0.0], [-0.0, -0.0, -0.0], [-0.0, 0.0, -0.0], [1.0, 2.0, 3.0],
+             [3.0, -4.0, 0.0], [-1.0, 0.5, 2.0], [0.1, 0.2, 0.3], [1e308, 1e308, 1e308],
+             [1e200, -1e200, 1e200], [1.7976931348623157e308, -1.7976931348623157e308, 1.0],
+             [1e-200, -1e-200, 1e-200], [5e-324, 5e-324, -5e-324], [1e16, 1.0, -1e16],
+             [1.0, NAN, 2.0], [INF, 0.0, 0.0], [0.0, -INF, 1.0], [1.0, None, 2.0], [2.5], [1.0, -2.0],
+             [1.0, 2.0, 3.0, 4.0, 5.0]]
+vec_elem = st.one_of(st.sampled_from(EDGE_FLOATS), st.floats(-200, 200), finite,
+                     st.floats(-200, 200).map(lambda v: round(v, 2)))
+row_list = st.one_of(st.sampled_from(EDGE_VECS), st.lists(vec_elem, min_size=3, max_size=3),
+                     st.lists(vec_elem, min_size=0, max_size=5))
+
+
+@st.composite
+def row_ml_vector(draw):
+    """A pyspark ML vector (dense or sparse; NaN and ±inf included) or None."""
+    items = draw(row_list)
+    if items is None:
+        return None
+    items = [NAN if x is None else x for x in items]
+    if draw(st.booleans()):
+        return Vectors.sparse(len(items), {i: x for i, x in enumerate(items) if x != 0})
+    return Vectors.dense(items)
+
 
 @st.composite
 def rows(draw):
@@ -97,6 +140,7 @@ def rows(draw):
         row[c] = draw(row_bool)
     for c in TS_COLS:
         row[c] = draw(row_ts)
+    row["v"], row["w"], row["m"] = draw(row_list), draw(row_list), draw(row_ml_vector())
     return row
 
 
@@ -112,8 +156,11 @@ STR_FORMS = ["sFill", "lower", "upper", "concat", "if", "coalesce"] * 2 + ["regi
 COMPARE = ["<", "<=", ">", ">=", "==", "!="]
 BOOL_FORMS = COMPARE + ["and", "or", "not", "isNull", "contains", "startsWith", "if", "coalesce"]
 TS_FORMS = ["if", "coalesce"]
+VEC_FORMS = ["vfill", "if", "coalesce"]
+NUM_FORMS += ["dot", "norm", "cosine", "vget"]
+VGET_INDEXES = [0, 0, 1, 1, 2, 3, 4, 2 ** 31 - 1]
 ROOTS = [(typ, form) for typ, forms in (("num", NUM_FORMS), ("str", STR_FORMS), ("bool", BOOL_FORMS),
-                                        ("ts", TS_FORMS)) for form in dict.fromkeys(forms)]
+                                        ("ts", TS_FORMS), ("vec", VEC_FORMS)) for form in dict.fromkeys(forms)]
 
 
 class Gen:
@@ -142,13 +189,15 @@ class Gen:
             if self.draw(st.booleans()):
                 return B.bVal(self.pick(BOOL_COLS))
             return Literal(self.draw(st.booleans()))
+        if typ == "vec":
+            return B.vVal(self.pick(VEC_COLS))
         return B.tVal(self.pick(TS_COLS))
 
     def expr(self, typ, depth, loose=False, form=None):
         if form is None:
             if depth == 0 or self.n(0, 9) < 3:
                 return self.leaf(typ)
-            forms = {"num": NUM_FORMS, "str": STR_FORMS, "bool": BOOL_FORMS, "ts": TS_FORMS}[typ]
+            forms = {"num": NUM_FORMS, "str": STR_FORMS, "bool": BOOL_FORMS, "ts": TS_FORMS, "vec": VEC_FORMS}[typ]
             if typ == "num" and not loose:
                 forms = [f for f in forms if f not in INEXACT]
             form = self.pick(forms)
@@ -192,6 +241,12 @@ class Gen:
         if form == "bucket":
             cuts = sorted(set(self.draw(st.lists(literal_num, min_size=1, max_size=4))))
             return B.bucket(e("num", d), *cuts)
+        if form in ("dot", "cosine"):
+            return Call(form, (e("vec", d), e("vec", d)))
+        if form == "norm":
+            return B.norm(e("vec", d))
+        if form == "vget":
+            return B.vget(e("vec", d), self.pick(VGET_INDEXES))
         return self._generic(form, "num", d, loose)
 
     def _str(self, form, d, loose):
@@ -219,13 +274,18 @@ class Gen:
         if form == "not":
             return ~e("bool", d)
         if form == "isNull":
-            return B.isNull(e(self.pick(["num", "str", "bool", "ts"]), d))
+            return B.isNull(e(self.pick(["num", "str", "bool", "ts", "vec"]), d))
         if form in ("contains", "startsWith"):
             return Call(form, (e("str", d), e("str", d)))
         return self._generic(form, "bool", d, False)
 
     def _ts(self, form, d, loose):
         return self._generic(form, "ts", d, False)
+
+    def _vec(self, form, d, loose):
+        if form == "vfill":
+            return B.vfill(self.expr("vec", d), self.expr("vec", d))
+        return self._generic(form, "vec", d, False)
 
 
 MAX_DEPTH = 5
@@ -236,7 +296,7 @@ def expressions(draw, typ=None, depth=MAX_DEPTH, root=None):
     """An expression; ``root=(type, form)`` fixes the outermost form."""
     if root is not None:
         return Gen(draw).expr(root[0], depth, loose=True, form=root[1])
-    typ = typ or draw(st.sampled_from(["num", "num", "num", "str", "str", "bool", "bool", "ts"]))
+    typ = typ or draw(st.sampled_from(["num", "num", "num", "str", "str", "bool", "bool", "ts", "vec"]))
     return Gen(draw).expr(typ, depth, loose=True)
 
 
@@ -251,6 +311,10 @@ def _uses_inexact(e: Node) -> bool:
 
 
 def _check_python_value(e: Node, v):
+    if e.type == "vec":
+        assert v is None or (type(v) is np.ndarray and v.dtype == np.float64 and v.ndim == 1), f"{e} gave {v!r}"
+        assert v is None or np.isfinite(v).all(), f"{e} gave {v!r}: NaN and ±inf must not escape"
+        return
     want = {"num": float, "str": str, "bool": bool, "ts": datetime}[e.type]
     assert v is None or type(v) is want, f"{e} gave {v!r}, not {want.__name__}"
     if e.type == "num" and v is not None:
@@ -262,6 +326,8 @@ def same(e: Node, py, sp) -> bool:
         return py is None and sp is None
     if e.type == "ts":
         return _micros(py) == sp
+    if e.type == "vec":                   # a Spark ML vector; its numbers compare as the DSL's (==)
+        return hasattr(sp, "toArray") and py.shape == sp.toArray().shape and bool((py == sp.toArray()).all())
     if e.type == "num":
         if not math.isfinite(sp):
             return False
@@ -272,7 +338,7 @@ def same(e: Node, py, sp) -> bool:
 
 
 def _spark_rows(rows):
-    return [(i, *(r[c] for c in NUM_COLS + STR_COLS + BOOL_COLS + TS_COLS)) for i, r in enumerate(rows)]
+    return [(i, *(r.get(c) for c in ALL_COLS)) for i, r in enumerate(rows)]
 
 
 def _select(df, exprs):
@@ -296,7 +362,7 @@ def run_batch(spark, exprs, rows, stats):
             _check_python_value(e, v)
             col.append(v)
         expected.append(col)
-    df = spark.createDataFrame(_spark_rows(rows), SCHEMA)
+    df = spark.createDataFrame(_spark_rows(rows), spark_schema())
     got = {r["id"]: r for r in _select(df, exprs).collect()}
     assert sorted(got) == list(range(len(rows)))
     failures = []
@@ -329,7 +395,7 @@ def _form(n: Node) -> str:
 
 ALL_FORMS = ({name for name, sig in SIGNATURES.items() if not sig.learned}
              | {"+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "and", "or", "unary -",
-                "unary not", "nVal", "sVal", "bVal", "tVal", "literal num", "literal str",
+                "unary not", "nVal", "sVal", "bVal", "tVal", "vVal", "literal num", "literal str",
                 "literal bool"})
 
 SETTINGS = settings(max_examples=BATCHES, deadline=None, derandomize=True, database=None,
@@ -393,6 +459,27 @@ def test_targeted_edges_agree(spark_session, ansi):
     assert stats["cases"] == len(exprs) * len(rs)
 
 
+def test_vector_edges_agree(spark_session, ansi):
+    """Every vector function on every pair of edge vectors (null, empty, zeros, -0.0, NaN,
+    ±inf, a null element, overflowing and underflowing products, lengths 1 to 5), read from
+    array<double> columns and from a Spark ML vector column (dense and sparse)."""
+    v, w, m = B.vVal("v"), B.vVal("w"), B.vVal("m")
+    exprs = [B.dot(v, w), B.cosine(v, w), B.norm(v), B.norm(m), B.dot(m, w), B.cosine(w, m), B.dot(v, v),
+             B.cosine(v, v), B.vget(v, 0), B.vget(v, 2), B.vget(m, 1), B.vget(v, 2 ** 31 - 1), B.vfill(v, w),
+             B.vfill(m, v), B.isNull(v), B.isNull(m), v, m, B.if_(B.isNull(v), w, v), B.coalesce(m, v, w)]
+    rs = []
+    for i, vv in enumerate(EDGE_VECS):
+        for j, ww in enumerate(EDGE_VECS):
+            mm = None if vv is None else [NAN if e is None else e for e in vv]
+            if mm is not None:
+                mm = Vectors.sparse(len(mm), {k: e for k, e in enumerate(mm) if e != 0}) if (i + j) % 2 \
+                    else Vectors.dense(mm)
+            rs.append({"v": vv, "w": ww, "m": mm})
+    stats = Counter()
+    run_batch(spark_session, exprs, rs, stats)
+    assert stats["cases"] == len(exprs) * len(EDGE_VECS) ** 2
+
+
 def test_rounding_of_large_numbers_agrees(spark_session, ansi):
     """round with negative d on whole numbers of 16+ digits, where Java 17's
     Double.toString is not always the shortest form (so Spark's BigDecimal rounding and
@@ -435,7 +522,9 @@ def rich_expression():
     """One expression that uses every non-learned function and every operator."""
     x, y, z = B.nVal("x"), B.nVal("y"), B.nVal("z")
     a, b, p, q, t, u = B.sVal("a"), B.sVal("b"), B.bVal("p"), B.bVal("q"), B.tVal("t"), B.tVal("u")
+    v, w, m = B.vVal("v"), B.vVal("w"), B.vVal("m")
     num = (B.nFill(x, 0) + B.log(B.abs_(y)) - B.log1p(z) * B.sqrt(x) / B.exp(y) % B.pow_(x, 2)
+           + B.dot(v, w) + B.norm(B.vfill(v, m)) + B.cosine(m, w) + B.vget(B.coalesce(w, v), 1)
            + B.sign(-x) + B.min_(x, y, z) + B.max_(x, y) + B.clip(x, -1, 1) + B.round_(x, 2)
            + B.floor(y) + B.ceil(z) + B.length(B.concat(B.lower(a), B.upper(b), B.sFill(a, "")))
            + B.hourOfDay(B.coalesce(t, u)) + B.dayOfWeek(t) + B.bucket(x, 0, 1))
@@ -448,7 +537,7 @@ def test_plan_has_no_python_udfs(spark_session):
     e = rich_expression()
     used = {n.name for n in e.walk() if isinstance(n, Call)}
     assert used == {name for name, sig in SIGNATURES.items() if not sig.learned}
-    df = spark_session.createDataFrame(_spark_rows([]), SCHEMA)
+    df = spark_session.createDataFrame(_spark_rows([]), spark_schema())
     plan = df.select(to_column(e, schema=df.schema).alias("r"))._jdf.queryExecution().executedPlan().toString()
     for udf in ("BatchEvalPython", "ArrowEvalPython", "PythonUDF", "pythonUDF"):
         assert udf not in plan, plan
