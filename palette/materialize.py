@@ -218,6 +218,18 @@ def _with_micros(latest: DataFrame, group: FeatureGroup) -> DataFrame:
     return latest.withColumn(_TS, F.unix_micros(F.col(f"`{group.timestamp_col}`"))).drop(group.timestamp_col)
 
 
+def _values(col) -> list:
+    """A column's values as Python objects; a vector column's as numpy slices (no Python
+    float per element)."""
+    import pyarrow as pa
+    if not (pa.types.is_list(col.type) and pa.types.is_floating(col.type.value_type)):
+        return col.to_pylist()
+    flat = col.values.to_numpy(zero_copy_only=False)
+    offsets = col.offsets.to_numpy()
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    return [flat[offsets[i]:offsets[i + 1]] if valid[i] else None for i in range(len(col))]
+
+
 class _Writer:
     """Runs on the executors (``mapInArrow``): encodes rows and writes them in batches."""
 
@@ -244,7 +256,7 @@ class _Writer:
         try:
             with writer:
                 for batch in batches:
-                    cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+                    cols = {name: _values(batch.column(name)) for name in batch.schema.names}
                     n = batch.num_rows
                     keys = [cols[k] for k in self.keys]
                     if layout.hop_micros:              # a windowed group: each key's timeline
@@ -328,6 +340,7 @@ def materialize_group(spark: SparkSession, store, group_id: str, online_store: s
 
     started = time.monotonic()
     group = store.group(group_id)
+    group_id = group.id                                  # an embedding's name: its newest version
     entity = store.entity(group.entity)
     path = store.table_path(group_id)
     if not DeltaTable.isDeltaTable(spark, path):

@@ -386,14 +386,18 @@ def point_in_time_lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: 
         passes.setdefault((read.join_keys, read.key_types), []).append(Side(read, table))
         for out, feature in read.outputs:
             meta[out] = {"palette": {"ref": str(parse_ref(outputs[out])), "version": version}}
-            if TYPES[read.group.feature(feature).type].dim is not None:
+            dim = TYPES[read.group.feature(feature).type].dim
+            if dim is not None:                 # its size, as VectorSizeHint gives it (VectorAssembler reads it)
                 vectors.add(out)
+                meta[out]["ml_attr"] = {"num_attrs": dim}
     for sides in passes.values():
         df = as_of_join(df, key_columns(df, sides[0].read), ts_col, sides)
     if vectors:
         from pyspark.ml.functions import array_to_vector
-    return df.withColumns({out: (array_to_vector(F.col(f"`{out}`")) if out in vectors else F.col(f"`{out}`"))
-                           .alias(out, metadata=meta[out]) for out in outputs})
+    def column(out: str) -> Column:
+        c = F.col(f"`{out}`")
+        return F.when(c.isNotNull(), array_to_vector(c)) if out in vectors else c      # (it fails on a null)
+    return df.withColumns({out: column(out).alias(out, metadata=meta[out]) for out in outputs})
 
 
 def provided_refs(schema: T.StructType) -> dict[str, str]:

@@ -67,10 +67,13 @@ class LoadContext:
     it is opened when the first stage that reads stored features loads. ``rpc_observer``:
     told what the RPC fetchers do (``palette.rpc.client.RpcObserver``; serving's metrics). ``provided``: palette ref
     -> column, for refs an earlier stage of the pipeline looked up (a DSL stage reads those
-    instead of looking up again).
+    instead of looking up again). ``vector_sizes``: column -> the size of the vectors it
+    holds, from the feature types an earlier stage looked up (what Spark reads from the
+    column's metadata; ``VectorAssembler`` keeps a missing vector as that many NaN).
     """
     online_store: Any = None
     provided: dict[str, str] = field(default_factory=dict)
+    vector_sizes: dict[str, int] = field(default_factory=dict)
     opened: Any = None
     rpc_observer: Any = None
     rpc_clients: dict[str, Any] = field(default_factory=dict)

@@ -7,6 +7,7 @@ path plans them from the registry; see ``..online_lookups`` for how reads are bo
 """
 from __future__ import annotations
 
+from palette.feature_types import TYPES
 from palette.lookup_plan import plan_reads
 from palette.refs import parse_ref
 
@@ -35,6 +36,11 @@ class PaletteLookupScorer(LookupStage):
         if context is not None:
             for out, ref in self.features.items():
                 context.provided[str(parse_ref(ref))] = out
+            for b in self.reads:
+                for out, feature in b.read.outputs:
+                    dim = TYPES[b.read.group.feature(feature).type].dim
+                    if dim is not None:
+                        context.vector_sizes[out] = dim
 
     def output_columns(self) -> set[str]:
         return set(self.features)

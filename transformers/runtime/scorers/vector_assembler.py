@@ -3,7 +3,9 @@
 handleInvalid (a null or NaN number, or a null vector, in an input): ``error`` raises,
 ``skip`` drops the row (``scoreInstance`` raises ``RowSkipped``), ``keep`` puts NaN in its
 place — for a vector column, as many NaN as the vector's size, which Spark takes from the
-column's metadata (so a missing vector of unknown size is an error there as here). NaN
+column's metadata (so a missing vector of unknown size is an error there as here); a
+vector feature looked up by an earlier stage has its size from its type, as Spark has it
+from the metadata the lookup gives the column. NaN
 inside a vector is not invalid: Spark passes it through in every mode, and so does this.
 """
 from __future__ import annotations
@@ -30,7 +32,9 @@ class VectorAssemblerScorer(StageScorer):
         self.inputs = self.required("inputCols", list, of=str)
         self.output = self.required("outputCol")
         self.handle = self.param_in("handleInvalid", ("error", "skip", "keep"), "error")
-        self.sizes: dict[str, int] = {}   # vector sizes seen, for 'keep' of a missing vector
+        # vector sizes known (a looked-up vector feature's type) or seen, for 'keep' of a missing vector
+        self.sizes: dict[str, int] = {c: n for c, n in (context.vector_sizes if context else {}).items()
+                                      if c in self.inputs}
 
     def score_row(self, row: dict) -> dict:
         """'keep' of a missing vector: as many NaN as the size last seen in this column.
