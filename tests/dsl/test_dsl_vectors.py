@@ -504,3 +504,50 @@ def test_the_plan_holds_no_python_udf(spark_session):
     plan = out._jdf.queryExecution().executedPlan().toString()
     for udf in ("BatchEvalPython", "ArrowEvalPython", "PythonUDF", "pythonUDF"):
         assert udf not in plan, plan
+
+
+def test_a_dsl_stage_looks_up_a_vector_feature_itself(spark_session, small_delta_snapshots, tmp_path):
+    """vVal of an embedding feature no earlier stage looked up: the DSL stage looks it up
+    (point in time in Spark, a Spark ML vector; latest from the online store without a
+    JVM, a float64 array) and both paths give the same numbers, nulls for unknown keys
+    included. nVal of it is refused, naming vVal."""
+    from datetime import datetime, timedelta
+
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import VectorAssembler
+
+    from palette import DSLTransformer, Entity, FeatureGroup, FeatureStore
+    from palette.errors import FeatureLookupError
+    from palette.online import open_store
+    from palette.transformers import load_scorer
+
+    dim, n, t0 = 4, 10, datetime(2026, 3, 1)
+    root = str(tmp_path / "store")
+    store = FeatureStore(root)
+    store.register(Entity("restaurant", {"r_id": "str"}),
+                   FeatureGroup("restaurant", "dish_emb", {"emb": f"vector({dim})"}, kind="embedding", version=1))
+    vecs = np.random.default_rng(0).normal(size=(n, dim)).astype(np.float32)
+    store.ingest(spark_session.createDataFrame([(f"r{i}", t0, v.tolist()) for i, v in enumerate(vecs)],
+                                               "r_id string, event_ts timestamp, emb array<double>"),
+                 "restaurant:dish_emb")
+    orders = spark_session.createDataFrame(
+        [(j, f"r{j % (n + 2)}", t0 + timedelta(days=1), [1.0, 0.0, -0.5, 0.0], float(j)) for j in range(24)],
+        "rid long, r_id string, order_ts timestamp, q array<double>, size double")
+    ref = "restaurant:dish_emb:emb:r_id"
+    dsl = DSLTransformer(lambdas={"n": f'norm(vVal("{ref}"))', "sim": f'cosine(vVal("{ref}"), vVal("basis:q"))',
+                                  "e": f'vfill(vVal("{ref}"), vVal("q"))'}, timestampCol="order_ts", storeRoot=root)
+    model = Pipeline(stages=[dsl, VectorAssembler(inputCols=["e", "size"], outputCol="features")]).fit(orders)
+    expected = {r.rid: r for r in model.transform(orders).collect()}
+    assert sum(r.n is None for r in expected.values()) == 4          # r10, r11: unknown restaurants
+    model.write().save(str(tmp_path / "m"))
+    url = f"sqlite:///{tmp_path}/online.db"
+    store.materialize(online_store=url, spark=spark_session)
+    scorer = load_scorer(str(tmp_path / "m"), online_store=open_store(url))
+    requests = [{"rid": r.rid, "r_id": r.r_id, "q": list(r.q), "size": r.size} for r in orders.collect()]
+    for q, many in zip(requests, scorer.scoreBatch(requests)):
+        one, want = scorer.scoreInstance(q), expected[q["rid"]]
+        for c in ("n", "sim"):
+            assert (want[c] is None and one[c] is None and many[c] is None) or want[c] == one[c] == many[c], (c, q)
+        assert want.features.toArray().tolist() == one["features"].tolist() == many["features"].tolist()
+    with pytest.raises(FeatureLookupError, match=r'read it with vVal\("restaurant:dish_emb:emb:r_id"\)'):
+        DSLTransformer(lambdas={"x": f'nVal("{ref}")'}, timestampCol="order_ts", storeRoot=root).transform(orders)
