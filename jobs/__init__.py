@@ -15,7 +15,9 @@ and under ``spark-submit`` (``python -m palette.jobs.NAME``'s file):
 - ``backfill_rpc``: RPC groups' served fetches, from the feature logs into Delta;
 - ``fetch_rpc``: an RPC group's fetcher called as of past times, into Delta;
 - ``monitor_profile``: feature groups' tables profiled by window into palette_profiles;
-- ``monitor_report``: their drift, freshness and null rates (exit 1 on an alert).
+- ``monitor_report``: their drift, freshness and null rates (exit 1 on an alert);
+- ``embeddings_compress``: an embedding's top-k entities, quantized, as a new version, with its price;
+- ``embeddings_compare``: a new embedding version's stability and its models' change (exit 1 on a breach).
 
 Every job logs one line per step to stderr, exits 0 on success, 1 on failure (with the
 reason logged) and 2 on bad arguments, and is safe to rerun.
@@ -34,7 +36,8 @@ from palette.errors import JobError
 JOBS = {"ingest": "ingest", "materialize": "materialize", "train": "train", "batch_score": "batch_score",
         "parity": "parity", "ingest_logs": "ingest_logs", "consistency": "consistency", "stream": "stream",
         "backfill": "backfill", "backfill_rpc": "backfill_rpc", "fetch_rpc": "fetch_rpc",
-        "monitor_profile": "monitor_profile", "monitor_report": "monitor_report"}
+        "monitor_profile": "monitor_profile", "monitor_report": "monitor_report",
+        "embeddings_compress": "embeddings_compress", "embeddings_compare": "embeddings_compare"}
 
 
 def job_module(name: str):

@@ -138,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["monitor"]:                    # profile | report (Spark jobs) | model (no JVM)
         from palette.monitor.cli import main as monitor_main
         return monitor_main(argv[1:])
+    if argv[:1] == ["embeddings"]:                 # compress | compare (Spark jobs)
+        if len(argv) < 2 or argv[1] not in ("compress", "compare"):
+            print("usage: palette embeddings {compress,compare} ... (palette embeddings compare --help)",
+                  file=sys.stderr)
+            return 0 if argv[1:2] in (["-h"], ["--help"]) else 2
+        return _job(f"embeddings_{argv[1]}", argv[2:])
     if argv[:1] == ["job"] and len(argv) > 1 and not argv[1].startswith("-"):
         return _job(argv[1], argv[2:])
     from palette.jobs import JOBS
@@ -180,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "(palette predict --help)")
     sub.add_parser("monitor", help="feature profiles, drift and quality: profile, report, model "
                                    "(palette monitor --help)")
+    sub.add_parser("embeddings", help="embedding versions: compress, compare (palette embeddings compare --help)")
     spellings = [n.replace("_", "-") for n in JOBS]
     job = sub.add_parser("job", help="run a scheduled job (palette job NAME --help); also as palette NAME")
     job.add_argument("name", metavar="NAME", help=f"one of {', '.join(spellings)}")

@@ -370,7 +370,7 @@ def point_in_time_lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: 
     passes: dict[tuple, list[Side]] = {}        # (join columns, key types) -> the reads keyed by them
     tables: dict[str, tuple[DataFrame, int]] = {}
     meta = {}
-    vectors = set()
+    vectors, unk = set(), {}
     for read in plan_reads(outputs, resolve or store.resolve):
         gid = read.group.id
         if gid not in tables:
@@ -390,12 +390,16 @@ def point_in_time_lookup(df: DataFrame, store, outputs: dict[str, str], ts_col: 
             if dim is not None:                 # its size, as VectorSizeHint gives it (VectorAssembler reads it)
                 vectors.add(out)
                 meta[out]["ml_attr"] = {"num_attrs": dim}
+                if read.group.unk_vector(feature) is not None:
+                    unk[out] = read.group.unk_vector(feature)
     for sides in passes.values():
         df = as_of_join(df, key_columns(df, sides[0].read), ts_col, sides)
     if vectors:
         from pyspark.ml.functions import array_to_vector
     def column(out: str) -> Column:
         c = F.col(f"`{out}`")
+        if out in unk:                          # a key the embedding version does not hold: its UNK vector
+            return array_to_vector(F.coalesce(c, F.array(*[F.lit(x).cast("float") for x in unk[out]])))
         return F.when(c.isNotNull(), array_to_vector(c)) if out in vectors else c      # (it fails on a null)
     return df.withColumns({out: column(out).alias(out, metadata=meta[out]) for out in outputs})
 

@@ -140,7 +140,9 @@ class FeatureGroup:
     own; a version is never overwritten. Its ``id`` names the version
     (``restaurant:dish_emb@v2``); a lookup by ``restaurant:dish_emb`` reads the newest
     version registered when the stage was fitted, and a saved stage keeps reading that one.
-    See ``docs/embeddings.md``.
+    ``unk`` gives a vector feature the vector a lookup reads for a key the version does not
+    hold (``palette embeddings compress`` keeps the top-k entities and maps the rest to
+    one UNK vector), on both paths. See ``docs/embeddings.md``.
 
     ``slices`` names columns of the group's table (features or join keys) whose values
     monitoring profiles apart, besides overall: drift per city, not only overall
@@ -169,6 +171,7 @@ class FeatureGroup:
     fetcher: Fetcher | None = None
     slices: tuple[str, ...] = ()
     version: int | None = None
+    unk: dict[str, list[float]] | tuple = ()
 
     def __post_init__(self):
         _check_name("feature group", self.name)
@@ -241,6 +244,8 @@ class FeatureGroup:
     def _check_version(self, feats: tuple) -> None:
         v = self.version
         if self.kind != "embedding":
+            if self.unk:
+                raise RegistryError(f"feature group {self.name!r}: unk= is for an embedding group's vectors")
             if v is not None:
                 raise RegistryError(f"feature group {self.name!r}: only an embedding group (kind='embedding') has "
                                     "versions; leave version out")
@@ -251,6 +256,22 @@ class FeatureGroup:
         if not any(feature_type(f.type).dim for f in feats):
             raise RegistryError(f"embedding group {self.name!r} holds no vector: declare its embedding as a "
                                 "feature of type 'vector(d)', e.g. {'emb': 'vector(32)'}")
+        types = {f.name: feature_type(f.type) for f in feats}
+        unk = []
+        for name, vector in (self.unk.items() if isinstance(self.unk, dict) else self.unk):
+            t = types.get(name)
+            if t is None or t.dim is None:
+                raise RegistryError(f"embedding group {self.name!r}: unk={{{name!r}: ...}} names no vector feature "
+                                    f"of the group; its vectors: {', '.join(n for n, t in types.items() if t.dim)}")
+            if not t.holds(vector):
+                raise RegistryError(f"embedding group {self.name!r}: the unk vector of {name!r} must be {t.dim} "
+                                    "finite numbers")
+            unk.append((name, tuple(float(x) for x in vector)))
+        object.__setattr__(self, "unk", tuple(sorted(unk)))
+
+    def unk_vector(self, feature: str):
+        """The vector a lookup of ``feature`` reads for a key the group does not hold, or None."""
+        return dict(self.unk).get(feature)
 
     def _kind_part(self, name: str, cls, kind: str, group: str, what: str):
         """The part only a group of ``kind`` has (a stream's ``source``, an RPC group's
@@ -302,6 +323,10 @@ class FeatureGroup:
             del d["slices"]
         if self.version is None:
             del d["version"]
+        if self.unk:
+            d["unk"] = {name: list(v) for name, v in self.unk}
+        else:
+            del d["unk"]
         d["max_age_seconds"] = None if self.max_age is None else int(self.max_age.total_seconds())
         del d["max_age"]
         if self.fetcher is None:

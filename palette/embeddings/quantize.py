@@ -54,6 +54,8 @@ from typing import Callable
 
 import numpy as np
 
+from palette.errors import InvalidArgument, PaletteError
+
 __all__ = [
     "Codec",
     "CODECS",
@@ -80,22 +82,22 @@ INT8_DECODE_SLACK = 2.0**-17  # |decode - v| <= scale * (1/2 + INT8_DECODE_SLACK
 def _matrix(M) -> np.ndarray:
     M = np.asarray(M)
     if M.ndim != 2:
-        raise ValueError(f"expected a 2-D matrix (n, d), got shape {M.shape}")
+        raise InvalidArgument(f"expected a 2-D matrix (n, d), got shape {M.shape}")
     if not np.issubdtype(M.dtype, np.floating) and not np.issubdtype(M.dtype, np.integer):
-        raise ValueError(f"expected a numeric matrix, got dtype {M.dtype}")
+        raise InvalidArgument(f"expected a numeric matrix, got dtype {M.dtype}")
     return np.asarray(M, dtype=np.float32)
 
 
 def _check_finite(chunk: np.ndarray, start: int) -> None:
     if not np.isfinite(chunk).all():
         bad = start + int(np.nonzero(~np.isfinite(chunk).all(axis=1))[0][0])
-        raise ValueError(f"row {bad} holds NaN or infinity; neither codec encodes them")
+        raise InvalidArgument(f"row {bad} holds NaN or infinity; neither codec encodes them")
 
 
 def _codes(B, name: str) -> np.ndarray:
     B = np.asarray(B)
     if B.ndim != 2 or B.dtype != np.uint8:
-        raise ValueError(f"{name}: expected a 2-D uint8 array of encoded rows, got {B.dtype} {B.shape}")
+        raise InvalidArgument(f"{name}: expected a 2-D uint8 array of encoded rows, got {B.dtype} {B.shape}")
     return B
 
 
@@ -123,7 +125,7 @@ def decode_float16(B) -> np.ndarray:
     """float32 matrix (n, d) from rows written by ``encode_float16``."""
     B = _codes(B, "decode_float16")
     if B.shape[1] % 2:
-        raise ValueError(f"decode_float16: a row of {B.shape[1]} bytes is not whole float16 values")
+        raise InvalidArgument(f"decode_float16: a row of {B.shape[1]} bytes is not whole float16 values")
     return np.ascontiguousarray(B).view("<f2").astype(np.float32)
 
 
@@ -183,7 +185,7 @@ def decode_int8(B) -> np.ndarray:
     """float32 matrix (n, d) from rows written by ``encode_int8``: ``q * scale``."""
     B = _codes(B, "decode_int8")
     if B.shape[1] < 4:
-        raise ValueError(f"decode_int8: a row of {B.shape[1]} bytes has no 4-byte scale")
+        raise InvalidArgument(f"decode_int8: a row of {B.shape[1]} bytes has no 4-byte scale")
     scale = np.ascontiguousarray(B[:, :4]).view("<f4").reshape(-1).astype(np.float32)
     q = B[:, 4:].view(np.int8)
     out = np.empty(q.shape, dtype=np.float32)
@@ -215,7 +217,7 @@ def _codec(codec) -> Codec:
     try:
         return CODECS[codec]
     except KeyError:
-        raise ValueError(f"unknown codec {codec!r}; one of {sorted(CODECS)}") from None
+        raise InvalidArgument(f"unknown codec {codec!r}; one of {sorted(CODECS)}") from None
 
 
 def fixed_point(M, codec, *, max_iter: int = 8) -> np.ndarray:
@@ -240,7 +242,7 @@ def fixed_point(M, codec, *, max_iter: int = 8) -> np.ndarray:
             return current
         pending = pending[moved]
         current[pending] = again[moved]
-    raise RuntimeError(f"{codec.name}: {pending.size} row(s) not stable after {max_iter} passes")
+    raise PaletteError(f"{codec.name}: {pending.size} row(s) not stable after {max_iter} passes")
 
 
 # --- what to keep --------------------------------------------------------------------
@@ -257,15 +259,15 @@ def top_k(keys, counts, k: int) -> np.ndarray:
     keys = np.asarray(keys)
     counts = np.asarray(counts)
     if keys.ndim != 1 or counts.shape != keys.shape:
-        raise ValueError(f"keys and counts must be 1-D of the same length, got {keys.shape} and {counts.shape}")
+        raise InvalidArgument(f"keys and counts must be 1-D of the same length, got {keys.shape} and {counts.shape}")
     if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
+        raise InvalidArgument(f"k must be >= 0, got {k}")
     if counts.dtype.kind == "f" and np.isnan(counts).any():
-        raise ValueError("counts hold NaN")
+        raise InvalidArgument("counts hold NaN")
     n = keys.shape[0]
     by_key = np.argsort(keys, kind="stable")
     if n > 1 and np.any(keys[by_key][1:] == keys[by_key][:-1]):
-        raise ValueError("keys are not unique; ties could not be broken by key")
+        raise InvalidArgument("keys are not unique; ties could not be broken by key")
     key_rank = np.empty(n, dtype=np.int64)
     key_rank[by_key] = np.arange(n)
     # lexsort is ascending on (count, -key_rank); reversed: count descending, key ascending.
@@ -281,7 +283,7 @@ def unk_vector(M, kept_mask) -> np.ndarray:
     M = _matrix(M)
     kept_mask = np.asarray(kept_mask, dtype=bool)
     if kept_mask.shape != (M.shape[0],):
-        raise ValueError(f"kept_mask must have shape ({M.shape[0]},), got {kept_mask.shape}")
+        raise InvalidArgument(f"kept_mask must have shape ({M.shape[0]},), got {kept_mask.shape}")
     dropped = int(M.shape[0] - np.count_nonzero(kept_mask))
     total = np.zeros(M.shape[1], dtype=np.float64)
     if dropped == 0:

@@ -37,6 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from palette.errors import InvalidArgument
+
 __all__ = [
     "EigenspaceInstability",
     "KnnOverlap",
@@ -56,14 +58,14 @@ _EPS32 = float(np.finfo(np.float32).eps)  # 2**-23
 def _matrix(M, name: str) -> np.ndarray:
     M = np.asarray(M)
     if M.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (n, d), got shape {M.shape}")
+        raise InvalidArgument(f"{name} must be a 2-D matrix (n, d), got shape {M.shape}")
     return np.asarray(M, dtype=np.float32)
 
 
 def _pair(X, Y) -> tuple[np.ndarray, np.ndarray]:
     X, Y = _matrix(X, "X"), _matrix(Y, "Y")
     if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X and Y must have the same rows (entities), got {X.shape[0]} and {Y.shape[0]}")
+        raise InvalidArgument(f"X and Y must have the same rows (entities), got {X.shape[0]} and {Y.shape[0]}")
     return X, Y
 
 
@@ -123,7 +125,7 @@ def cosine_drift(X, Y, W=None, *, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
         W = np.eye(d)
     W = np.asarray(W, dtype=np.float64)
     if W.shape != (d, d):
-        raise ValueError(f"W must be ({d}, {d}) for X of width {d1} and Y of width {d2}, got {W.shape}")
+        raise InvalidArgument(f"W must be ({d}, {d}) for X of width {d1} and Y of width {d2}, got {W.shape}")
     Wx = W[:d1, :d2]  # only the columns Y has can meet a nonzero y
     out = np.empty(X.shape[0], dtype=np.float32)
     for i in range(0, X.shape[0], chunk_rows):
@@ -248,16 +250,16 @@ def knn_overlap(
     X, Y = _pair(X, Y)
     n = X.shape[0]
     if not 1 <= k <= n - 1:
-        raise ValueError(f"k must be between 1 and n - 1 = {n - 1}, got {k}")
+        raise InvalidArgument(f"k must be between 1 and n - 1 = {n - 1}, got {k}")
     if queries is not None:
         queries = np.asarray(queries, dtype=np.int64).reshape(-1)
         if queries.size and (queries.min() < 0 or queries.max() >= n):
-            raise ValueError(f"queries must be row indices in [0, {n})")
+            raise InvalidArgument(f"queries must be row indices in [0, {n})")
     elif sample is None or sample >= n:
         queries = np.arange(n, dtype=np.int64)
     else:
         if sample < 1:
-            raise ValueError(f"sample must be >= 1, got {sample}")
+            raise InvalidArgument(f"sample must be >= 1, got {sample}")
         queries = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False)).astype(np.int64)
     nx = _knn(X, queries, k, query_block, candidate_block)
     ny = _knn(Y, queries, k, query_block, candidate_block)
@@ -348,9 +350,9 @@ def eigenspace_instability(
     refs = [X if E is None else _matrix(E, "E"), Y if E_tilde is None else _matrix(E_tilde, "E_tilde")]
     for name, R in zip(("E", "E_tilde"), refs):
         if R.shape[0] != n:
-            raise ValueError(f"{name} must have the {n} rows of X, got {R.shape[0]}")
+            raise InvalidArgument(f"{name} must have the {n} rows of X, got {R.shape[0]}")
     if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+        raise InvalidArgument(f"alpha must be >= 0, got {alpha}")
     if rcond is None:
         rcond = np.sqrt(max(X.shape[1], Y.shape[1], 1)) * _EPS32
 

@@ -8,7 +8,7 @@ where a ``num`` is an IEEE float64 (8 bytes: -0.0, NaN, infinities and subnormal
 back bit for bit), a ``bool`` one byte, a ``ts`` int64 microseconds since the epoch
 (UTC), a ``str`` a u32 byte length and its UTF-8 bytes, and a ``vector(d)`` its d
 elements in its storage form: float32 (4d bytes), float64, float16 (2d bytes) or int8 (a
-float32 scale and d bytes: element = int8 × scale; see ``palette.embeddings.quantize``).
+float32 scale and d bytes: element = int8 × scale; ``palette.embeddings.quantize`` encodes it).
 A vector is read back as a float64 numpy array in one numpy call, whatever its storage.
 A null keeps its slot (zeros) and sets its bit. Values are little-endian and in the group's layout order, which only
 grows at the end (the registry allows adding features, never removing or retyping one):
@@ -71,18 +71,15 @@ def encode_vector(v, t) -> bytes:
         return bytes(t.online_bytes)
     if hasattr(v, "toArray") and not isinstance(v, np.ndarray):
         v = v.toArray()
-    if t.storage == "int8":
-        v = np.asarray(v, dtype=np.float32)
-        top = np.abs(v).max() if v.size else np.float32(0)
-        scale = np.float32(top / np.float32(127)) if top > 0 else np.float32(0)
-        q = np.zeros(v.shape, np.int8) if scale == 0 else np.clip(np.rint(v / scale), -127, 127).astype(np.int8)
-        return _SCALE.pack(scale) + q.tobytes()
+    if t.storage in ("int8", "float16"):     # the codecs of compress (float16 saturates at ±65504)
+        from palette.embeddings.quantize import CODECS
+        return CODECS[t.storage].encode(np.asarray(v, dtype=np.float32).reshape(1, -1)).tobytes()
     return np.asarray(v, dtype=_ELEMENT[t.storage]).tobytes()
 
 
 def decode_vector(buf, offset: int, t) -> np.ndarray:
     """The vector at ``offset`` of ``buf`` as float64 (``t``: its FeatureType)."""
-    if t.storage == "int8":
+    if t.storage == "int8":                   # palette.embeddings.quantize's row layout, read in place
         (scale,) = _SCALE.unpack_from(buf, offset)
         q = np.frombuffer(buf, dtype=np.int8, count=t.dim, offset=offset + 4)
         return (q.astype(np.float32) * np.float32(scale)).astype(np.float64)

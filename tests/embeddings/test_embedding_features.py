@@ -25,16 +25,21 @@ def _vectors(version: int) -> np.ndarray:
 
 
 def _emb_rows(version: int):
-    return [(f"r{i}", T0, [float(x) for x in v]) for i, v in enumerate(_vectors(version))]
+    """Restaurant i has 100 - i // 2 orders: ties in pairs, for the top-k."""
+    return [(f"r{i}", T0, [float(x) for x in v], float(100 - i // 2)) for i, v in enumerate(_vectors(version))]
+
+
+def _group(version: int) -> FeatureGroup:
+    return FeatureGroup("restaurant", "dish_emb", {"emb": f"vector({DIM})", "n_orders": "num"}, kind="embedding",
+                        version=version)
 
 
 @pytest.fixture(scope="module")
 def emb_store(spark_session, small_delta_snapshots, tmp_path_factory):
     root = tmp_path_factory.mktemp("emb") / "store"
     store = FeatureStore(root)
-    store.register(Entity("restaurant", {"r_id": "str"}),
-                   FeatureGroup("restaurant", "dish_emb", {"emb": f"vector({DIM})"}, kind="embedding", version=1))
-    schema = f"r_id string, event_ts timestamp, emb array<double>"
+    store.register(Entity("restaurant", {"r_id": "str"}), _group(1))
+    schema = "r_id string, event_ts timestamp, emb array<double>, n_orders double"
     store.ingest(spark_session.createDataFrame(_emb_rows(1), schema), "restaurant:dish_emb")
     rng = np.random.default_rng(7)
     orders = [(f"o{j}", f"r{int(rng.integers(0, N + 5))}", T0 + timedelta(days=1, minutes=j),
@@ -42,7 +47,7 @@ def emb_store(spark_session, small_delta_snapshots, tmp_path_factory):
     orders_df = spark_session.createDataFrame(orders, "order_id string, r_id string, order_ts timestamp, "
                                                       "order_size double, label double")
     return {"store": store, "root": str(root), "orders": orders_df, "schema": schema,
-            "requests": [{"r_id": r[1], "order_size": r[3]} for r in orders]}
+            "requests": [{"r_id": r[1], "order_size": r[3], "label": r[4]} for r in orders]}
 
 
 def _pipeline(root: str) -> Pipeline:
@@ -71,14 +76,15 @@ def test_vectors_are_looked_up_point_in_time_as_spark_ml_vectors(emb_store):
 def test_bad_vectors_are_refused_naming_the_rows(emb_store, spark_session):
     store, schema = emb_store["store"], emb_store["schema"]
     rows = _emb_rows(1)[:3]
-    short = rows[:2] + [("r2", T0, [1.0, 2.0])]
+    short = rows[:2] + [("r2", T0, [1.0, 2.0], 1.0)]
     with pytest.raises(IngestError, match=r"1 rows hold vectors.*r_id=r2.*emb has 2 values, not 8.*Nothing was"):
         store.ingest(spark_session.createDataFrame(short, schema), "restaurant:dish_emb")
-    nan = rows[:1] + [("r1", T0, [float("nan")] * DIM), ("r2", T0, [float("inf")] + [0.0] * (DIM - 1))]
+    nan = rows[:1] + [("r1", T0, [float("nan")] * DIM, 1.0), ("r2", T0, [float("inf")] + [0.0] * (DIM - 1), 1.0)]
     with pytest.raises(IngestError, match=r"2 rows hold vectors.*r_id=r1.*NaN"):
         store.ingest(spark_session.createDataFrame(nan, schema), "restaurant:dish_emb")
     with pytest.raises(IngestError, match="wrong types: emb is string"):
-        store.ingest(spark_session.createDataFrame([("r1", T0, "x")], "r_id string, event_ts timestamp, emb string"),
+        store.ingest(spark_session.createDataFrame([("r1", T0, "x", 1.0)],
+                                                   "r_id string, event_ts timestamp, emb string, n_orders double"),
                      "restaurant:dish_emb")
 
 
@@ -89,7 +95,7 @@ def two_models(emb_store, spark_session, tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
     known = orders.where(f"int(substring(r_id, 2)) < {N}")          # unknown restaurants are scored, not trained on
     _pipeline(root).fit(known).write().save(str(out / "m1"))
-    store.register(FeatureGroup("restaurant", "dish_emb", {"emb": f"vector({DIM})"}, kind="embedding", version=2))
+    store.register(_group(2))
     store.ingest(spark_session.createDataFrame(_emb_rows(2), emb_store["schema"]), "restaurant:dish_emb")
     _pipeline(root).fit(known).write().save(str(out / "m2"))       # a new fit reads the newest version
     return {"m1": str(out / "m1"), "m2": str(out / "m2")}
@@ -128,3 +134,75 @@ def test_two_models_on_two_versions_served_side_by_side_equal_spark(emb_store, t
     s2 = load_scorer(two_models["m2"], online_store=open_store(url)).scoreInstance(request)
     assert s2["emb"].tolist() == v2[i].astype(np.float64).tolist()
     assert not np.allclose(served["m1"], served["m2"], equal_nan=True)
+
+
+def test_compress_keeps_the_top_k_quantized_and_reads_unk_for_the_rest_on_both_paths(
+        emb_store, two_models, spark_session, tmp_path):
+    from palette.embeddings import compress, read_version
+    from palette.embeddings.quantize import decode_int8, encode_int8
+    store, orders, root = emb_store["store"], emb_store["orders"], emb_store["root"]
+    url = f"sqlite:///{tmp_path}/online.db"
+    store.materialize(online_store=url, spark=spark_session)
+    report = compress(spark_session, store, "restaurant:dish_emb@v1", 21, by="n_orders", quantize="int8",
+                      sweep=[(None, "float16"), (10, "int8")], model=two_models["m1"],
+                      requests=emb_store["requests"], online_store=url, label="label")
+    new = store.group("restaurant:dish_emb")
+    assert report.written == new.id == "restaurant:dish_emb@v3" and new.feature("emb").type == f"vector({DIM}, int8)"
+    kept = read_version(spark_session, store, new.id)
+    # 100 - i // 2 orders: r0..r19 hold the 20 largest counts; r20 and r21 tie at 90, the smaller key wins
+    assert sorted(kept.keys.tolist()) == sorted([f"r{i}" for i in range(21)])
+    v1 = _vectors(1)
+    dropped = np.array([i not in range(21) for i in range(N)])
+    unk = np.asarray(new.unk_vector("emb"), np.float32)
+    assert np.allclose(unk, v1[dropped].mean(axis=0), atol=0.02)          # the mean of the dropped, quantized
+    assert (decode_int8(encode_int8(kept.matrix)) == kept.matrix).all()   # fixed points: online = offline
+    rows = [int(k[1:]) for k in kept.keys]                              # int8: within half a step of v1
+    assert (np.abs(kept.matrix - v1[rows]) <= np.abs(v1[rows]).max(axis=1, keepdims=True) / 127 * 0.51).all()
+    # the price, per setting, on the model fitted on v1 (its RMSE before and after, changed predictions)
+    assert [c.label for c in report.candidates] == ["top-21 int8", "top-all float16", "top-10 int8"]
+    top21, f16, top10 = (c.change for c in report.candidates)
+    assert f16.changed_rate < 0.05 and 0 < f16.mean_abs_change < 1e-3 < top10.mean_abs_change
+    assert top10.changed_rate >= top21.changed_rate > f16.changed_rate
+    assert top21.metric == "rmse" and top21.metric_before == pytest.approx(f16.metric_before)
+    assert report.candidates[1].online_bytes < report.before_online_bytes
+    assert report.ok and "top-21 int8" in str(report)
+    # a model fitted on the compressed version: UNK for dropped and unknown restaurants, Spark = JVM-free
+    model = _pipeline(root).fit(orders.where(f"int(substring(r_id, 2)) < {N}"))
+    model.write().save(str(tmp_path / "m3"))
+    store.materialize(["restaurant:dish_emb@v3"], online_store=url, spark=spark_session)
+    expected = {r.order_id: r for r in model.transform(orders).collect()}
+    got = load_scorer(str(tmp_path / "m3"), online_store=open_store(url)).scoreBatch(emb_store["requests"])
+    for (oid, want), row in zip(sorted(expected.items(), key=lambda kv: int(kv[0][1:])), got):
+        assert row["emb"].tolist() == want.emb.toArray().tolist(), (oid, want.r_id, row["r_id"], unk)
+        if int(want.r_id[1:]) >= 21:
+            assert row["emb"].tolist() == unk.astype(np.float64).tolist()
+        assert row["prediction"] == pytest.approx(want.prediction, rel=1e-12, abs=1e-12)
+
+
+def test_compare_reports_drift_neighbours_instability_and_the_models_change(emb_store, two_models, spark_session,
+                                                                             tmp_path):
+    from palette.embeddings import compare
+    from palette.jobs import job_module
+    store = emb_store["store"]
+    url = f"sqlite:///{tmp_path}/online.db"
+    store.materialize(["restaurant:dish_emb@v1"], online_store=url, spark=spark_session)
+    report = compare(spark_session, store, "restaurant:dish_emb", 1, 2, models=[two_models["m1"], two_models["m2"]],
+                     requests=emb_store["requests"], online_store=url, label="label", k=5, max_change_rate=0.5)
+    s = report.summary
+    assert s.n == N and 0 < s.drift_mean < s.drift_p95 < 1 and 0 < s.knn_overlap_mean < 1 and 0 < s.eis < 1
+    assert len(report.drift) == N and report.most_drifted(1)[0][1] == pytest.approx(float(report.drift.max()))
+    m1 = report.changes[0]                            # fitted on v1: switching it to v2 moves its predictions
+    assert m1.model == two_models["m1"] and m1.changed_rate > 0.5 and m1.metric == "rmse"
+    assert any("reads restaurant:dish_emb@v2, not v1" in n for n in report.notes)
+    assert not report.ok and report.exit_code == 1 and "changed_rate" in str(report)
+    same = compare(spark_session, store, "restaurant:dish_emb", 1, 1, k=5)
+    assert same.summary.drift_p95 < 1e-6 and same.summary.knn_overlap_mean == 1.0 and same.summary.eis < 1e-9
+    # the job: exit 1 on a breached limit, the report written
+    out = tmp_path / "stability.json"
+    code = job_module("embeddings_compare").main(["restaurant:dish_emb", "--from", "1", "--to", "2", "--store",
+                                                  emb_store["root"], "--k", "5", "--min-knn-overlap", "0.99",
+                                                  "--json", str(out), "--html", str(tmp_path / "s.html")])
+    assert code == 1 and '"kind": "embedding_stability"' in out.read_text()
+    assert "<svg" in (tmp_path / "s.html").read_text()
+    assert job_module("embeddings_compare").main(["restaurant:dish_emb", "--from", "1", "--to", "9", "--store",
+                                                  emb_store["root"]]) == 1              # no such version: logged

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
+import numpy as np
+
 from palette.errors import FeatureLookupError, OnlineSchemaMismatch
 from palette.lookup_plan import Definitions, GroupRead, max_age_micros, within_max_age
 from palette.online.base import GroupLayout, OnlineReader
@@ -61,6 +63,17 @@ class BoundRead:
         for name, value in (("group_id", self.read.group.id), ("join_keys", self.read.join_keys),
                             ("key_types", self.read.key_types)):
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "miss", self._miss())
+
+    def _miss(self) -> tuple | None:
+        """The record a key the store does not hold reads: None, or for an embedding version
+        with UNK vectors, those (as float64, what the codec gives) and null elsewhere."""
+        group = self.read.group
+        if not group.unk or self.layout is None:
+            return None
+        unk = {name: np.asarray(group.unk_vector(name), np.float32).astype(np.float64)
+               for name, _ in self.layout.features if group.unk_vector(name) is not None}
+        return tuple(unk.get(name) for name, _ in self.layout.features) + (None,)
 
 
 def bind_rpc(read: GroupRead, client, column: str) -> BoundRead:
@@ -193,12 +206,12 @@ def _read_keys(store: OnlineReader, reads: list[BoundRead], keys: dict[str, list
     for b in reads:
         stored = records.get(b.group_id, {})
         if b.indices == tuple(range(len(b.layout.features))):       # every feature: the record as it is
-            out[b.column] = [stored.get(k) for k in keys[b.column]]
+            out[b.column] = [stored.get(k, b.miss) for k in keys[b.column]]
             continue
         idx = b.indices
         values = []
         for k in keys[b.column]:
-            record = stored.get(k)
+            record = stored.get(k, b.miss)
             values.append(None if record is None else tuple(record[i] for i in idx) + (record[-1],))
         out[b.column] = values
     return out
@@ -232,7 +245,7 @@ class RowFetch:
         self.store, self.reads = store, list(reads)
         self.columns = tuple(b.column for b in self.reads)     # where the values land (all at once)
         slots: dict[tuple, int] = {}
-        self._slots: list[tuple] = []          # (key function, group id, decode, max age)
+        self._slots: list[tuple] = []          # (key function, group id, decode, max age, record of a miss)
         self._outputs: list[tuple] = []        # (column, slot, feature indices or None for all)
         self._rpc: dict[tuple, tuple] = {}     # (group, key columns) -> (key function, client, [column])
         layouts = []
@@ -245,7 +258,7 @@ class RowFetch:
             slot = slots.get((b.group_id, b.join_keys))
             if slot is None:
                 slot = slots[(b.group_id, b.join_keys)] = len(self._slots)
-                self._slots.append((_row_key(b), b.group_id, b.codec.decode, b.max_age))
+                self._slots.append((_row_key(b), b.group_id, b.codec.decode, b.max_age, b.miss))
                 layouts.append(b.layout)
             whole = b.indices == tuple(range(len(b.layout.features)))
             self._outputs.append((b.column, slot, None if whole else b.indices))
@@ -270,10 +283,10 @@ class RowFetch:
         now = store.now_micros()
         observe = store.observes_lookups
         records = []
-        for (_, gid, decode, max_age), k, hit in zip(self._slots, keys, found):
+        for (_, gid, decode, max_age, miss), k, hit in zip(self._slots, keys, found):
             if observe and k is not None:
                 store.served(gid, [hit], now, max_age)
-            records.append(None if hit is None or (max_age is not None and now - hit[0] > max_age)
+            records.append(miss if hit is None or (max_age is not None and now - hit[0] > max_age)
                            else decode(hit[1]) + (hit[0],))
         out = {}
         for column, slot, idx in self._outputs:
