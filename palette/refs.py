@@ -3,7 +3,9 @@
 - ``@palette:entity:feature_group:feature:join_key`` (the ``@palette:`` prefix optional):
   a feature of the feature store, looked up by the entity key held in column ``join_key``;
   for an entity with a composite key, ``join_key`` lists one column per entity key, in
-  the entity's key order, separated by commas (``…:qty:order_id,item_id``);
+  the entity's key order, separated by commas (``…:qty:order_id,item_id``); an embedding
+  group may name one version (``restaurant:dish_emb@v2:emb:r_id``; without it, the newest
+  version when the stage first reads it);
 - ``@basis:name`` or ``basis:name``: a field of the input row (the request, at serving);
 - ``name``: a column produced earlier in the pipeline.
 
@@ -13,6 +15,8 @@
 'basis:order_size'
 >>> parse_ref("order_item:fg:qty:order_id,item_id").join_keys
 ('order_id', 'item_id')
+>>> parse_ref("restaurant:dish_emb@v2:emb:r_id").group_ref
+'restaurant:dish_emb@v2'
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from palette.errors import InvalidArgument
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_GROUP = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(@v[1-9][0-9]*)?$")           # an embedding's version, optionally
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ def parse_ref(text: str) -> Ref:
         raise InvalidArgument(f"a reference must be a string, got {type(text).__name__}")
     body = text[len("@palette:"):] if text.startswith("@palette:") else text
     parts = body.split(":")
-    if len(parts) == 4 and all(_NAME.match(p) for p in parts[:3]) and \
+    if len(parts) == 4 and _NAME.match(parts[0]) and _GROUP.match(parts[1]) and _NAME.match(parts[2]) and \
             all(_NAME.match(k.strip()) for k in parts[3].split(",")):
         entity, group, feature, key = parts
         return Ref("palette", feature, entity, group, ",".join(k.strip() for k in key.split(",")))

@@ -83,6 +83,9 @@ def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:
         pick = None
         for i, feat in enumerate(features):
             value = F.col(f"__offline_{i}")
+            if TYPES[group.feature(feat).type].dim is not None:       # a Spark ML vector: as the served doubles
+                from pyspark.ml.functions import vector_to_array
+                value = F.when(value.isNotNull(), vector_to_array(value))
             pick = (F.when(F.col("feature") == feat, value.cast("string")) if pick is None
                     else pick.when(F.col("feature") == feat, value.cast("string")))
         num = F.when(F.col("type") == "num", pick.cast("double"))
