@@ -142,7 +142,8 @@ def _spark_side(stages: list, df: DataFrame, as_of: datetime, described: list[di
         for j, c in enumerate(desc["outputs"]):
             if c in types:
                 col = F.col(f"`{c}`")
-                snap[f"__p{i}_{j}"] = vector_to_array(col, "float64") if isinstance(types[c], VectorUDT) else col
+                snap[f"__p{i}_{j}"] = (F.when(col.isNotNull(), vector_to_array(col, "float64"))    # (fails on null)
+                                       if isinstance(types[c], VectorUDT) else col)
         out = out.withColumns(snap) if snap else out
         names[i] = {n: c for n, c in zip(snap, [c for c in desc["outputs"] if c in types])}
     table = out.select(ROW_ID, *[n for s in names.values() for n in s]).toArrow()

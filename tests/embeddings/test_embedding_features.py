@@ -206,3 +206,12 @@ def test_compare_reports_drift_neighbours_instability_and_the_models_change(emb_
     assert "<svg" in (tmp_path / "s.html").read_text()
     assert job_module("embeddings_compare").main(["restaurant:dish_emb", "--from", "1", "--to", "9", "--store",
                                                   emb_store["root"]]) == 1              # no such version: logged
+
+
+def test_the_parity_harness_checks_a_pipeline_with_vector_lookups(emb_store, two_models, spark_session, tmp_path):
+    from palette.parity import check_parity
+    url = f"sqlite:///{tmp_path}/online.db"
+    emb_store["store"].materialize(["restaurant:dish_emb@v1"], online_store=url, spark=spark_session)
+    report = check_parity(two_models["m1"], emb_store["orders"].drop("label"), online_store=url, sample=100)
+    assert report.ok, str(report)
+    assert report.rows == 100
