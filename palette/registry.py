@@ -192,6 +192,10 @@ class FeatureGroup:
         if self.kind not in KINDS:
             raise RegistryError(f"feature group {self.name!r} has kind {self.kind!r}; use one of {KINDS}")
         self._check_version(feats)
+        vectors = [f.name for f in feats if feature_type(f.type).dim is not None]
+        if vectors and self.kind in ("stream", "rpc"):
+            raise RegistryError(f"feature group {self.name!r}: {self.kind} groups cannot hold vectors yet "
+                                f"({', '.join(vectors)}); declare them in a batch or embedding group")
         age = parse_age(self.max_age)
         object.__setattr__(self, "features", feats)
         object.__setattr__(self, "max_age", age)

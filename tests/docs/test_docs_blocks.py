@@ -23,6 +23,7 @@ RUNNER = Path(__file__).resolve().parents[1] / "docs_runner.py"
 # what the pages' comments say their blocks print: checked, not only that they ran
 PRINTS = {
     "dsl.md": ["-60.0", "| 750.0|"],
+    "embeddings.md": ["restaurant:dish_emb@v1", "restaurant:dish_emb v1 -> v2: ", "wrote restaurant:dish_emb@v3"],
     "feature-store.md": ["{'version': 1, 'inserted': 3, 'updated': 0, 'source_rows': 3}",
                          "{'version': 1, 'inserted': 0, 'updated': 0, 'source_rows': 3}",
                          "|  r1|2024-01-02 12:00:00|     10.0|   thai|", "|  r3|2024-01-03 00:00:00|-1.0|",

@@ -481,6 +481,16 @@ def test_embedding_groups_need_a_version_and_a_vector():
         FeatureGroup("restaurant", "e", {"n": "num"}, kind="embedding", version=1)
     with pytest.raises(RegistryError, match="only an embedding group"):
         FeatureGroup("restaurant", "e", {"n": "num"}, version=1)
+    with pytest.raises(RegistryError, match="unk= is for an embedding"):
+        FeatureGroup("restaurant", "e", {"v": "vector(2)"}, unk={"v": [1, 2]})
+    with pytest.raises(RegistryError, match="must be 2 finite numbers"):
+        FeatureGroup("restaurant", "e", {"v": "vector(2)"}, kind="embedding", version=1, unk={"v": [1, "x"]})
+    with pytest.raises(RegistryError, match="names no vector"):
+        FeatureGroup("restaurant", "e", {"v": "vector(2)"}, kind="embedding", version=1, unk={"w": [1, 2]})
+    from palette.rpc import Fetcher
+    with pytest.raises(RegistryError, match="rpc groups cannot hold vectors yet"):
+        FeatureGroup("restaurant", "e", {"v": "vector(2)"}, kind="rpc", fetcher=Fetcher(url="http://x/{r_id}"))
+    assert FeatureGroup("restaurant", "b", {"v": "vector(2)"}).feature("v").type == "vector(2)"   # batch: fine
     g = FeatureGroup.from_json(dish_emb(7).to_json())
     assert (g.version, g.id, g.base_id) == (7, "restaurant:dish_emb@v7", "restaurant:dish_emb")
     assert "version" not in batch_fg().to_json()                    # other groups' JSON unchanged
