@@ -15,8 +15,8 @@ _spec.loader.exec_module(build)
 SOURCES = build.sources()
 
 
-def test_there_are_the_two_notebooks():
-    assert [p.stem for p in SOURCES] == ["dsl_quickstart", "uber_eats_eta"]
+def test_there_are_the_three_notebooks():
+    assert [p.stem for p in SOURCES] == ["dsl_quickstart", "embeddings", "uber_eats_eta"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
@@ -40,6 +40,9 @@ def test_notebook_runs_top_to_bottom(source, tmp_path):
                                           "PALETTE_EXAMPLE_DIR": str(tmp_path)})
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert outputs and not [o for o in outputs if o.output_type == "error"]
+    if source.stem == "embeddings":
+        assert sum("image/png" in o.get("data", {}) for o in outputs) == 2          # the stability and memory plots
+        assert "of predictions changed" in "".join(o.get("text", "") for o in outputs)
     if source.stem == "uber_eats_eta":
         assert any("image/png" in o.get("data", {}) for o in outputs)          # the evaluation plots
         text = "".join(o.get("text", "") for o in outputs)
