@@ -16,7 +16,7 @@ from palette.reports import Limit, Measure
 from .drift import Q
 from .profile import Profile, merge_into
 from .report import MonitorReport, monitor
-from .table import profiles_path
+from .table import profiled, profiles_path
 
 
 def _load(spark: SparkSession, table: str, subject: str, start: datetime, end: datetime) -> list:
@@ -90,7 +90,7 @@ def group_report(spark: SparkSession, store, group_id: str, *, last: timedelta, 
                            None if staleness is None else round(staleness, 1),
                            None if allowed is None else Limit("<=", allowed.total_seconds()),
                            "no event in the profiles" if staleness is None else ""))
-    first = group.features[0].name
+    first = group.timestamp_col                        # profiled with every group (a vector is not)
     rows = sum(ps[first].count for _, ps in windows if first in ps)
     quality.append(Measure("rows in the current period", group_id, rows, Limit(">", 0),
                            "" if rows else "nothing arrived: a stale feed"))
@@ -98,7 +98,7 @@ def group_report(spark: SparkSession, store, group_id: str, *, last: timedelta, 
         for name, p in sorted(windows[-1][1].items()):
             if max_null_rate is not None:
                 quality.append(Measure("null rate", f"{windows[-1][0]} {name}", p.null_rate, Limit("<=", max_null_rate)))
-        missing = sorted({f.name for f in group.features} - {k for k in windows[-1][1]})
+        missing = sorted({f.name for f in profiled(group)} - {k for k in windows[-1][1]})
         for f in missing:
             quality.append(Measure("schema: feature present", f"{windows[-1][0]} {f}", 0, Limit(">=", 1),
                                    "declared in the registry, absent from the profiles"))

@@ -28,7 +28,7 @@ from palette.errors import InvalidArgument
 from palette.registry import parse_age
 
 from .profile import Profile
-from .table import KEY, SCHEMA, profiles_path, summary_row
+from .table import KEY, SCHEMA, profiled, profiles_path, summary_row
 
 log = logging.getLogger("palette.monitor")
 _W, _S = "__window", "__slice"
@@ -224,7 +224,7 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
                                   f"have; slice by a feature or a join key: {', '.join(df.columns)}")
         if starts is not None:
             df = df.where((F.floor(F.unix_micros(F.col(f"`{group.timestamp_col}`")) / width) * width).isin(starts))
-        features = {f.name: f.type for f in group.features}
+        features = {f.name: f.type for f in profiled(group)}
         features.setdefault(group.timestamp_col, "ts")
         rows = profile_frame(df, group.timestamp_col, features, window, group.slices).select(
             F.lit(gid).alias("subject"), F.lit("offline").alias("source"), "*").withColumn(

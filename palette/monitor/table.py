@@ -16,6 +16,13 @@ SUMMARY = ("rows", "nulls", "null_rate", "mean", "std", "min", "max", "p50", "p9
 SOURCES = ("offline", "served", "training")
 
 
+def profiled(group) -> list:
+    """The features of ``group`` monitoring profiles: those whose type has a profile
+    (``palette.feature_types``; vectors have none yet)."""
+    from palette.feature_types import TYPES
+    return [f for f in group.features if TYPES[f.type].profile is not None]
+
+
 def profiles_path(root: str) -> str:
     return f"{str(root).rstrip('/')}/palette_profiles"
 
