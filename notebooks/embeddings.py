@@ -96,14 +96,22 @@ compression = story["compression"]
 print(compression)
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 4))
-for c in compression.candidates:
-    ratio = c.online_bytes / compression.before_online_bytes
-    ax.scatter(ratio, c.change.metric_after, s=40)
-    ax.annotate(c.label, (ratio, c.change.metric_after), textcoords="offset points", xytext=(4, 4), fontsize=8)
+from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+fig, ax = plt.subplots(figsize=(8, 4.5))
+for quant, marker in (("float32", "o"), ("float16", "s"), ("int8", "^")):
+    points = [(c.online_bytes / compression.before_online_bytes, c.change.metric_after, c.top_k)
+              for c in compression.candidates if c.quantize == quant]
+    ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, s=50, label=quant)
+    if quant == "int8":
+        for x, y, k in points:
+            ax.annotate(f"top {k:,}", (x, y), textcoords="offset points", xytext=(-10, 8), fontsize=8)
 ax.axhline(compression.candidates[0].change.metric_before, ls="--", c="grey", label="uncompressed")
-ax.set(xscale="log", xlabel="online bytes (ratio to uncompressed)", ylabel="RMSE on held-out orders",
-       title="memory against quality")
+ax.set_xscale("log")
+ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+ax.xaxis.set_minor_formatter(NullFormatter())
+ax.set(xlabel="online bytes (ratio to uncompressed, log scale)", ylabel="RMSE on held-out orders",
+       title="memory against quality: top-k restaurants x quantization")
 ax.legend()
 plt.show()
 
