@@ -65,10 +65,17 @@ def from_micros(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+class EncodedVector(bytes):
+    """A vector already in its online form (``RecordCodec.encode_columns`` encodes a whole
+    column of them with one matrix call)."""
+
+
 def encode_vector(v, t) -> bytes:
     """A vector in its storage form (``t``: its FeatureType); a null is zeros."""
     if v is None:
         return bytes(t.online_bytes)
+    if isinstance(v, EncodedVector):
+        return v
     if hasattr(v, "toArray") and not isinstance(v, np.ndarray):
         v = v.toArray()
     if t.storage in ("int8", "float16"):     # the codecs of compress (float16 saturates at ±65504)
@@ -161,6 +168,30 @@ class RecordCodec:
         parts[0] = _COUNT.pack(n) + bytes(bitmap)
         return b"".join(parts)
 
+    def encode_columns(self, columns: list[list]) -> list[list]:
+        """``columns`` (one list per feature, layout order) with each quantized vector column
+        (float16, int8) encoded with one matrix call of its codec, as ``EncodedVector``s
+        ``encode`` passes through: a row at a time, the codec's numpy calls cost ~25 µs."""
+        out = list(columns)
+        for i, t in self._vectors.items():
+            if t.storage not in ("float16", "int8"):
+                continue
+            col = columns[i]
+            rows = [j for j, v in enumerate(col) if v is not None and not isinstance(v, EncodedVector)]
+            if not rows:
+                continue
+            from palette.embeddings.quantize import CODECS
+            matrix = np.stack([np.asarray(col[j].toArray() if hasattr(col[j], "toArray") else col[j], np.float32)
+                               for j in rows])
+            if matrix.shape[1] != t.dim:
+                raise InvalidArgument(f"a {t.name} value holds {matrix.shape[1]} numbers")
+            encoded = CODECS[t.storage].encode(matrix)
+            new = list(col)
+            for j, b in zip(rows, encoded):
+                new[j] = EncodedVector(b.tobytes())
+            out[i] = new
+        return out
+
     # -- reading ----------------------------------------------------------------------
     def decode(self, buf: bytes) -> tuple:
         """The values of ``buf``, one per feature of this layout (timestamps as UTC
@@ -242,4 +273,4 @@ def encode_key(values: tuple, types: tuple[str, ...]) -> str:
                       separators=(",", ":"), ensure_ascii=False)
 
 
-__all__ = ["RecordCodec", "encode_key", "micros", "from_micros", "EPOCH"]
+__all__ = ["RecordCodec", "EncodedVector", "encode_key", "micros", "from_micros", "EPOCH"]

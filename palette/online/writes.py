@@ -67,6 +67,7 @@ class BatchWriter:
                     removes: list | None = None) -> None:
         """Rows as columns: one list per key column, event times, one list per layout
         feature (``values``), and optionally bounds and removal flags."""
+        values = self.codec.encode_columns(values)          # quantized vectors: a matrix call per column
         for i, t in enumerate(ts):
             gone = removes is not None and removes[i]
             self.add(tuple(c[i] for c in keys), t, None if gone else tuple(c[i] for c in values),

@@ -93,3 +93,14 @@ def test_the_offline_store_maps_every_type_to_spark():          # pyspark's type
     from palette.offline import spark_type
     for name in (*TYPES, *KEYS, "vector(3)", "vector(3, float64)", "vector(3, int8)"):
         assert spark_type(name).simpleString() == (TYPES.get(name) or KEYS[name]).spark
+
+
+def test_quantized_vector_columns_encode_as_their_rows_do():
+    rng = np.random.default_rng(1)
+    for storage in ("int8", "float16"):
+        codec = RecordCodec([f"vector(16, {storage})", "num"])
+        vectors = [rng.normal(size=16).astype(np.float32) * 10 ** rng.integers(-30, 30) for _ in range(50)]
+        vectors[3] = None
+        vectors[7] = np.zeros(16)
+        columns = codec.encode_columns([vectors, [1.0] * 50])
+        assert [codec.encode(r) for r in zip(*columns)] == [codec.encode(r) for r in zip(vectors, [1.0] * 50)]
