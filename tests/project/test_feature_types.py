@@ -99,7 +99,7 @@ def test_quantized_vector_columns_encode_as_their_rows_do():
     rng = np.random.default_rng(1)
     for storage in ("int8", "float16"):
         codec = RecordCodec([f"vector(16, {storage})", "num"])
-        vectors = [rng.normal(size=16).astype(np.float32) * 10 ** rng.integers(-30, 30) for _ in range(50)]
+        vectors = [rng.normal(size=16).astype(np.float32) * 10.0 ** rng.integers(-30, 30) for _ in range(50)]
         vectors[3] = None
         vectors[7] = np.zeros(16)
         columns = codec.encode_columns([vectors, [1.0] * 50])
