@@ -44,9 +44,14 @@ def build(workdir: str, name: str, online) -> FeatureStore:
     return store
 
 
-def measure(store: FeatureStore, keys: list, calls: int) -> dict:
+def measure(store: FeatureStore, keys: list, calls: int, features: list | None = None, served_of=None) -> dict:
+    """p50/p99 µs of one-key ``get_online_features`` over ``calls`` calls, and what it served
+    for the first 200 keys (``served_of(answer)``; default: each feature's value)."""
+    features = features or FEATURES
+    served_of = served_of or (lambda got: {f.split(":")[1]: got[f.split(":")[1]][0] for f in features})
+
     def once(k):
-        return store.get_online_features(features=FEATURES, entity_rows=[{"r_id": k}]).to_dict()
+        return store.get_online_features(features=features, entity_rows=[{"r_id": k}]).to_dict()
     for k in keys[:200]:
         once(k)
     lat = []
@@ -55,7 +60,7 @@ def measure(store: FeatureStore, keys: list, calls: int) -> dict:
         once(keys[i % len(keys)])
         lat.append(time.perf_counter_ns() - t0)
     lat.sort()
-    served = {k: {f.split(":")[1]: once(k)[f.split(":")[1]][0] for f in FEATURES} for k in keys[:200]}
+    served = {k: served_of(once(k)) for k in keys[:200]}
     return {"p50_us": lat[len(lat) // 2] / 1000, "p99_us": lat[int(len(lat) * 0.99)] / 1000, "served": served}
 
 
