@@ -143,8 +143,13 @@ _VECTOR_BYTES = {"float32": 4, "float64": 8, "float16": 2}
 MAX_DIM = 65536
 
 
-def _finite_vector(dim: int) -> Callable[[Any], bool]:
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _finite_vector(dim: int, wide: bool = False) -> Callable[[Any], bool]:
+    """``dim`` finite numbers; unless ``wide`` (float64), within float32's range."""
     import math
+    top = math.inf if wide else FLOAT32_MAX
 
     def ok(v) -> bool:
         if hasattr(v, "toArray") and not isinstance(v, (list, tuple)):
@@ -155,13 +160,13 @@ def _finite_vector(dim: int) -> Callable[[Any], bool]:
             return False
         if hasattr(v, "dtype"):
             import numpy as np
-            return v.dtype.kind in "fiu" and bool(np.isfinite(v).all())
-        return all(_number(x) and math.isfinite(x) for x in v)
+            return v.dtype.kind in "fiu" and bool(np.isfinite(v).all()) and bool((np.abs(v) <= top).all())
+        return all(_number(x) and math.isfinite(x) and abs(x) <= top for x in v)
     return ok
 
 
 def _vector_json(dim: int, dtype: str):
-    ok = _finite_vector(dim)
+    ok = _finite_vector(dim, dtype == "float64")
 
     def from_json(v):
         if not ok(v):
@@ -192,7 +197,7 @@ def vector_type(dim: int, storage: str = "float32") -> FeatureType:
     name = f"vector({dim})" if storage == "float32" else f"vector({dim}, {storage})"
     wide = storage == "float64"
     dtype = "float64" if wide else "float32"
-    ok = _finite_vector(dim)
+    ok = _finite_vector(dim, wide)
     return FeatureType(name, "array<double>" if wide else "array<float>", f"list<{dtype}>", None, None,
                        f"array of {dim} numbers", "tensor", "vec", f"an array of {dim} finite numbers", ok, ok,
                        _vector_text(dim, dtype), _vector_json(dim, dtype), profile=None, dim=dim, storage=storage)
@@ -209,12 +214,16 @@ class _Types(dict):
         return vector_type(int(m.group(1)), m.group(2) or "float32")
 
     def __contains__(self, name) -> bool:
-        return dict.__contains__(self, name) or (isinstance(name, str) and _VECTOR.match(name) is not None)
+        return self.get(name) is not None
 
     def get(self, name, default=None):
+        """The type, or ``default`` for a name that is none (a ``vector(0)`` raises: its
+        error says what a dimension may be)."""
         try:
             return self[name]
-        except RegistryError:
+        except UnknownFeatureType:
+            return default
+        except TypeError:                    # an unhashable name
             return default
 
 

@@ -150,19 +150,26 @@ def conform(df: DataFrame, entity: Entity, group: FeatureGroup) -> tuple[DataFra
 
 
 def _check_vectors(df: DataFrame, group: FeatureGroup, required: list[str]) -> None:
-    """Every vector holds its dimension of finite numbers (or is null): one Spark job,
-    the first offending rows named."""
+    """Every vector holds its dimension of finite numbers, within float32's range unless
+    float64 (or is null; an embedding version holds a vector for every row): one Spark
+    job, the first offending rows named."""
+    from .feature_types import FLOAT32_MAX
     checks = []
     for f in group.features:
-        dim = TYPES[f.type].dim
-        if dim is None:
+        t = TYPES[f.type]
+        if t.dim is None:
             continue
         c = F.col(f"`{f.name}`")
-        bad = F.when(F.size(c) != dim, F.concat(F.lit(f"{f.name} has "), F.size(c).cast("string"),
-                                                  F.lit(f" values, not {dim}")))
-        bad = bad.when(F.exists(c, lambda x: x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))),
-                       F.lit(f"{f.name} holds a NaN, an infinity or a null"))
-        checks.append(F.when(c.isNotNull(), bad))
+        top = float("inf") if t.storage == "float64" else FLOAT32_MAX
+        bad = F.when(F.size(c) != t.dim, F.concat(F.lit(f"{f.name} has "), F.size(c).cast("string"),
+                                                    F.lit(f" values, not {t.dim}")))
+        bad = bad.when(F.exists(c, lambda x: x.isNull() | F.isnan(x) | (F.abs(x) > top)),
+                       F.lit(f"{f.name} holds a NaN, an infinity, a null or a number beyond float32"))
+        if group.kind == "embedding":
+            checks.append(F.when(c.isNull(), F.lit(f"{f.name} is null (an embedding version holds a vector for "
+                                                   "each of its keys: leave a key out instead)")).otherwise(bad))
+        else:
+            checks.append(F.when(c.isNotNull(), bad))
     if not checks:
         return
     problem = F.coalesce(*checks) if len(checks) > 1 else checks[0]
@@ -172,8 +179,7 @@ def _check_vectors(df: DataFrame, group: FeatureGroup, required: list[str]) -> N
         shown = "; ".join(", ".join(f"{c}={r[c]}" for c in required) + f": {r['__problem']}" for r in example)
         raise IngestError(f"cannot ingest into {group.id}: {found.count():,} rows hold vectors that are not "
                           f"{'/'.join(str(TYPES[f.type].dim) for f in group.features if TYPES[f.type].dim)} finite "
-                          f"numbers, e.g. {shown}. Fix or drop them (a missing vector is a null). Nothing was "
-                          "written.")
+                          f"numbers, e.g. {shown}. Fix or drop them. Nothing was written.")
 
 
 def changed_rows(source: DataFrame, target: DataFrame, keys: list[str], ts_col: str,

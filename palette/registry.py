@@ -76,7 +76,10 @@ class Feature:
 
     def __post_init__(self):
         _check_name("feature", self.name)
-        t = TYPES.get(self.type)
+        try:
+            t = TYPES.get(self.type)
+        except RegistryError as e:
+            raise RegistryError(f"feature {self.name!r}: {e}") from None
         if t is None:
             hint = " (a vector needs its dimension, e.g. 'vector(128)')" if str(self.type).startswith("vector") else ""
             raise RegistryError(f"feature {self.name!r} has type {self.type!r}; use one of {FEATURE_TYPES}{hint}")
@@ -193,6 +196,10 @@ class FeatureGroup:
             raise RegistryError(f"feature group {self.name!r} has kind {self.kind!r}; use one of {KINDS}")
         self._check_version(feats)
         vectors = [f.name for f in feats if feature_type(f.type).dim is not None]
+        narrow = [f.name for f in feats if feature_type(f.type).storage in ("float16", "int8")]
+        if narrow and self.kind != "embedding":
+            raise RegistryError(f"feature group {self.name!r}: {', '.join(narrow)}: a float16/int8 online form is for "
+                                "embedding versions written by `palette embeddings compress`; declare vector(d)")
         if vectors and self.kind in ("stream", "rpc"):
             raise RegistryError(f"feature group {self.name!r}: {self.kind} groups cannot hold vectors yet "
                                 f"({', '.join(vectors)}); declare them in a batch or embedding group")
@@ -392,6 +399,17 @@ def _diff_group(old: FeatureGroup, new: FeatureGroup) -> list[str]:
     return problems
 
 
+def _check_names_apart(group: FeatureGroup, registered: dict) -> None:
+    """An embedding's versions and an unversioned group never share a name: refs by name
+    would silently switch between them."""
+    if group.version is None and any(gid.startswith(group.id + "@v") for gid in registered):
+        raise RegistryError(f"{group.id} is an embedding group's name (versions {group.id}@v…): give this group "
+                            "another name, or register it as a new version (kind='embedding', version=N)")
+    if group.version is not None and group.base_id in registered:
+        raise RegistryError(f"{group.base_id} is registered as a {registered[group.base_id].get('kind', 'batch')} group; "
+                            "an embedding with versions needs a name of its own")
+
+
 def _check_new_version(group: FeatureGroup, old: dict | None, registered: dict) -> None:
     """An embedding version is registered once and never changed; a new one is newer than
     every registered version of the group."""
@@ -485,6 +503,7 @@ class Registry:
                         raise RegistryError(f"feature group {obj.id}: {', '.join(clash or [obj.timestamp_col])} "
                                             "would collide with a join key or the timestamp column")
                     old = data["feature_groups"].get(obj.id)
+                    _check_names_apart(obj, data["feature_groups"])
                     if obj.version is not None:
                         _check_new_version(obj, old, data["feature_groups"])
                     elif old is not None:

@@ -23,6 +23,7 @@ from palette.refs import Ref, parse_ref
 
 from .config import configure, default_online_store, default_root
 from .errors import InvalidArgument
+from .feature_types import TYPES
 from .lookup_plan import Definitions, resolve_ref
 from .registry import Entity, FeatureGroup, Registry, format_age
 
@@ -140,12 +141,16 @@ class FeatureStore:
         return str(Path(self.root) / "tiles" / g.entity / g.name) if "://" not in self.root else \
             f"{self.root.rstrip('/')}/tiles/{g.entity}/{g.name}"
 
-    def ingest(self, df, group_id: str) -> dict:
+    def ingest(self, df, group_id: str, *, fixed_points: bool = False) -> dict:
         """Validate ``df`` against the group and MERGE it into the group's Delta table.
 
         Returns ``{"version", "inserted", "updated", "source_rows"}``. A row with an existing
         (key, event time) replaces it when its values differ; rows identical to the table are
         left alone, so a rerun commits nothing and ``version`` stays the table's current one.
+
+        An embedding version stored online as float16/int8 takes only vectors that are
+        fixed points of that codec (``fixed_points=True``; what ``palette embeddings
+        compress`` writes), or the online store would hold other numbers than Delta.
         """
         from . import offline
 
@@ -155,6 +160,12 @@ class FeatureStore:
             raise InvalidArgument(f"{group_id} holds windowed aggregations computed from its events, which ingest "
                                   f"would contradict: add the events to its source ({where}) and let `palette "
                                   f"stream` or `palette backfill --group {group_id}` compute them")
+        narrow = [f.name for f in group.features if TYPES[f.type].storage in ("float16", "int8")]
+        if narrow and not fixed_points:
+            raise InvalidArgument(f"{group_id} stores {', '.join(narrow)} as float16/int8 online, so Delta must hold "
+                                  "the values that codec gives back: write it with `palette embeddings compress`, or "
+                                  "pass fixed_points=True for vectors already quantized "
+                                  "(palette.embeddings.quantize.fixed_point)")
         entity = self.entity(group.entity)
         source, rows = offline.conform(df, entity, group)
         spark = df.sparkSession

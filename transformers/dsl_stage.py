@@ -172,4 +172,5 @@ class DSLEstimator(Estimator, _DSLParams, PaletteReadable, PaletteWritable):
         for e in fitted.values():           # reads that fit did not need are checked now, not later
             to_column(e, schema=dataset.schema, field_of=field_of)
         model = self._copyValues(DSLModel())      # timestampCol, storeRoot, deltaVersions
+        model._pins = dict(self.__dict__.get("_pins", {}))    # the embedding versions fit read
         return model._set(lambdas={name: str(e) for name, e in fitted.items()})

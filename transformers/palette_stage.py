@@ -22,7 +22,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 
 from palette.config import absolute_root, default_online_store
 from palette.errors import InvalidArgument, InvalidArgumentType, NotConfigured, NotRegistered
-from palette.lookup_plan import Definitions
+from palette.lookup_plan import Definitions, resolve_ref
 from palette.refs import parse_ref
 
 from .persistence import PaletteReadable, PaletteWritable
@@ -89,8 +89,8 @@ class HasPaletteLookup(Params):
         """Pin every group this stage reads to its current Delta version, so that fitting
         and transforming read those versions even after new data lands (exact rebuilds; the
         versions are saved with the stage and logged as the model's lineage)."""
-        store = self.store()
-        groups = {parse_ref(r).group_ref for r in self.paletteRefs()}
+        store, resolve = self.store(), self._resolver()
+        groups = {resolve(r)[1].id for r in self.paletteRefs()}        # an embedding: its pinned version's table
         return self.setDeltaVersions({g: store.version(g, spark) for g in sorted(groups)})
 
     def featureDefinitions(self):
@@ -110,23 +110,34 @@ class HasPaletteLookup(Params):
                 raise
             return saved
 
+    def copy(self, extra=None):
+        """A copy with its own embedding pins (``Params.copy`` is shallow)."""
+        that = super().copy(extra)
+        if "_pins" in self.__dict__:
+            that._pins = dict(self._pins)
+        return that
+
     def _resolver(self):
-        """Resolves refs in the feature store, keeping embedding versions pinned: the version
-        a saved stage carries, else the newest one when the stage first read the group — a
-        model keeps reading the embedding version it was fitted on until it is refitted
-        (a new stage)."""
+        """Resolves refs in the feature store, keeping embedding versions pinned: a ref
+        without a version reads the newest version the stage was saved with, else the
+        newest when the stage first read the group — a model keeps reading the embedding
+        version it was fitted on until it is refitted (a new stage); a ref naming a version
+        (``…:dish_emb@v1:…``) reads that one."""
         store = self.store()
         pins = self.__dict__.setdefault("_pins", {})
         saved = getattr(self, "_definitions", None)
         if saved is not None:
             for g in saved.groups.values():
                 if g.version is not None:
-                    pins.setdefault(g.base_id, g)
+                    pins.setdefault(g.base_id, saved.group(g.base_id))
 
         def resolve(ref):
-            entity, group, r = store.resolve(ref)
+            r = parse_ref(ref) if isinstance(ref, str) else ref
+            if "@v" in (r.group or ""):
+                return store.resolve(r)
+            entity, group, r = resolve_ref(r, store.entity, lambda gid: pins.get(gid) or store.group(gid))
             if group.version is not None:
-                group = pins.setdefault(group.base_id, group)
+                pins.setdefault(group.base_id, group)
             return entity, group, r
         return resolve
 

@@ -52,23 +52,18 @@ def models_reading(store, base_id: str) -> list[str]:
     import os
     found = []
     for model, refs in sorted(store.registry.usage().items()):
-        if any(r.startswith(base_id + ":") for r in refs) and (os.path.exists(model) or "://" in model
+        if any(r.startswith((base_id + ":", base_id + "@v")) for r in refs) and (os.path.exists(model) or "://" in model
                                                                 or model.startswith("models:/")):
             found.append(model)
     return found
 
 
-def substitute(version: Version, layout_group: FeatureGroup, now_micros: int, entity=None) -> dict:
+def substitute(version: Version, layout_group: FeatureGroup, now_micros: int) -> dict:
     """``SubstitutedStore`` arguments answering ``layout_group``'s records from ``version``."""
-    layout = GroupLayout.of(entity or version.entity, layout_group)
+    layout = GroupLayout.of(version.entity, layout_group)
     unk = version.group.unk_vector(version.feature)
     return {"layout": layout, "feature": version.feature, "keys": version.keys, "matrix": version.matrix,
             "unk": None if unk is None else np.asarray(unk, np.float32), "event_micros": now_micros}
-
-
-def _aligned(a: Version, b: Version) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    shared, ia, ib = np.intersect1d(a.keys, b.keys, assume_unique=True, return_indices=True)
-    return shared, ia, ib
 
 
 def compare(spark, store, group: str, old: int, new: int, *, feature: str | None = None, models=None,
@@ -80,7 +75,7 @@ def compare(spark, store, group: str, old: int, new: int, *, feature: str | None
     base = store.group(group).base_id
     a = read_version(spark, store, f"{base}@v{old}", feature)
     b = read_version(spark, store, f"{base}@v{new}", a.feature)
-    shared, ia, ib = _aligned(a, b)
+    shared, ia, ib = np.intersect1d(a.keys, b.keys, assume_unique=True, return_indices=True)
     if not len(shared):
         raise InvalidArgument(f"{base} v{old} and v{new} share no entity: nothing to compare")
     X, Y = a.matrix[ia], b.matrix[ib]

@@ -46,7 +46,10 @@ def online_bytes(keys: np.ndarray, dim: int, storage: str) -> int:
 
 
 def candidate(source: Version, top_k: int | None, quantize: str, unk: np.ndarray | None = None):
-    """(kept keys, their float32 vectors as written, the UNK vector or None) for a setting."""
+    """(kept keys, their float32 vectors as written, the UNK vector or None) for a setting:
+    ``unk`` when declared; else the mean of the dropped rows (read by them and by keys the
+    source never held); else, nothing dropped, the source's own UNK — quantized as the
+    online store gives it back."""
     if quantize not in QUANTIZE:
         raise InvalidArgument(f"--quantize {quantize!r}: use one of {', '.join(QUANTIZE)}")
     n = len(source.keys)
@@ -62,9 +65,14 @@ def candidate(source: Version, top_k: int | None, quantize: str, unk: np.ndarray
     matrix = source.matrix[kept]
     if quantize != "float32":
         matrix = q.fixed_point(matrix, quantize)
-    if mask.all():
-        return source.keys[kept], matrix, None
-    vector = unk if unk is not None else q.unk_vector(source.matrix, mask)
+    if unk is not None:
+        vector = unk
+    elif mask.all():                       # nothing dropped: the source's own UNK (if any) for what it lacks
+        vector = source.group.unk_vector(source.feature)
+        if vector is None:
+            return source.keys[kept], matrix, None
+    else:
+        vector = q.unk_vector(source.matrix, mask)
     if quantize != "float32":                                # the UNK as the online store gives it back
         vector = q.fixed_point(np.asarray(vector, np.float32).reshape(1, -1), quantize)[0]
     return source.keys[kept], matrix, np.asarray(vector, np.float32)
@@ -85,6 +93,10 @@ def compress(spark, store, group: str, top_k: int | None = None, *, by: str | No
     if set(limits) - {"max_change_rate"}:
         raise InvalidArgument(f"unknown limits {sorted(set(limits) - {'max_change_rate'})}; use max_change_rate")
     source = read_version(spark, store, group, feature, by)
+    if not len(source.keys):
+        raise InvalidArgument(f"{source.group.id} holds no vector: nothing to compress")
+    if len(source.entity.join_keys) != 1:
+        raise InvalidArgument(f"{source.group.id}: compressing an embedding of a composite key is not supported yet")
     if unk is not None:
         unk = np.asarray(unk, np.float32)
         if unk.shape != (source.dim,) or not np.isfinite(unk).all():
@@ -117,8 +129,13 @@ def compress(spark, store, group: str, top_k: int | None = None, *, by: str | No
         candidates.append(Candidate(k, quant, len(keys), online_bytes(keys, source.dim, quant), change))
         if chosen is None:
             chosen = (keys, matrix, unk_vec, quant)
-    written, after = None, None
+    written, after, notes = None, None, []
     before_delta = _delta_bytes(spark, store.table_path(source.group.id))
+    limit, first = limits.get("max_change_rate"), candidates[0].change
+    if write and limit is not None and first is not None and first.changed_rate > limit:
+        write = False                                     # held: the report fails, nothing is written
+        notes.append(f"not written: {first.changed_rate:.2%} of the model's predictions change, over the limit "
+                     f"{limit:.2%}")
     if write:
         keys, matrix, unk_vec, quant = chosen
         new = write_version(spark, store, source, keys, matrix, quant, unk_vec,
@@ -127,7 +144,7 @@ def compress(spark, store, group: str, top_k: int | None = None, *, by: str | No
         after = _delta_bytes(spark, store.table_path(new.id))
     return CompressReport(source.group.id, written, len(source.keys), source.dim,
                           online_bytes(source.keys, source.dim, TYPES[source.group.feature(source.feature).type].storage),
-                          candidates, before_delta, after, limits)
+                          candidates, before_delta, after, limits, notes)
 
 
 __all__ = ["compress", "candidate", "online_bytes", "QUANTIZE"]

@@ -69,9 +69,10 @@ def read_version(spark, store, group_id: str, feature: str | None = None, by: st
     entity = store.entity(group.entity)
     feature = vector_feature(group, feature)
     keys = list(entity.join_keys)
-    if by is not None and by not in [f.name for f in group.features]:
-        raise InvalidArgument(f"--by {by!r}: {group.id} has no such column; its features: "
-                              f"{', '.join(f.name for f in group.features)}")
+    numbers = [f.name for f in group.features if f.type == "num"]
+    if by is not None and by not in numbers:
+        raise InvalidArgument(f"--by {by!r}: the top-k ranks by a number column of {group.id}; its number columns: "
+                              f"{', '.join(numbers) or 'none'}")
     df = store.read(group.id, spark)
     latest = (df.where(F.col(f"`{feature}`").isNotNull())
               .withColumn("__n", F.row_number().over(Window.partitionBy(*keys).orderBy(F.col(group.timestamp_col).desc())))
@@ -111,7 +112,7 @@ def write_version(spark, store, source: Version, keys: np.ndarray, matrix: np.nd
     dim = matrix.shape[1]
     ftype = f"vector({dim})" if storage == "float32" else f"vector({dim}, {storage})"
     group = FeatureGroup(base.entity, base.name, {source.feature: ftype}, timestamp_col=base.timestamp_col,
-                         kind="embedding", version=version, owner=base.owner, tags=base.tags,
+                         max_age=base.max_age, kind="embedding", version=version, owner=base.owner, tags=base.tags,
                          description=description or base.description,
                          unk={} if unk is None else {source.feature: [float(x) for x in unk]})
     store.register(group)
@@ -123,7 +124,7 @@ def write_version(spark, store, source: Version, keys: np.ndarray, matrix: np.nd
     offsets = pa.array(np.arange(0, len(flat) + 1, dim, dtype=np.int32))
     table = pa.table({key: key_values, base.timestamp_col: pa.array(times, pa.timestamp("us", "UTC")),
                       source.feature: pa.ListArray.from_arrays(offsets, flat)})
-    store.ingest(spark.createDataFrame(table), group.id)
+    store.ingest(spark.createDataFrame(table), group.id, fixed_points=True)
     return group
 
 

@@ -78,6 +78,8 @@ def encode_vector(v, t) -> bytes:
         return v
     if hasattr(v, "toArray") and not isinstance(v, np.ndarray):
         v = v.toArray()
+    if np.size(v) != t.dim:                  # a wrong length would shift every value after it
+        raise InvalidArgument(f"a {t.name} value holds {np.size(v)} numbers, not {t.dim}")
     if t.storage in ("int8", "float16"):     # the codecs of compress (float16 saturates at ±65504)
         from palette.embeddings.quantize import CODECS
         return CODECS[t.storage].encode(np.asarray(v, dtype=np.float32).reshape(1, -1)).tobytes()
@@ -181,11 +183,12 @@ class RecordCodec:
             if not rows:
                 continue
             from palette.embeddings.quantize import CODECS
-            matrix = np.stack([np.asarray(col[j].toArray() if hasattr(col[j], "toArray") else col[j], np.float32)
-                               for j in rows])
-            if matrix.shape[1] != t.dim:
-                raise InvalidArgument(f"a {t.name} value holds {matrix.shape[1]} numbers")
-            encoded = CODECS[t.storage].encode(matrix)
+            vectors = [np.asarray(col[j].toArray() if hasattr(col[j], "toArray") else col[j], np.float32)
+                       for j in rows]
+            for j, v in zip(rows, vectors):
+                if v.size != t.dim or not np.isfinite(v).all():
+                    raise InvalidArgument(f"row {j}: a {t.name} value must be {t.dim} finite numbers")
+            encoded = CODECS[t.storage].encode(np.stack(vectors))
             new = list(col)
             for j, b in zip(rows, encoded):
                 new[j] = EncodedVector(b.tobytes())

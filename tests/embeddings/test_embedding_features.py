@@ -82,6 +82,12 @@ def test_bad_vectors_are_refused_naming_the_rows(emb_store, spark_session):
     nan = rows[:1] + [("r1", T0, [float("nan")] * DIM, 1.0), ("r2", T0, [float("inf")] + [0.0] * (DIM - 1), 1.0)]
     with pytest.raises(IngestError, match=r"2 rows hold vectors.*r_id=r1.*NaN"):
         store.ingest(spark_session.createDataFrame(nan, schema), "restaurant:dish_emb")
+    huge = rows[:1] + [("r1", T0, [1e39] + [0.0] * (DIM - 1), 1.0)]          # beyond float32: not infinity
+    with pytest.raises(IngestError, match=r"1 rows hold vectors.*r_id=r1.*beyond float32"):
+        store.ingest(spark_session.createDataFrame(huge, schema), "restaurant:dish_emb")
+    missing = rows[:1] + [("r1", T0, None, 1.0)]
+    with pytest.raises(IngestError, match=r"r_id=r1, event_ts=.*: emb is null \(an embedding version holds a vector"):
+        store.ingest(spark_session.createDataFrame(missing, schema), "restaurant:dish_emb")
     with pytest.raises(IngestError, match="wrong types: emb is string"):
         store.ingest(spark_session.createDataFrame([("r1", T0, "x", 1.0)],
                                                    "r_id string, event_ts timestamp, emb string, n_orders double"),
@@ -166,6 +172,13 @@ def test_compress_keeps_the_top_k_quantized_and_reads_unk_for_the_rest_on_both_p
     assert top21.metric == "rmse" and top21.metric_before == pytest.approx(f16.metric_before)
     assert report.candidates[1].online_bytes < report.before_online_bytes
     assert report.ok and "top-21 int8" in str(report)
+    from palette.errors import InvalidArgument
+    with pytest.raises(InvalidArgument, match="stores emb as float16/int8 online.*fixed_points=True"):
+        store.ingest(spark_session.createDataFrame(_emb_rows(1)[:2], emb_store["schema"]).drop("n_orders"), new.id)
+    held = compress(spark_session, store, "restaurant:dish_emb@v1", 5, by="n_orders", model=two_models["m1"],
+                    requests=emb_store["requests"], online_store=url, max_change_rate=0.01)
+    assert held.written is None and not held.ok and held.exit_code == 1 and "not written" in held.notes[0]
+    assert store.group("restaurant:dish_emb").id == "restaurant:dish_emb@v3"          # nothing registered
     # a model fitted on the compressed version: UNK for dropped and unknown restaurants, Spark = JVM-free
     model = _pipeline(root).fit(orders.where(f"int(substring(r_id, 2)) < {N}"))
     model.write().save(str(tmp_path / "m3"))
