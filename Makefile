@@ -27,6 +27,12 @@ jars: $(STAMP)
 kafka: install jars
 	$(BIN)/python -m palette.testing kafka
 
+# A Spark standalone cluster on loopback (a master and two workers of 1 core, each its own JVM
+# from the pinned pyspark's spark-class), in the foreground, for spark-submit: it prints the master URL.
+.PHONY: spark-cluster
+spark-cluster: install jars
+	$(BIN)/python -m palette.testing spark-cluster
+
 # redis-server from the OS packages: the tests start real servers on loopback ports.
 redis:
 	@command -v redis-server >/dev/null || { \

@@ -135,6 +135,8 @@ def session(app_name: str = "palette", master: str = "local[2]", conf: dict[str,
     # Python workers (materialization's mapInArrow) run this interpreter, where palette
     # is installed, not whatever python3 comes first on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):      # under spark-submit: its master, jars and --conf win
+        return _submitted_session(app_name, conf)
     builder = SparkSession.builder.appName(app_name).master(master)
     settings = {**LOCAL_DEFAULTS, **(conf or {})}
     if os.environ.get("PALETTE_DELTA_FROM_PIP"):
@@ -144,6 +146,21 @@ def session(app_name: str = "palette", master: str = "local[2]", conf: dict[str,
             builder = builder.config(k, v)
         return configure_spark_with_delta_pip(builder).getOrCreate()
     for k, v in {**settings, **delta_conf()}.items():
+        builder = builder.config(k, v)
+    return builder.getOrCreate()
+
+
+def _submitted_session(app_name: str, conf: dict[str, str] | None):
+    """The session of a ``spark-submit``-ed job: the command line's settings as given (a
+    builder's ``master``/``spark.jars`` would silently override them), palette's app name,
+    UTC and Delta's SQL extension only where the command line sets none; ``conf`` as given."""
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    given = SparkConf()                          # what spark-submit passed to the JVM
+    builder = SparkSession.builder
+    defaults = {"spark.app.name": app_name, "spark.sql.session.timeZone": "UTC", **_DELTA_SQL_CONF}
+    for k, v in {**{k: v for k, v in defaults.items() if not given.contains(k)}, **(conf or {})}.items():
         builder = builder.config(k, v)
     return builder.getOrCreate()
 

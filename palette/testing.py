@@ -238,16 +238,102 @@ def _wait_for_broker(servers: str, proc: subprocess.Popen, timeout: float, log: 
         time.sleep(0.2)
 
 
+def spark_home() -> str:
+    """The pinned pyspark's own Spark distribution (its ``bin/spark-class``, ``bin/spark-submit``)."""
+    import pyspark
+    return os.path.dirname(pyspark.__file__)
+
+
+@contextmanager
+def spark_cluster(workers: int = 2, cores: int = 1, memory: str = "1536m",
+                  timeout: float = 90.0) -> Iterator[tuple[str, str]]:
+    """A Spark standalone cluster on loopback for the duration of the block: a master and
+    ``workers`` workers (``cores`` and ``memory`` each), each its own JVM started from the
+    pinned pyspark's ``spark-class``, on free ports (web UIs too), work dirs in a temp
+    dir. Yields ``(master URL spark://…, master web UI URL)`` once every worker is ALIVE."""
+    import json
+
+    home = spark_home()
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise ServerNotStarted("java is not on PATH: Spark's master and workers need a JVM (Java 17)")
+    port, ui = free_port(), free_port()
+    url, ui_url = f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}"
+    with tempfile.TemporaryDirectory(prefix="palette-spark-cluster-") as workdir:
+        env = {**os.environ, "SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": workdir,
+               "SPARK_DAEMON_MEMORY": "256m", "SPARK_DAEMON_JAVA_OPTS": "-XX:+UseSerialGC",
+               "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+        spark_class = os.path.join(home, "bin", "spark-class")
+        commands = [("master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+                                "--webui-port", str(ui)])]
+        for i in range(workers):
+            os.makedirs(os.path.join(workdir, f"worker-{i}"))
+            commands.append((f"worker-{i}", ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                                             "--port", str(free_port()), "--webui-port", str(free_port()),
+                                             "--cores", str(cores), "--memory", memory,
+                                             "--work-dir", os.path.join(workdir, f"worker-{i}"), url]))
+        procs: list[subprocess.Popen] = []
+        try:
+            for name, args in commands:
+                with open(os.path.join(workdir, f"{name}.log"), "wb") as log:
+                    procs.append(subprocess.Popen([spark_class, *args], env=env, stdout=log,
+                                                  stderr=subprocess.STDOUT, start_new_session=True))
+            deadline = time.monotonic() + timeout
+            alive = 0
+            while alive < workers:
+                dead = [name for (name, _), p in zip(commands, procs) if p.poll() is not None]
+                if dead or time.monotonic() > deadline:
+                    logs = "\n".join(f"== {name}.log\n" + open(os.path.join(workdir, f"{name}.log"),
+                                                             errors="replace").read()[-1500:] for name, _ in commands)
+                    raise ServerNotStarted(f"the Spark standalone cluster did not start ({alive} of {workers} "
+                                           f"workers alive{', exited: ' + ', '.join(dead) if dead else ''}):\n{logs}")
+                try:
+                    state = json.loads(urllib.request.urlopen(ui_url + "/json", timeout=2).read())
+                    alive = state.get("aliveworkers", 0)
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.3)
+            yield url, ui_url
+        finally:
+            for p in reversed(procs):
+                stop(p, timeout=20)
+
+
+
+def submit_command(master: str, job: str, args: list[str], conf: dict[str, str] | None = None) -> list[str]:
+    """The ``spark-submit`` command line (the pinned pyspark's own) that runs palette job
+    ``job`` (``palette/jobs/<job>.py``) on ``master`` as docs/scaling.md shows: Delta's jars
+    and Spark's Kafka source (when fetched) by ``--jars``, Delta's SQL extension, UTC, and
+    this interpreter — where palette is installed — as the executors' Python."""
+    import importlib
+
+    from .spark import _DELTA_SQL_CONF, delta_conf
+    settings = {**_DELTA_SQL_CONF, "spark.sql.session.timeZone": "UTC", "spark.pyspark.python": sys.executable,
+                "spark.pyspark.driver.python": sys.executable, **(conf or {})}
+    return [os.path.join(spark_home(), "bin", "spark-submit"), "--master", master,
+            "--jars", delta_conf()["spark.jars"], *[a for k, v in settings.items() for a in ("--conf", f"{k}={v}")],
+            importlib.import_module(f"palette.jobs.{job}").__file__, *args]
+
+
 __all__ = ["free_port", "redis_server", "kafka_server", "create_topics", "start_redis", "start_kitchen", "kitchen_mode",
-           "kitchen_stats", "save_lookup_stage", "stop", "ServerNotStarted"]
+           "kitchen_stats", "save_lookup_stage", "stop", "ServerNotStarted", "spark_cluster", "spark_home",
+           "submit_command"]
 
 
 if __name__ == "__main__":
     # python -m palette.testing kafka: a broker on loopback until interrupted (``make kafka``).
-    if sys.argv[1:] != ["kafka"]:
-        sys.exit("usage: python -m palette.testing kafka")
+    if sys.argv[1:] not in (["kafka"], ["spark-cluster"]):
+        sys.exit("usage: python -m palette.testing kafka|spark-cluster")
     import signal
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))      # stop the broker on SIGTERM too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))      # stop the servers on SIGTERM too
+    if sys.argv[1] == "spark-cluster":             # ``make spark-cluster``
+        with spark_cluster() as (master, ui):
+            print(f"Spark standalone cluster (a master, 2 workers of 1 core) at {master}, web UI {ui}; "
+                  "Ctrl-C stops it", flush=True)
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                pass
+        sys.exit(0)
     with kafka_server() as (servers, proc):
         print(f"Kafka broker (KRaft, single node) at {servers}; Ctrl-C stops it", flush=True)
         try:

@@ -119,3 +119,14 @@ def kafka_servers():
     from palette.testing import kafka_server
     with kafka_server() as (servers, _):
         yield servers
+
+
+@pytest.fixture(scope="session")
+def spark_cluster():
+    """A Spark standalone cluster on loopback for the test session — a master and two
+    workers of one core, each its own JVM from the pinned pyspark's ``spark-class``
+    (palette.testing.spark_cluster) — started only by the tests that ask: its master URL."""
+    from palette.testing import spark_cluster as start
+    with start() as (master, _):
+        yield master
+
