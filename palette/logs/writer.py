@@ -6,9 +6,11 @@ event time (for an RPC group: the fetch time, and whether the value is a fallbac
 model saw.
 Records go to a bounded queue and a background thread writes them as Parquet files::
 
-    ROOT/date=2026-12-03/model=eta/part-20261203T170000-4242-000001.parquet
+    ROOT/date=2026-12-03/model=eta/part-20261203T170000-web-1-4242-1f3a9c2e-000001.parquet
 
-rolled every ``roll_rows`` records or ``roll_seconds``, whichever comes first, each
+named after the time, the host, the process and a random id of the writer, so every
+writer (each worker of each replica, on any host, pid 1 in every container) writes its own
+files into one shared root; rolled every ``roll_rows`` records or ``roll_seconds``, whichever comes first, each
 written under a name starting with ``.`` and renamed when complete (readers never see half
 a file; Spark ignores names starting with ``.`` or ``_``). Logging never slows or fails a
 request: a full queue drops the record and counts it (``FeatureLog.dropped``).
@@ -31,6 +33,7 @@ import logging
 import os
 import queue
 import random
+import socket
 import threading
 import time
 import uuid
@@ -144,6 +147,8 @@ class FeatureLog:
         self.dropped = self.written = self.files = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._seq = 0
+        host = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname())[:63] or "host"
+        self._writer = f"{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._thread = threading.Thread(target=self._run, name="palette-feature-log", daemon=True)
         self._thread.start()
 
@@ -201,7 +206,7 @@ class FeatureLog:
             folder = self.root / f"date={day}" / f"model={model}"
             folder.mkdir(parents=True, exist_ok=True)
             self._seq += 1
-            name = f"part-{stamp}-{os.getpid()}-{self._seq:06d}.parquet"
+            name = f"part-{stamp}-{self._writer}-{self._seq:06d}.parquet"
             tmp = folder / f".{name}.tmp"
             pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
             os.replace(tmp, folder / name)

@@ -38,6 +38,9 @@ from .protocols import JSON, kserve_request, mlflow_request
 
 log = logging.getLogger("palette.serve")
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+# Every answer of a served model names the version that computed it (ServedModel.version:
+# models:/NAME/VERSION or the model directory's real path, as its feature-log records do).
+VERSION_HEADER = "X-Model-Version"
 
 
 def _json(payload, status: int = 200) -> Response:
@@ -141,12 +144,18 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
     scoring = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="palette-score")
 
     async def score(request: Request, name: str, endpoint: str, parse) -> Response:
+        model = models.get(name)            # the version that answers, whatever a reload swaps meanwhile
+        response = await answer(request, model, name, endpoint, parse)
+        if model is not None:
+            response.headers[VERSION_HEADER] = model.version
+        return response
+
+    async def answer(request: Request, model, name: str, endpoint: str, parse) -> Response:
         t0 = time.perf_counter()
         status = 500
         label = "unknown"                   # metric labels come from the served models only
         mlflow = endpoint == "invocations"
         try:
-            model = models.get(name)
             if model is None:
                 status = 404
                 return _error(404, "unknown_model", f"no model {name!r} is served; served: "
@@ -220,7 +229,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
                 return _error(503, "stale_features", f"{len(stale)} feature group(s) staler than --require-fresh "
                                                      "allows: materialize them", stale)
         return _json({"status": "ready", "models": sorted(models.models), "generation": models.generation,
-                      "feature_groups": groups})
+                      "reloading": models.reloading, "feature_groups": groups})
 
     async def list_models(request: Request) -> Response:
         return _json({"models": [m.describe() for m in models.models.values()],
@@ -304,4 +313,4 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "VERSION_HEADER"]

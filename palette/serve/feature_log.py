@@ -8,7 +8,6 @@ after the answer is computed. Instances not sampled run exactly as without loggi
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 from palette.logs.writer import FeatureLog, Sampler, _json, feature_entries
@@ -43,13 +42,13 @@ class Capture:
 class ModelLog:
     """One served model's feature log: which instances to log, and their records."""
 
-    def __init__(self, writer: FeatureLog, model: str, path: str, scorer, rate: float, by: str):
+    def __init__(self, writer: FeatureLog, model: str, version: str, scorer, rate: float, by: str):
         fields = scorer.request_fields()
         keys = {k for s in scorer.stages for b in s.reads for k in b.join_keys}
         self.key_fields = [f for f in fields if f in keys]
         self.sampler = Sampler(rate, by, self.key_fields)
         self.writer, self.model = writer, model
-        self.version = os.path.realpath(path)
+        self.version = version                     # what X-Model-Version answers (ServedModel.version)
         self.model_inputs = list(scorer.stages[-1].input_fields()) if scorer.stages else []   # its features vector
 
     def sampled(self, instances: list[dict]) -> list[int]:

@@ -68,13 +68,15 @@ class ServedModel:
     source: dict = field(default_factory=dict)       # what the path resolved to (an MLflow version)
     lineage: dict | None = None
     profiler: object | None = None                   # palette.monitor.served.ServedProfiler, with --log-dir
+    version: str = ""                                # models:/NAME/VERSION, or the directory's real path
+
 
     def groups(self) -> list[str]:
         """The feature groups this model reads from the online store."""
         return sorted({b.group_id for reads in self.scorer.fetch_points.values() for b in reads if b.rpc is None})
 
     def describe(self) -> dict:
-        return {"name": self.name, "path": self.path, "ready": True, "stages": self.stages,
+        return {"name": self.name, "path": self.path, "version": self.version, "ready": True, "stages": self.stages,
                 "inputs": [{"name": f, "type": k} for f, k in self.fields.items()], "outputs": self.outputs,
                 "online_round_trips": self.scorer.round_trips,
                 "loaded_at": datetime.fromtimestamp(self.loaded_at, timezone.utc).isoformat(timespec="seconds"),
@@ -214,7 +216,9 @@ def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = No
         raise ModelLoadError(f"model {m.name!r} ({m.path}): outputs {unknown or outputs} are not columns it writes; "
                              f"it writes {', '.join(written) or 'nothing'}")
     fields = scorer.request_fields()
-    logged = None if feature_log is None else ModelLog(feature_log, m.name, m.path, scorer, log_sample, log_by)
+    pinned = source.get("name") and source.get("version") is not None
+    version = f"models:/{source['name']}/{source['version']}" if pinned else os.path.realpath(m.path)
+    logged = None if feature_log is None else ModelLog(feature_log, m.name, version, scorer, log_sample, log_by)
     profiler = None
     if profile_window > 0:
         from palette.monitor.served import ServedProfiler
@@ -222,7 +226,7 @@ def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = No
     return ServedModel(m.name, m.path, scorer, fields, outputs, written,
                        [s.metadata.get("class", type(s).__name__).rsplit(".", 1)[-1] for s in scorer.stages],
                        time.time(), time.perf_counter() - t0, [f for f, k in fields.items() if k == "ts"], logged,
-                       source, lineage, profiler)
+                       source, lineage, profiler, version)
 
 
 def _resolve(path: str) -> tuple[dict, str, dict | None]:
@@ -261,6 +265,7 @@ class ModelSet:
             self.profiles = ProfileFlusher(os.path.join(config.log_dir, "_profiles"), on_window=metrics.served_window)
         self.generation = 0
         self.last_reload: dict | None = None
+        self.reloading = False              # a reload is loading; the current set serves meanwhile
         self._lock = threading.Lock()
 
     def load(self) -> dict[str, ServedModel]:
@@ -308,33 +313,38 @@ class ModelSet:
     def _watch(self) -> None:
         if self.profiles is not None:
             for m in self.models.values():
-                pinned = m.source.get("name") and m.source.get("version") is not None
-                version = f"models:/{m.source['name']}/{m.source['version']}" if pinned else os.path.realpath(m.path)
-                self.profiles.watch(m.profiler, version)
+                self.profiles.watch(m.profiler, m.version)
 
     def reload(self) -> dict:
         """Load every model again; swap only if all loaded. Returns what happened."""
         with self._lock:
-            t0 = time.perf_counter()
-            if self.online_store is not None:
-                self.online_store.reopen()       # a rebuilt or repaired store is read afresh
+            self.reloading = True
             try:
-                new = self.load()
-            except ModelLoadError as e:
-                self.last_reload = {"ok": False, "error": str(e), "generation": self.generation,
-                                    "at": time.time()}
-                log.error("reload refused, the serving version stays: %s", e)
-                self._retire_fetchers()
-                return self.last_reload
-            self.models = new                    # one reference swap: requests see old or new, whole
-            self._watch()
+                return self._reload()
+            finally:
+                self.reloading = False
+
+    def _reload(self) -> dict:
+        t0 = time.perf_counter()
+        if self.online_store is not None:
+            self.online_store.reopen()       # a rebuilt or repaired store is read afresh
+        try:
+            new = self.load()
+        except ModelLoadError as e:
+            self.last_reload = {"ok": False, "error": str(e), "generation": self.generation,
+                                "at": time.time()}
+            log.error("reload refused, the serving version stays: %s", e)
             self._retire_fetchers()
-            self.generation += 1
-            self.last_reload = {"ok": True, "generation": self.generation, "at": time.time(),
-                                "seconds": round(time.perf_counter() - t0, 3)}
-            log.info("reloaded %d model(s) in %.2fs (generation %d)", len(new), time.perf_counter() - t0,
-                     self.generation)
             return self.last_reload
+        self.models = new                    # one reference swap: requests see old or new, whole
+        self._watch()
+        self._retire_fetchers()
+        self.generation += 1
+        self.last_reload = {"ok": True, "generation": self.generation, "at": time.time(),
+                            "seconds": round(time.perf_counter() - t0, 3)}
+        log.info("reloaded %d model(s) in %.2fs (generation %d)", len(new), time.perf_counter() - t0,
+                 self.generation)
+        return self.last_reload
 
     def get(self, name: str) -> ServedModel | None:
         return self.models.get(name)
