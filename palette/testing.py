@@ -31,14 +31,16 @@ class ServerNotStarted(PaletteError, RuntimeError):
     """A server a test or benchmark needs is not installed or did not start."""
 
 
-def start_redis(port: int, workdir: str, persist: bool = False, timeout: float = 20.0) -> subprocess.Popen:
+def start_redis(port: int, workdir: str, persist: bool = False, timeout: float = 20.0,
+                args: tuple[str, ...] = ()) -> subprocess.Popen:
     """Start ``redis-server`` on ``127.0.0.1:port`` (``persist``: an append-only file in
-    ``workdir``, so a restart keeps the data) and wait until it answers PING."""
+    ``workdir``, so a restart keeps the data; ``args``: more options) and wait until it
+    answers PING."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise ServerNotStarted("redis-server is not installed: `make test` installs it (apt-get install redis-server)")
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "yes" if persist else "no", "--appendfsync", "always", "--dir", workdir],
+                             "--appendonly", "yes" if persist else "no", "--appendfsync", "always", "--dir", workdir, *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while True:
@@ -152,6 +154,91 @@ def redis_server(timeout: float = 20.0, persist: bool = False) -> Iterator[tuple
             yield f"redis://127.0.0.1:{port}/0", proc
         finally:
             stop(proc)
+
+
+
+class RedisClusterNodes:
+    """A Redis Cluster on loopback (``redis_cluster``): its ``url`` (``redis+cluster://``),
+    ``procs`` (port -> redis-server process, in creation order: masters first)."""
+
+    def __init__(self, workdir: str, ports: list[int], node_timeout_ms: int):
+        self.workdir, self.ports, self.node_timeout_ms = workdir, ports, node_timeout_ms
+        self.bus_ports = {p: free_port() for p in ports}      # not port + 10000: that may be over 65535
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports[:3]) + "/0"
+
+    def start(self, port: int) -> subprocess.Popen:
+        """Start (or restart, with its nodes.conf: it rejoins) the node on ``port``."""
+        workdir = os.path.join(self.workdir, str(port))
+        os.makedirs(workdir, exist_ok=True)
+        self.procs[port] = start_redis(port, workdir, args=(
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(self.bus_ports[port]),
+            "--cluster-node-timeout", str(self.node_timeout_ms), "--cluster-require-full-coverage", "no"))
+        return self.procs[port]
+
+    def client(self, port: int):
+        import redis
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+
+    def masters(self) -> dict[int, str]:
+        """The masters holding slots, as a running node sees them: port -> node id."""
+        for port, proc in self.procs.items():
+            if proc.poll() is None:
+                return {int(address.rsplit(":", 1)[1]): node["node_id"]
+                        for address, node in self.client(port).cluster("nodes").items()
+                        if "master" in node["flags"] and "fail" not in node["flags"] and node["slots"]}
+        raise ServerNotStarted("no node of the Redis Cluster is running")
+
+    def wait_ok(self, timeout: float = 60.0) -> None:
+        """Until every running node says ``cluster_state:ok``, knows every node and each
+        replica's link to its master is up."""
+        import redis
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if all(self._ok(port) for port, proc in self.procs.items() if proc.poll() is None):
+                    return
+            except (OSError, redis.RedisError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerNotStarted(f"the Redis Cluster on ports {self.ports} did not become ok")
+            time.sleep(0.1)
+
+    def _ok(self, port: int) -> bool:
+        c = self.client(port)
+        info = c.cluster("info")
+        replication = c.info("replication")
+        return (info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == len(self.ports)
+                and (replication["role"] == "master" or replication.get("master_link_status") == "up"))
+
+
+@contextmanager
+def redis_cluster(masters: int = 3, replicas: int = 1, node_timeout_ms: int = 2000,
+                  timeout: float = 60.0) -> Iterator[RedisClusterNodes]:
+    """A real Redis Cluster on loopback for the duration of the block: ``masters`` x
+    (1 + ``replicas``) ``redis-server`` processes (OS packages) with ``--cluster-enabled
+    yes``, joined by ``redis-cli --cluster create``, yielded once every node says
+    ``cluster_state:ok``. ``cluster-require-full-coverage no``: while a slot has no
+    master, the other slots keep answering. Nothing is kept on disk but nodes.conf."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise ServerNotStarted("redis-cli is not installed: `make test` installs it (apt-get install redis-server)")
+    with tempfile.TemporaryDirectory(prefix="palette-redis-cluster-") as workdir:
+        cluster = RedisClusterNodes(workdir, [free_port() for _ in range(masters * (1 + replicas))], node_timeout_ms)
+        try:
+            for port in cluster.ports:
+                cluster.start(port)
+            created = subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in cluster.ports],
+                                      "--cluster-replicas", str(replicas), "--cluster-yes"],
+                                     capture_output=True, text=True, timeout=timeout)
+            if created.returncode != 0:
+                raise ServerNotStarted(f"redis-cli --cluster create failed:\n{created.stdout[-2000:]}{created.stderr}")
+            cluster.wait_ok(timeout)
+            yield cluster
+        finally:
+            for proc in cluster.procs.values():
+                if proc.poll() is None:
+                    stop(proc)
 
 
 _KRAFT = """process.roles=broker,controller
@@ -314,7 +401,7 @@ def submit_command(master: str, job: str, args: list[str], conf: dict[str, str] 
             importlib.import_module(f"palette.jobs.{job}").__file__, *args]
 
 
-__all__ = ["free_port", "redis_server", "kafka_server", "create_topics", "start_redis", "start_kitchen", "kitchen_mode",
+__all__ = ["free_port", "redis_server", "redis_cluster", "RedisClusterNodes", "kafka_server", "create_topics", "start_redis", "start_kitchen", "kitchen_mode",
            "kitchen_stats", "save_lookup_stage", "stop", "ServerNotStarted", "spark_cluster", "spark_home",
            "submit_command"]
 

@@ -130,3 +130,12 @@ def spark_cluster():
     with start() as (master, _):
         yield master
 
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A real Redis Cluster on free loopback ports for the test session: 3 masters and 3
+    replicas (redis-server from the OS packages, ``redis-cli --cluster create``), node
+    timeout 2 s so a failover takes seconds: a ``palette.testing.RedisClusterNodes``."""
+    from palette.testing import redis_cluster as start
+    with start(masters=3, replicas=1, node_timeout_ms=2000) as cluster:
+        yield cluster

@@ -3,7 +3,8 @@
 ``open_store(url)`` picks the implementation by the URL's scheme:
 
 - ``sqlite:///path/online.db`` (``sqlite:////abs/path.db``): embedded, a file, no server;
-- ``redis://host:port/db``: production, a Redis server shared by every serving replica.
+- ``redis://host:port/db``: production, a Redis server shared by every serving replica;
+- ``redis+cluster://host:port,host:port/0``: a Redis Cluster, natively (hash-tagged keys).
 
 Both keep each value's event time, write latest-by-event-time in atomic batches, round-trip
 every value exactly, and raise ``OnlineStoreUnavailable`` (naming the URL and the cause)
@@ -29,7 +30,9 @@ from .writes import BatchWriter, RowRejected, write_rows
 
 SCHEMES = {"sqlite": "palette.online.sqlite_store:SQLiteStore",
            "redis": "palette.online.redis_store:RedisStore",
-           "rediss": "palette.online.redis_store:RedisStore"}
+           "rediss": "palette.online.redis_store:RedisStore",
+           "redis+cluster": "palette.online.redis_cluster:RedisClusterStore",
+           "rediss+cluster": "palette.online.redis_cluster:RedisClusterStore"}
 
 
 def open_store(url: "str | OnlineStore", *, clock: Callable[[], float] | None = None, **options) -> OnlineStore:

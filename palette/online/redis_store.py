@@ -13,8 +13,9 @@ layouts and the watermarks (``<prefix>:__layouts__``, ``<prefix>:__watermarks__`
 A batch is written by one Lua script, so it is atomic (a reader sees all of it or none)
 and latest-wins is checked inside Redis: a row replaces the stored one only if the stored
 event time is at most the row's bound (its own event time, for latest-wins). Reads of many keys of several groups are one
-pipelined round trip of one MGET per group. Redis Cluster is not supported: a batch's
-keys would span slots.
+pipelined round trip of one MGET per group. ``RedisClusterStore`` (``redis+cluster://``,
+palette.online.redis_cluster) is this store over a Redis Cluster: the same layout with
+hash-tagged keys.
 """
 from __future__ import annotations
 
@@ -91,12 +92,10 @@ class RedisStore(OnlineStore):
         self.prefix = prefix or query.get("prefix", "palette")
         plain = urlunsplit(parts._replace(query=urlencode({k: v for k, v in query.items() if k not in _OURS})))
         self._redis = redis
+        self._errors = (redis.RedisError,)
         # Reads try once and give up after the timeout; writes retry (they are idempotent).
-        self._reader = redis.Redis.from_url(plain, socket_timeout=self.timeout,
-                                            socket_connect_timeout=self.timeout, retry=Retry(NoBackoff(), 0))
-        self._writer = redis.Redis.from_url(plain, socket_timeout=self.write_timeout,
-                                            socket_connect_timeout=self.write_timeout,
-                                            retry=Retry(ExponentialBackoff(cap=1.0), 3))
+        self._reader = self._client(plain, self.timeout, Retry(NoBackoff(), 0))
+        self._writer = self._client(plain, self.write_timeout, Retry(ExponentialBackoff(cap=1.0), 3))
         self._write_script = self._writer.register_script(_WRITE)
         self._purge_script = self._writer.register_script(_PURGE)
         self._local = threading.local()
@@ -105,8 +104,17 @@ class RedisStore(OnlineStore):
         self._layouts_key = f"{self.prefix}:__layouts__"
         self._watermarks_key = f"{self.prefix}:__watermarks__"
 
+    def _client(self, url: str, timeout: float, retry):
+        return self._redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry)
+
     def _key_prefix(self, group_id: str) -> bytes:
         return f"{self.prefix}:{group_id}:".encode()
+
+    _KEY = b"%s%s"              # a cluster hash-tags the entity key: b"%s{%s}"
+
+    def _key(self, prefix: bytes, key: str) -> bytes:
+        """The Redis key of an entity key of the group whose ``_key_prefix`` is ``prefix``."""
+        return self._KEY % (prefix, key.encode())
 
     def _fail(self, e: Exception, doing: str):
         kind = "timed out" if isinstance(e, self._redis.TimeoutError) else "failed"
@@ -115,7 +123,15 @@ class RedisStore(OnlineStore):
     def _call(self, client, doing: str, *args):
         try:
             return client.execute_command(*args)
-        except self._redis.RedisError as e:
+        except self._errors as e:
+            self._fail(e, doing)
+
+    def _script(self, script, keys: list[bytes], args: list, per_key: int, doing: str) -> int:
+        """Run a Lua ``script`` over ``keys`` (with ``per_key`` ARGV entries each, in key
+        order; 0: ``args`` are shared by all keys): the sum of its replies."""
+        try:
+            return int(script(keys=keys, args=args))
+        except self._errors as e:
             self._fail(e, doing)
 
     def ping(self) -> None:
@@ -163,7 +179,10 @@ class RedisStore(OnlineStore):
 
     def drop(self, group_id: str) -> None:
         for keys in self._scan(group_id):
-            self._call(self._writer, f"dropping {group_id}", "UNLINK", *keys)
+            try:
+                self._writer.unlink(*keys)          # a cluster client splits it by slot
+            except self._errors as e:
+                self._fail(e, f"dropping {group_id}")
         self._call(self._writer, f"dropping {group_id}", "HDEL", self._layouts_key, group_id)
         self._call(self._writer, f"dropping {group_id}", "HDEL", self._watermarks_key, group_id)
         self._layouts.pop(group_id, None)
@@ -174,7 +193,7 @@ class RedisStore(OnlineStore):
         age_ms = None if layout.max_age_micros is None else layout.max_age_micros // 1000
         keys, args = [], []
         for r in records:
-            keys.append(prefix + r.key.encode())
+            keys.append(self._key(prefix, r.key))
             if r.payload is None:
                 args += [r.bound, r.run, b"", 0]
             else:
@@ -182,10 +201,7 @@ class RedisStore(OnlineStore):
                 args += [r.bound, r.run, b"%d %d " % (r.ts, r.run) + r.payload, expires]
         if not keys:
             return 0
-        try:
-            return int(self._write_script(keys=keys, args=args))
-        except self._redis.RedisError as e:
-            self._fail(e, f"writing {len(keys)} rows of {layout.group_id}")
+        return self._script(self._write_script, keys, args, 4, f"writing {len(keys)} rows of {layout.group_id}")
 
     def _read_connection(self):
         """This thread's own connection for reads: the commands of one read go out in one
@@ -198,52 +214,36 @@ class RedisStore(OnlineStore):
                 self._connections.append(conn)
         return conn
 
-    def _read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
-        commands = [("MGET", *[self._key_prefix(layout.group_id) + k.encode() for k in keys])
-                    for layout, keys in requests]
+    def _mget(self, key_lists: list[list[bytes]]) -> list[list]:
+        """The stored values of each list of keys: one MGET per list, in one round trip."""
         conn = self._read_connection()
         try:
-            conn.send_packed_command(conn.pack_commands(commands) if len(commands) > 1
-                                     else conn.pack_command(*commands[0]))
-            replies = [conn.read_response() for _ in commands]
+            conn.send_packed_command(conn.pack_commands([("MGET", *keys) for keys in key_lists])
+                                     if len(key_lists) > 1 else conn.pack_command("MGET", *key_lists[0]))
+            return [conn.read_response() for _ in key_lists]
         except (self._redis.RedisError, OSError) as e:
             conn.disconnect()
             self._fail(e, "reading")
-        out = []
-        for reply in replies:
-            found = []
-            for v in reply:
-                if v is None:
-                    found.append(None)
-                else:
-                    ts, _, payload = v.split(b" ", 2)
-                    found.append((int(ts), payload))
-            out.append(found)
-        return out
+
+    def _read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
+        replies = self._mget([[self._key(self._key_prefix(layout.group_id), k) for k in keys]
+                              for layout, keys in requests])
+        return [[None if v is None else _found(v) for v in reply] for reply in replies]
 
     def _prepare_read(self, layouts):
         """One MGET for one key of each layout (whatever their groups)."""
         prefixes = [self._key_prefix(layout.group_id) for layout in layouts]
 
         def read_one(keys: list) -> list:
-            asked = [p + k.encode() for p, k in zip(prefixes, keys) if k is not None]
+            asked = [self._key(p, k) for p, k in zip(prefixes, keys) if k is not None]
             if not asked:
                 return [None] * len(keys)
-            conn = self._read_connection()
-            try:
-                conn.send_packed_command(conn.pack_command("MGET", *asked))
-                reply = iter(conn.read_response())
-            except (self._redis.RedisError, OSError) as e:
-                conn.disconnect()
-                self._fail(e, "reading")
+            (reply,) = self._mget([asked])
+            reply = iter(reply)
             out = []
             for k in keys:
                 v = None if k is None else next(reply)
-                if v is None:
-                    out.append(None)
-                else:
-                    ts, _, payload = v.split(b" ", 2)
-                    out.append((int(ts), payload))
+                out.append(None if v is None else _found(v))
             return out
         return read_one
 
@@ -251,13 +251,14 @@ class RedisStore(OnlineStore):
         return sum(len(keys) for keys in self._scan(group_id))
 
     def purge(self, layout: GroupLayout, before_run: int) -> int:
-        removed = 0
-        for keys in self._scan(layout.group_id):
-            try:
-                removed += int(self._purge_script(keys=keys, args=[before_run]))
-            except self._redis.RedisError as e:
-                self._fail(e, f"purging {layout.group_id}")
-        return removed
+        return sum(self._script(self._purge_script, keys, [before_run], 0, f"purging {layout.group_id}")
+                   for keys in self._scan(layout.group_id))
+
+
+def _found(value: bytes) -> Found:
+    """A stored value as (event time µs, encoded values)."""
+    ts, _, payload = value.split(b" ", 2)
+    return int(ts), payload
 
 
 __all__ = ["RedisStore"]

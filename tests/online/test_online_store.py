@@ -28,12 +28,13 @@ def ts(minutes: float) -> int:
     return micros(T0 + timedelta(minutes=minutes))
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis+cluster"])
 def store(request, tmp_path):
     if request.param == "sqlite":
         s = open_store(f"sqlite:///{tmp_path}/online.db")
-    else:
-        url = request.getfixturevalue("redis_url")
+    else:               # a Redis server, or a Redis Cluster (test_redis_cluster.py)
+        url = request.getfixturevalue("redis_url") if request.param == "redis" else \
+            request.getfixturevalue("redis_cluster").url
         s = open_store(url + "?timeout_ms=2000", prefix=f"t{time.monotonic_ns()}")
     yield s
     s.close()

@@ -1,0 +1,140 @@
+"""The Redis store over a Redis Cluster (redis-py's ``RedisCluster``), natively.
+
+``redis+cluster://[[user]:password@]host:port,host:port/0`` (``rediss+cluster://`` for
+TLS), with the single-node URL's query parameters (``timeout_ms``, ``write_timeout_ms``,
+``prefix``, and redis-py's own). The hosts are startup nodes: any few of the cluster's
+nodes; the client discovers the others and follows the cluster as it changes.
+
+Same layout as ``RedisStore``, with the entity key hash-tagged,
+``<prefix>:<entity>:<group>:{<key>}``, so every group's row of one entity key lives in
+one slot: a request's reads of one entity are one MGET on one node. The keys of a read
+(or of a written batch) are split by slot, one MGET (or one run of the write script) per
+slot, sent in one pipeline that goes out to every node at once; MOVED and ASK replies
+during a resharding, and TRYAGAIN, are followed by redis-py. A written batch is atomic per
+slot (per entity key), not across keys. A slot whose master is down or that no master
+holds fails reads of it with ``OnlineStoreUnavailable`` (``palette serve``: 503), while the
+other slots keep answering; the client picks up the promoted replica by itself.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from palette.errors import BadStoreURL
+
+from .redis_store import RedisStore
+
+
+class RedisClusterStore(RedisStore):
+    scheme = "redis+cluster"
+    _KEY = b"%s{%s}"
+
+    def _client(self, url: str, timeout: float, retry):
+        from redis.cluster import ClusterNode, RedisCluster
+        from redis.exceptions import RedisClusterException
+
+        parts = urlsplit(url)
+        userinfo, at, hosts = parts.netloc.rpartition("@")
+        nodes = [h.strip() for h in hosts.split(",") if h.strip()]
+        if not nodes or parts.path.strip("/") not in ("", "0"):
+            raise BadStoreURL(f"Redis Cluster URL {self.url!r}: name one or more nodes and database 0 (a cluster "
+                              "has no other), e.g. redis+cluster://10.0.0.1:6379,10.0.0.2:6379/0")
+        self._errors = (self._redis.RedisError, RedisClusterException)
+        first = urlunsplit(parts._replace(scheme=parts.scheme.split("+")[0], netloc=userinfo + at + nodes[0],
+                                          path="/0"))
+        try:
+            others = [ClusterNode(*_host_port(n)) for n in nodes[1:]]
+            return RedisCluster(url=first, startup_nodes=others, socket_timeout=timeout,
+                                socket_connect_timeout=timeout, retry=retry, require_full_coverage=False)
+        except ValueError as e:
+            raise BadStoreURL(f"Redis Cluster URL {self.url!r}: {e}; nodes are host:port, separated by commas") from e
+        except self._errors as e:
+            self._fail(e, "discovering the cluster")
+
+    def _by_slot(self, keys: list[bytes]) -> dict[int, list[int]]:
+        """The positions of ``keys`` per hash slot."""
+        from redis.crc import key_slot
+        slots: dict[int, list[int]] = {}
+        for i, k in enumerate(keys):
+            slots.setdefault(key_slot(k), []).append(i)
+        return slots
+
+    def _pipelined(self, client, commands: list[tuple], doing: str, raise_on_error: bool = True) -> list:
+        """``commands`` in one pipeline: one write per node, all nodes at once."""
+        pipe = client.pipeline()
+        for command in commands:
+            pipe.execute_command(*command)
+        try:
+            return pipe.execute(raise_on_error=raise_on_error)
+        except self._errors as e:
+            self._fail(e, doing)
+
+    def _mget(self, key_lists: list[list[bytes]]) -> list[list]:
+        keys = [k for ks in key_lists for k in ks]
+        slots = list(self._by_slot(keys).values())
+        replies = self._pipelined(self._reader, [("MGET", *[keys[i] for i in s]) for s in slots], "reading")
+        values = [None] * len(keys)
+        for positions, reply in zip(slots, replies):
+            for i, v in zip(positions, reply):
+                values[i] = v
+        out, start = [], 0
+        for ks in key_lists:
+            out.append(values[start:start + len(ks)])
+            start += len(ks)
+        return out
+
+    def _script(self, script, keys, args, per_key, doing):
+        """One run of ``script`` per slot (a script's keys must share one), pipelined."""
+        from redis.exceptions import NoScriptError
+        commands = []
+        for positions in self._by_slot(keys).values():
+            own = [a for i in positions for a in args[i * per_key:(i + 1) * per_key]] if per_key else args
+            commands.append(("EVALSHA", script.sha, len(positions), *[keys[i] for i in positions], *own))
+        replies = self._pipelined(self._writer, commands, doing, raise_on_error=False)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:                         # a master that never saw the script: a new or promoted one
+            self._call(self._writer, doing, "SCRIPT LOAD", script.script)       # on every master
+            for i, r in zip(missing, self._pipelined(self._writer, [commands[i] for i in missing], doing)):
+                replies[i] = r
+        for r in replies:
+            if isinstance(r, Exception):
+                self._fail(r, doing)
+        return sum(int(r) for r in replies)
+
+    def _scan(self, group_id: str, batch: int = 1000):
+        pattern = self._key_prefix(group_id).replace(b"[", b"\\[").replace(b"*", b"\\*").replace(b"?", b"\\?") + b"*"
+        keys = []
+        try:
+            for key in self._writer.scan_iter(match=pattern, count=batch):      # every master, in turn
+                keys.append(key)
+                if len(keys) == batch:
+                    yield keys
+                    keys = []
+        except self._errors as e:
+            self._fail(e, f"scanning {group_id}")
+        if keys:
+            yield keys
+
+    def ping(self) -> None:
+        """The cluster answers: any master does (one down fails only the reads of its slots)."""
+        error = None
+        for node in self._reader.get_primaries():
+            try:
+                self._reader.execute_command("PING", target_nodes=node)
+                return
+            except self._errors as e:
+                error = e
+        self._fail(error or self._redis.ConnectionError("no master known"), "answering a ping")
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    host, sep, port = node.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"node {node!r} has no port")
+    return host.strip("[]"), int(port)
+
+
+__all__ = ["RedisClusterStore"]
