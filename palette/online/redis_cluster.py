@@ -39,14 +39,15 @@ class RedisClusterStore(RedisStore):
             raise BadStoreURL(f"Redis Cluster URL {self.url!r}: name one or more nodes and database 0 (a cluster "
                               "has no other), e.g. redis+cluster://10.0.0.1:6379,10.0.0.2:6379/0")
         self._errors = (self._redis.RedisError, RedisClusterException)
+        try:
+            others = [ClusterNode(*_host_port(n)) for n in nodes]
+        except ValueError as e:
+            raise BadStoreURL(f"Redis Cluster URL {self.url!r}: {e}; nodes are host:port, separated by commas") from e
         first = urlunsplit(parts._replace(scheme=parts.scheme.split("+")[0], netloc=userinfo + at + nodes[0],
                                           path="/0"))
         try:
-            others = [ClusterNode(*_host_port(n)) for n in nodes[1:]]
-            return RedisCluster(url=first, startup_nodes=others, socket_timeout=timeout,
+            return RedisCluster(url=first, startup_nodes=others[1:], socket_timeout=timeout,
                                 socket_connect_timeout=timeout, retry=retry, require_full_coverage=False)
-        except ValueError as e:
-            raise BadStoreURL(f"Redis Cluster URL {self.url!r}: {e}; nodes are host:port, separated by commas") from e
         except self._errors as e:
             self._fail(e, "discovering the cluster")
 
