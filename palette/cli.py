@@ -15,10 +15,12 @@
     palette parity --model /models/eta --data /data/orders --online-store sqlite:////data/online.db
     palette ingest-logs --logs /logs/serving --table /data/palette/logs/served
     palette consistency --logs /logs/serving --since 2026-12-02 --min-match-rate 0.99
+    palette registry export --store s3a://bucket/palette > registry.json   # review the registry
+    palette registry migrate --store /data/palette      # once: registry.json of palette 0.x -> its Delta table
 
 Every job (``palette.jobs.JOBS``) runs as ``palette job NAME`` or ``palette NAME``. The
 store root comes from ``--store`` or ``$PALETTE_STORE_ROOT``. Only the jobs start Spark;
-the registry commands read the registry file, and ``serve`` never imports pyspark.
+the registry commands read the registry's Delta table with delta-rs, and ``serve`` never imports pyspark.
 """
 from __future__ import annotations
 
@@ -116,6 +118,21 @@ def _show(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from palette.store import FeatureStore
+    sys.stdout.write(FeatureStore(args.store).registry.export())
+    return 0
+
+
+def _migrate(args) -> int:
+    from palette.config import default_root
+    from palette.registry import migrate_registry
+    root = default_root(args.store)
+    print(f"moved {migrate_registry(root)} definitions from {root}/registry.json into the registry table "
+          f"{root}/_registry; the file is kept as registry.json.migrated")
+    return 0
+
+
 def _job(name: str, argv: list[str]) -> int:
     from palette.errors import JobError
     from palette.jobs import job_module
@@ -179,7 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     esub = entities.add_subparsers(dest="action", required=True)
     elist = command(esub, "list", "every registered entity, its join keys and groups", "palette entities list")
     elist.set_defaults(run=_entities)
-    for p in (search, listing, show, elist):
+    registry = command(sub, "registry", "the registry's Delta table: export it as JSON, migrate a registry.json",
+                       "palette registry export --store s3a://bucket/palette")
+    rsub = registry.add_subparsers(dest="action", required=True)
+    export = command(rsub, "export", "print the registry as sorted, indented JSON",
+                     "palette registry export --store /data/palette > registry.json")
+    export.set_defaults(run=_export)
+    migrate = command(rsub, "migrate", "move the registry.json of an older palette into the registry table, once",
+                      "palette registry migrate --store /data/palette")
+    migrate.set_defaults(run=_migrate)
+    for p in (search, listing, show, elist, export, migrate):
         p.add_argument("--store", help="feature store root (default $PALETTE_STORE_ROOT)")
     sub.add_parser("serve", help="serve saved models over HTTP without a JVM (palette serve --help)")
     sub.add_parser("predict", help="score a file of requests with a saved model, without a JVM "

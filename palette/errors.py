@@ -37,6 +37,10 @@ class RegistryError(PaletteError, ValueError):
     registry file this palette cannot read."""
 
 
+class RegistryConflict(RegistryError):
+    """Other writers kept committing to the registry while a registration was checked: run it again."""
+
+
 class UnknownFeatureType(RegistryError, KeyError):
     """A feature type name the types table does not know (a KeyError too: the table is a mapping)."""
 
@@ -66,6 +70,10 @@ class NotConfigured(PaletteError, LookupError):
 
 class DeltaJarsMissing(PaletteError, RuntimeError):
     """The Delta Lake jars are not in the local Maven repository."""
+
+
+class InvalidS3Endpoint(PaletteError, ValueError):
+    """An S3 endpoint (``AWS_ENDPOINT_URL``) that is not an http(s) URL."""
 
 
 # -- online store ------------------------------------------------------------------------
@@ -142,6 +150,6 @@ class ParityError(PaletteError, RuntimeError):
 
 
 __all__ = ["PaletteError", "UnknownFeatureType", "InvalidArgument", "InvalidArgumentType", "JobError", "ScoringError", "ScoringTypeError",
-           "MissingColumn", "RegistryError", "NotRegistered", "IngestError", "FeatureLookupError",
-           "NotConfigured", "DeltaJarsMissing", "OnlineStoreError", "OnlineStoreUnavailable", "SourceUnavailable", "RpcUnavailable", "BadStoreURL", "OnlineSchemaMismatch",
+           "MissingColumn", "RegistryError", "RegistryConflict", "NotRegistered", "IngestError", "FeatureLookupError",
+           "NotConfigured", "DeltaJarsMissing", "InvalidS3Endpoint", "OnlineStoreError", "OnlineStoreUnavailable", "SourceUnavailable", "RpcUnavailable", "BadStoreURL", "OnlineSchemaMismatch",
            "MaterializeError", "UnsupportedStageError", "ArtifactError", "ParityError"]

@@ -1,8 +1,9 @@
-"""The feature registry: entities, feature groups and features, kept as readable JSON.
+"""The feature registry: entities, feature groups and features.
 
 What a user declares (the spec) is separate from bookkeeping (which saved pipelines use
-which features). The file is ``<store root>/registry.json``: sorted keys, one object per
-entity and group, so it diffs well in git and reads without Spark.
+which features). Both live in one Delta table under the store root, read and written
+without Spark, on a local folder or object storage (``palette.registry_table``);
+``palette registry export`` prints it as sorted JSON.
 
 >>> restaurant = Entity("restaurant", join_keys={"r_id": "str"})
 >>> batch = FeatureGroup("restaurant", "batch_fg", features={"prep_time": "num"},
@@ -13,21 +14,18 @@ entity and group, so it diffs well in git and reads without Spark.
 from __future__ import annotations
 
 import difflib
-import fcntl
-import json
 import os
 import re
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from .errors import NotRegistered, RegistryError
 from .feature_types import FEATURE_TYPES, KEY_TYPES, TYPES, feature_type
+from .registry_table import RegistryTable, migrate
 from .rpc.fetcher import Fetcher
 from .windows import Aggregation, StreamSource, duration_micros
 
-FORMAT_VERSION = 1          # of registry.json; a newer file makes this palette ask to be upgraded
+FORMAT_VERSION = 2          # of the registry's rows (1: registry.json); a newer row makes this palette ask to be upgraded
 KINDS = ("batch", "realtime", "stream", "rpc", "embedding")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AGE = re.compile(r"^(\d+)([smhdw])$")
@@ -437,50 +435,26 @@ def _check_event_keys(group: FeatureGroup, keys: dict[str, str]) -> None:
 
 
 class Registry:
-    """The registry file of one feature store root. Reads need no Spark."""
-
-    FILE = "registry.json"
+    """The registry of one feature store root: a Delta table read and written without Spark
+    (``palette.registry_table``)."""
 
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-        self.path = self.root / self.FILE
+        self.root = str(root)
+        self.table = RegistryTable(self.root, FORMAT_VERSION)
 
     # -- persistence -------------------------------------------------------------
     def _load(self) -> dict:
-        if not self.path.exists():
-            return {"format": FORMAT_VERSION, "entities": {}, "feature_groups": {}, "usage": {}}
-        try:
-            data = json.loads(self.path.read_text())
-        except ValueError as e:
-            raise RegistryError(f"{self.path} is not valid JSON ({e}); restore it from version control "
-                                "or a backup") from None
-        version = data.get("format") if isinstance(data, dict) else None
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise RegistryError(f"{self.path} is not a palette registry: it has no integer 'format' field")
-        if version > FORMAT_VERSION:
-            raise RegistryError(f"{self.path} has registry format {version}; this palette reads formats up to "
-                                f"{FORMAT_VERSION}: upgrade palette to read it")
-        for part in ("entities", "feature_groups", "usage"):
-            data.setdefault(part, {})
-        return data
+        return self.table.load()[1]
 
-    @contextmanager
-    def _locked(self):
-        """Exclusive access across processes for read-modify-write, then an atomic replace."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".registry.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            data = self._load()
-            yield data
-            tmp = self.path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, self.path)
+    def export(self) -> str:
+        """The registry as sorted, indented JSON, for review and version control."""
+        return self.table.export()
 
     # -- declaring -----------------------------------------------------------------
     def register(self, *objects: Entity | FeatureGroup) -> None:
         """Register entities and feature groups. The same definition again is a no-op; an
         incompatible change (a feature's type, a removed feature, keys) is refused, naming it."""
-        with self._locked() as data:
+        def change(data):
             for obj in sorted(objects, key=lambda o: isinstance(o, FeatureGroup)):
                 if isinstance(obj, Entity):
                     old = data["entities"].get(obj.name)
@@ -515,11 +489,11 @@ class Registry:
                     data["feature_groups"][obj.id] = obj.to_json()
                 else:
                     raise RegistryError(f"cannot register {type(obj).__name__}; register Entity or FeatureGroup")
+        self.table.update(change)
 
     def record_usage(self, model: str, refs: list[str]) -> None:
         """Remember that the saved pipeline at ``model`` reads these feature refs."""
-        with self._locked() as data:
-            data["usage"][str(model)] = sorted(set(refs))
+        self.table.update(lambda data: data["usage"].__setitem__(str(model), sorted(set(refs))))
 
     # -- reading ---------------------------------------------------------------------
     def entities(self) -> dict[str, Entity]:
@@ -550,3 +524,12 @@ class Registry:
                 raise NotRegistered(f"unknown entity {entity!r} in {group_id!r}" + suggest(entity, self.entities()))
             raise NotRegistered(f"unknown feature group {group_id!r}" + suggest(group_id, groups))
         return groups[group_id]
+
+
+def migrate_registry(root: str | os.PathLike) -> int:
+    """Move the ``registry.json`` of an older palette into the registry table, once
+    (``palette registry migrate --store ROOT``). Returns the number of definitions moved."""
+    def check(data):
+        data["entities"] = {name: Entity(**e).to_json() for name, e in data["entities"].items()}
+        data["feature_groups"] = {gid: FeatureGroup.from_json(g).to_json() for gid, g in data["feature_groups"].items()}
+    return migrate(str(root), FORMAT_VERSION, check)

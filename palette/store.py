@@ -1,11 +1,11 @@
-"""``FeatureStore(root)``: the registry plus the Delta tables, in one folder.
+"""``FeatureStore(root)``: the registry plus the Delta tables, under one root.
 
-    <root>/registry.json                      entities, feature groups, usage
+    <root>/_registry/                         the registry: entities, feature groups, usage (Delta)
     <root>/tables/<entity>/<feature_group>/   one Delta table per feature group
 
-The root may be any path Spark and Delta can write (a local folder, HDFS, S3 with the
-usual Hadoop settings); the registry file is read and written with plain Python, so a
-local or mounted path is needed for it.
+The root may be a local folder or any URI Spark and Delta can write (``s3a://bucket/palette``,
+``abfss://…``, ``gs://…``): the registry is a Delta table read and written with delta-rs
+(no Spark), the feature tables are written by Spark.
 
 >>> store = FeatureStore("/tmp/palette-store")                       # doctest: +SKIP
 >>> store.register(Entity("restaurant", {"r_id": "str"}),
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
+from palette import uris
 from palette.refs import Ref, parse_ref
 
 from .config import configure, default_online_store, default_root
@@ -132,14 +132,12 @@ class FeatureStore:
         """``<root>/tables/<entity>/<group>``; an embedding version's ``.../<group>/v<N>``."""
         g = self.group(group_id)
         parts = [g.entity, g.name] + ([f"v{g.version}"] if g.version is not None else [])
-        return str(Path(self.root, "tables", *parts)) if "://" not in self.root else \
-            "/".join([self.root.rstrip("/"), "tables", *parts])
+        return uris.join(self.root, "tables", *parts)
 
     def tiles_path(self, group_id: str) -> str:
         """Where a windowed stream group keeps its tiles (``palette.streaming``), beside the tables."""
         g = self.group(group_id)
-        return str(Path(self.root) / "tiles" / g.entity / g.name) if "://" not in self.root else \
-            f"{self.root.rstrip('/')}/tiles/{g.entity}/{g.name}"
+        return uris.join(self.root, "tiles", g.entity, g.name)
 
     def ingest(self, df, group_id: str, *, fixed_points: bool = False) -> dict:
         """Validate ``df`` against the group and MERGE it into the group's Delta table.

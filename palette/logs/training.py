@@ -8,7 +8,6 @@ values the model saw.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,12 +27,14 @@ def read_logs(spark: SparkSession, logs: str | DataFrame) -> DataFrame:
     of them; with the fields of the current format (``_current``)."""
     if isinstance(logs, DataFrame):
         return _current(logs)
-    path = Path(logs)
-    if (path / "_delta_log").is_dir():
-        return _current(spark.read.format("delta").load(str(path)))
-    if not path.is_dir() or not any(path.rglob("*.parquet")):
-        raise LogError(f"{logs}: no feature logs there (palette serve --log-dir writes them)")
-    return _current(spark.read.option("mergeSchema", "true").parquet(str(path)))   # older files lack newer fields
+    from delta.tables import DeltaTable
+    from pyspark.errors import AnalysisException
+    if DeltaTable.isDeltaTable(spark, str(logs)):
+        return _current(spark.read.format("delta").load(str(logs)))
+    try:                                          # a local folder or a URI (s3a://…): Spark lists it
+        return _current(spark.read.option("mergeSchema", "true").parquet(str(logs)))   # older files lack newer fields
+    except AnalysisException:
+        raise LogError(f"{logs}: no feature logs there (palette serve --log-dir writes them)") from None
 
 
 def _current(records: DataFrame) -> DataFrame:

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from palette.errors import PaletteError
-from palette.reports import write_whole
+from palette import uris
 
 from .profile import Profile
 from .table import entries, from_entries
@@ -105,9 +105,9 @@ def build_reference(model, train_df, *, label: str | None = None, training_windo
 
 
 def save_reference(reference: dict, directory: str | os.PathLike) -> str:
-    path = Path(directory) / REFERENCE_FILE
-    write_whole(path, json.dumps({**reference, "profiles": entries(reference["profiles"])}, indent=1, default=str))
-    return str(path)
+    path = uris.join(os.fspath(directory), REFERENCE_FILE)
+    uris.write_text(path, json.dumps({**reference, "profiles": entries(reference["profiles"])}, indent=1, default=str))
+    return path
 
 
 def load_reference(model: str) -> dict:

@@ -26,11 +26,10 @@ import time
 from collections import deque
 from datetime import datetime, timezone
 from operator import itemgetter
-from pathlib import Path
 
 import numpy as np
 
-from palette.reports import write_whole
+from palette import uris
 
 from .profile import Profile, merge_into
 from . import table
@@ -165,14 +164,13 @@ class ServedProfiler:
 
 
 def write_window(directory: str | os.PathLike, model: str, version: str, start: float, end: float, requests: int,
-                 profiles: dict[str, Profile]) -> Path:
+                 profiles: dict[str, Profile]) -> str:
     """One window of one model's served profiles as a JSON file (written whole: a reader
     never sees half of one)."""
-    folder = Path(directory) / model
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = uris.join(os.fspath(directory), model)
     stamp = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y%m%dT%H%M%SZ")      # noqa: E731
-    path = folder / f"{stamp(start)}-{stamp(end)}-{socket.gethostname()}-{os.getpid()}.json"
-    if path.exists():                       # a second flush of one window by one process: merge the two
+    path = uris.join(folder, f"{stamp(start)}-{stamp(end)}-{socket.gethostname()}-{os.getpid()}.json")
+    if uris.exists(path):                       # a second flush of one window by one process: merge the two
         old = read_file(path)
         profiles = merge_into(old["profiles"], profiles)
         requests += old["requests"]
@@ -180,12 +178,12 @@ def write_window(directory: str | os.PathLike, model: str, version: str, start: 
            "window_start": datetime.fromtimestamp(start, timezone.utc).isoformat(),
            "window_end": datetime.fromtimestamp(end, timezone.utc).isoformat(),
            "profiles": table.entries(profiles)}
-    write_whole(path, json.dumps(doc, default=str))
+    uris.write_text(path, json.dumps(doc, default=str))
     return path
 
 
 def read_file(path) -> dict:
-    doc = json.loads(Path(path).read_text())
+    doc = json.loads(uris.read_bytes(os.fspath(path)))
     doc["profiles"] = table.from_entries(doc["profiles"])
     doc["window_start"] = datetime.fromisoformat(doc["window_start"])
     doc["window_end"] = datetime.fromisoformat(doc["window_end"])
@@ -197,9 +195,9 @@ def read_served(directory: str | os.PathLike, model: str, since: datetime | None
     """The served windows of ``model`` (every process's files of a window merged), oldest
     first: ``{"window_start", "window_end", "requests", "profiles": {feature: Profile}}``."""
     windows: dict[tuple, dict] = {}
-    folder = Path(directory) / model
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        head = path.name.split("-", 2)
+    folder = uris.join(os.fspath(directory), model)
+    for name in (n for n in uris.listdir(folder) if n.endswith(".json")):
+        head = name.split("-", 2)
         try:
             start = datetime.strptime(head[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
             end = datetime.strptime(head[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
@@ -207,7 +205,7 @@ def read_served(directory: str | os.PathLike, model: str, since: datetime | None
             continue
         if (since is not None and end <= since) or (until is not None and start >= until):
             continue
-        doc = read_file(path)
+        doc = read_file(uris.join(folder, name))
         w = windows.get((start, end))
         if w is None:
             windows[(start, end)] = doc

@@ -12,6 +12,6 @@ keeps its limit, ``EXIT_BREACH`` (1) when one does not (or the job could not run
 log says why), ``EXIT_USAGE`` (2) on bad arguments.
 """
 from .measure import Limit, Measure
-from .report import EXIT_BREACH, EXIT_OK, EXIT_USAGE, Report, write_whole
+from .report import EXIT_BREACH, EXIT_OK, EXIT_USAGE, Report
 
-__all__ = ["Limit", "Measure", "Report", "EXIT_OK", "EXIT_BREACH", "EXIT_USAGE", "write_whole"]
+__all__ = ["Limit", "Measure", "Report", "EXIT_OK", "EXIT_BREACH", "EXIT_USAGE"]

@@ -7,6 +7,8 @@ import os
 import tempfile
 from typing import ClassVar
 
+from palette.uris import write_text
+
 from . import html
 from .measure import Measure
 
@@ -93,20 +95,21 @@ class Report:
                          self.body_html(), html.measures(self.measures()), self.report_notes())
 
     def write_json(self, path) -> None:
-        write_whole(path, json.dumps(self.to_json(), indent=2, default=str))
+        write_text(os.fspath(path), json.dumps(self.to_json(), indent=2, default=str))
 
     def write_html(self, path) -> None:
-        write_whole(path, self.to_html())
+        write_text(os.fspath(path), self.to_html())
 
     def write(self, path) -> None:
-        """Write the report as JSON, HTML or text, by the path's suffix."""
+        """Write the report as JSON, HTML or text, by the path's suffix, to a path or a URI
+        (``s3a://bucket/reports/parity.html``), whole or not at all."""
         suffix = os.fspath(path).rsplit(".", 1)[-1].lower()
         render = {"json": lambda: json.dumps(self.to_json(), indent=2, default=str), "html": self.to_html,
                   "htm": self.to_html, "txt": lambda: str(self)}.get(suffix)
         if render is None:
             from palette.errors import InvalidArgument
             raise InvalidArgument(f"cannot tell how to write {os.fspath(path)!r}: name it .json, .html or .txt")
-        write_whole(path, render())
+        write_text(os.fspath(path), render())
 
     def log_to_mlflow(self, run_id: str | None = None) -> None:
         """Log ``<kind>_ok`` and the figures as metrics of an MLflow run (the active one, or
@@ -121,16 +124,3 @@ class Report:
             for name, value in metrics.items():
                 client.log_metric(run_id, name, value)
             client.log_artifacts(run_id, tmp, self.kind)
-
-
-def write_whole(path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: a reader never sees half a file."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-report-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -23,8 +23,8 @@ import re
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
+from palette import uris
 from palette.errors import JobError
 
 log = logging.getLogger("palette.streaming")
@@ -60,22 +60,19 @@ def checkpoint_path(root: str, group_id: str) -> str:
 
 def _check_checkpoint(checkpoint: str, group) -> None:
     """A checkpoint belongs to one definition: restarting with another is refused."""
-    if "://" in checkpoint and not checkpoint.startswith("file:"):
-        return                                       # on object storage Spark's own files are all we keep
-    path = Path(checkpoint.removeprefix("file:")) / _DEFINITION
+    path = uris.join(checkpoint, _DEFINITION)              # beside Spark's own files, local or on object storage
     whole = json.loads(json.dumps(group.to_json()))        # what decides the values; not descriptions or tags
     definition = {k: whole[k] for k in ("entity", "name", "source", "aggregations", "hop", "lateness", "timestamp_col")}
     definition["features"] = [[f["name"], f["type"]] for f in whole["features"]]
-    if path.exists():
-        stored = json.loads(path.read_text())
+    if uris.exists(path):
+        stored = json.loads(uris.read_bytes(path))
         if stored != definition:
             changed = sorted(k for k in set(stored) | set(definition) if stored.get(k) != definition.get(k))
             raise JobError(f"the checkpoint {checkpoint} was made by {group.id} as defined differently "
                            f"({', '.join(changed)} changed): its state would mix the two. Start the new "
                            "definition with a new checkpoint (and backfill it), or restore the old definition")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(definition, indent=2, sort_keys=True) + "\n")
+    uris.write_text(path, json.dumps(definition, indent=2, sort_keys=True) + "\n")
 
 
 def start(group_id: str, *, checkpoint: str, online_store: str | None = None, trigger: str = "10 seconds",

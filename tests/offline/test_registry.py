@@ -1,7 +1,8 @@
 """The feature registry: declaring entities and feature groups, compatibility rules, errors
-that name the closest registered names, the JSON file, concurrent writers and search.
+that name the closest registered names, the Delta table, concurrent writers, the migration
+from registry.json, and search.
 
-No Spark here: the registry is plain Python and a JSON file."""
+No Spark here: the registry's Delta table is read and written with delta-rs."""
 import json
 import multiprocessing
 import subprocess
@@ -37,7 +38,8 @@ def store(tmp_path):
 
 
 def file_bytes(store):
-    return (Path(store.root) / "registry.json").read_bytes()
+    """The registry's table version and content: a no-op registration commits nothing."""
+    return Registry(store.root).table.load()[0], Registry(store.root).export()
 
 
 # -- registering -------------------------------------------------------------------------
@@ -221,45 +223,78 @@ def test_bad_max_age_is_an_error(bad):
     assert repr(bad) in str(err.value) and "'30d'" in str(err.value)
 
 
-def test_max_age_survives_the_file(tmp_path):
+def test_max_age_survives_the_table(tmp_path):
     s = FeatureStore(tmp_path)
     s.register(restaurant(), batch_fg(max_age="12h"), batch_fg(name="nolimit", max_age=None))
-    data = json.loads((tmp_path / "registry.json").read_text())
+    data = json.loads(s.registry.export())
     assert data["feature_groups"]["restaurant:batch_fg"]["max_age_seconds"] == 12 * 3600
     assert data["feature_groups"]["restaurant:nolimit"]["max_age_seconds"] is None
     assert Registry(tmp_path).group("restaurant:batch_fg").max_age == timedelta(hours=12)
     assert Registry(tmp_path).group("restaurant:nolimit").max_age is None
 
 
-# -- the file -----------------------------------------------------------------------------
+# -- the table ----------------------------------------------------------------------------
 
-def test_registry_file_is_sorted_indented_json(tmp_path):
+def test_registry_is_a_delta_table_with_one_row_per_definition(tmp_path):
+    from deltalake import DeltaTable
     s = FeatureStore(tmp_path)
     s.register(Entity("zebra", {"z_id": "str"}), restaurant(),
                FeatureGroup("zebra", "stripes", {"n": "num", "color": "str"}, description="stripes"),
                batch_fg())
-    text = (tmp_path / "registry.json").read_text()
+    s.register(batch_fg(description="changed"))                     # one more commit, same rows
+    table = DeltaTable(str(tmp_path / "_registry"))
+    rows = sorted((r["kind"], r["id"]) for r in table.to_pyarrow_table().to_pylist())
+    assert rows == [("entity", "restaurant"), ("entity", "zebra"), ("feature_group", "restaurant:batch_fg"),
+                    ("feature_group", "zebra:stripes")]
+    assert table.version() == 1
+    assert [h["operation"] for h in table.history()] == ["MERGE", "WRITE"]      # versions by Delta's log
+    # Time travel shows the definition as it was.
+    old = DeltaTable(str(tmp_path / "_registry"), version=0).to_pyarrow_table().to_pylist()
+    assert "changed" not in next(r["definition"] for r in old if r["id"] == "restaurant:batch_fg")
+
+
+def test_export_is_sorted_indented_json(tmp_path):
+    s = FeatureStore(tmp_path)
+    s.register(Entity("zebra", {"z_id": "str"}), restaurant(),
+               FeatureGroup("zebra", "stripes", {"n": "num", "color": "str"}, description="stripes"),
+               batch_fg())
+    text = s.registry.export()
     data = json.loads(text)
     assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
     assert list(data["entities"]) == ["restaurant", "zebra"]
     assert list(data["feature_groups"]) == ["restaurant:batch_fg", "zebra:stripes"]
-    # One line per value: readable and diffable.
-    assert '\n  "entities": {\n' in text
     assert data["entities"]["restaurant"]["join_keys"] == [["r_id", "str"]]     # pairs: a key's order matters
     # Features keep their declared order (a list), each with name and type.
     assert [(f["name"], f["type"]) for f in data["feature_groups"]["zebra:stripes"]["features"]] == \
         [("n", "num"), ("color", "str")]
 
 
-def test_registry_files_with_join_keys_as_an_object_still_load(tmp_path):
-    """Files written before join keys became [name, type] pairs hold an object there."""
-    (tmp_path / "registry.json").write_text(json.dumps({"format": 1, "usage": {}, "feature_groups": {},
-        "entities": {"restaurant": {"name": "restaurant", "join_keys": {"r_id": "str"}, "description": ""}}}))
+def _legacy_file(tmp_path):
+    (tmp_path / "registry.json").write_text(json.dumps({"format": 1, "usage": {"m1": ["restaurant:batch_fg:x"]},
+        "feature_groups": {"restaurant:batch_fg": batch_fg().to_json()},
+        "entities": {"restaurant": {"name": "restaurant", "join_keys": {"r_id": "str"}, "description": "a restaurant"}}}))
+
+
+def test_a_registry_json_is_read_only_after_migrating_it(tmp_path):
+    """Files of an older palette (join keys as an object, too) are migrated by a command, never silently."""
+    _legacy_file(tmp_path)
+    with pytest.raises(RegistryError, match="palette registry migrate --store " + str(tmp_path)):
+        FeatureStore(tmp_path).entity("restaurant")
+    assert (tmp_path / "registry.json").exists()                      # untouched
+    out = subprocess.run([sys.executable, "-m", "palette.cli", "registry", "migrate", "--store", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "moved 3 definitions" in out.stdout
+    assert not (tmp_path / "registry.json").exists() and (tmp_path / "registry.json.migrated").exists()
     s = FeatureStore(tmp_path)
     assert s.entity("restaurant").join_keys == {"r_id": "str"}
-    s.register(restaurant(), batch_fg())            # the same definition: accepted
-    assert json.loads((tmp_path / "registry.json").read_text())["entities"]["restaurant"]["join_keys"] == \
-        [["r_id", "str"]]
+    assert s.group("restaurant:batch_fg") == batch_fg()
+    assert s.registry.usage() == {"m1": ["restaurant:batch_fg:x"]}
+    s.register(restaurant(), batch_fg())            # the same definitions: accepted, nothing committed
+    assert Registry(tmp_path).table.load()[0] == 0
+    again = subprocess.run([sys.executable, "-m", "palette.cli", "registry", "migrate", "--store", str(tmp_path)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "already migrated" in again.stderr
 
 
 def test_registry_reads_without_spark(store):
@@ -287,7 +322,7 @@ def _register_many(root, worker, n_groups, start):
 
 
 def test_concurrent_registrations_from_processes_all_land(tmp_path):
-    workers, per_worker = 4, 8
+    workers, per_worker = 4, 5
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
     procs = [ctx.Process(target=_register_many, args=(str(tmp_path), w, per_worker, start))
@@ -301,7 +336,34 @@ def test_concurrent_registrations_from_processes_all_land(tmp_path):
     reg = Registry(tmp_path)
     assert set(reg.entities()) == {f"e{w}" for w in range(workers)}
     assert set(reg.groups()) == {f"e{w}:g{w}_{i}" for w in range(workers) for i in range(per_worker)}
-    json.loads((tmp_path / "registry.json").read_text())      # never a torn file
+    assert Registry(tmp_path).table.load()[0] >= 1             # one table, every registration in it
+
+
+def _register_type(root, feature_type, start, results):
+    start.wait()
+    try:
+        Registry(root).register(restaurant(), batch_fg(features={"prep_time": feature_type}))
+        results.put((feature_type, "ok"))
+    except RegistryError as e:
+        results.put((feature_type, str(e)))
+
+
+def test_concurrent_different_definitions_of_one_group_one_wins_the_other_is_told(tmp_path):
+    """Delta's optimistic concurrency: the second writer's commit is refused, its registration is
+    checked again against the winner's and refused like any incompatible change, never lost."""
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_register_type, args=(str(tmp_path), t, start, results)) for t in ("num", "str")]
+    for p in procs:
+        p.start()
+    start.set()
+    outcomes = dict(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(60)
+    winner = Registry(tmp_path).group("restaurant:batch_fg").feature("prep_time").type
+    loser = "str" if winner == "num" else "num"
+    assert outcomes[winner] == "ok"
+    assert f"'prep_time' type {winner} -> {loser}" in outcomes[loser] and "registered differently" in outcomes[loser]
 
 
 # -- search -----------------------------------------------------------------------------------

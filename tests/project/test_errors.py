@@ -77,8 +77,14 @@ def test_errors_are_exported_at_the_top_level():
 
 
 def test_registry_of_a_newer_format_asks_for_an_upgrade(tmp_path):
-    (tmp_path / "registry.json").write_text(json.dumps({"format": 2, "entities": {}, "feature_groups": {}}))
-    with pytest.raises(palette.RegistryError, match="registry format 2.*reads formats up to 1: upgrade palette"):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+    write_deltalake(str(tmp_path / "_registry"), pa.Table.from_pylist(
+        [{"kind": "entity", "id": "e", "definition": "{}", "format": 3}],
+        schema=pa.schema([("kind", pa.string()), ("id", pa.string()), ("definition", pa.string()),
+                          ("format", pa.int32())])))
+    with pytest.raises(palette.RegistryError, match="entity 'e' in registry format 3.*reads formats up to 2: "
+                                                    "upgrade palette"):
         palette.FeatureStore(tmp_path).registry.entities()
 
 
@@ -86,8 +92,12 @@ def test_registry_of_a_newer_format_asks_for_an_upgrade(tmp_path):
     ('{"entities": {}}', "no integer 'format' field"),
     ("[1, 2]", "no integer 'format' field"),
     ("{not json", "is not valid JSON"),
+    ('{"format": 2, "entities": {}}', "not written by palette"),
 ])
 def test_registry_file_that_is_not_a_registry(tmp_path, text, problem):
     (tmp_path / "registry.json").write_text(text)
-    with pytest.raises(palette.RegistryError, match=problem):
+    with pytest.raises(palette.RegistryError, match="palette registry migrate"):
         palette.FeatureStore(tmp_path).search()
+    with pytest.raises(palette.RegistryError, match=problem):
+        palette.registry.migrate_registry(tmp_path)
+    assert (tmp_path / "registry.json").read_text() == text and not (tmp_path / "_registry").exists()
