@@ -60,11 +60,19 @@ class RedisClusterStore(RedisStore):
         return slots
 
     def _pipelined(self, client, commands: list[tuple], doing: str, raise_on_error: bool = True) -> list:
-        """``commands`` in one pipeline: one write per node, all nodes at once."""
-        pipe = client.pipeline()
-        for command in commands:
-            pipe.execute_command(*command)
+        """``commands`` in one pipeline: one write per node, all nodes at once (one command,
+        a request's read of one entity, goes without a pipeline)."""
         try:
+            if len(commands) == 1:
+                try:
+                    return [client.execute_command(*commands[0])]
+                except self._redis.ResponseError as e:
+                    if raise_on_error:
+                        raise
+                    return [e]
+            pipe = client.pipeline()
+            for command in commands:
+                pipe.execute_command(*command)
             return pipe.execute(raise_on_error=raise_on_error)
         except self._errors as e:
             self._fail(e, doing)
