@@ -186,6 +186,7 @@ def test_palette_serve_takes_registry_uris(trained, tmp_path):
         assert s.stop() == 0, s.output()
     assert status == 200, body
     assert described["path"] == "models:/eta@champion"                  # what it was asked for, and what that was
+    assert described["version"] == "models:/eta/1"                       # its X-Model-Version and its logs' version
     assert described["source"] == {"uri": "models:/eta@champion", "name": "eta", "version": 1,
                                    "run_id": trained["result"]["run_id"]}
     assert described["lineage"]["feature_tables"]["restaurant:batch_fg"]["version"] == \
