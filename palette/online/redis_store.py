@@ -226,8 +226,8 @@ class RedisStore(OnlineStore):
             self._fail(e, "reading")
 
     def _read(self, requests: list[tuple[GroupLayout, list[str]]]) -> list[list[Found | None]]:
-        replies = self._mget([[self._key(self._key_prefix(layout.group_id), k) for k in keys]
-                              for layout, keys in requests])
+        prefixes = [self._key_prefix(layout.group_id) for layout, _ in requests]
+        replies = self._mget([[self._key(p, k) for k in keys] for p, (_, keys) in zip(prefixes, requests)])
         return [[None if v is None else _found(v) for v in reply] for reply in replies]
 
     def _prepare_read(self, layouts):

@@ -260,7 +260,8 @@ def test_a_killed_master_fails_its_slots_with_503_until_its_replica_is_promoted(
     assert all(r[3] == 200 for r in results if r[0] == "other"), "keys on the other masters must keep answering"
     victim_503 = [r for r in results if r[0] == "victim" and r[3] == 503]
     assert victim_503, "reads of the killed master's slots should fail while no master holds them"
-    assert all(killed <= r[1] <= promoted + 0.5 for r in victim_503), "503 only while no master held the slots"
-    back = [r for r in results if r[0] == "victim" and r[1] >= promoted + 2.0]
+    # redis-py re-reads the cluster's topology at most once a second: 503s stop within that of the promotion
+    assert all(killed <= r[1] <= promoted + 1.5 for r in victim_503), "503 only while no master held the slots"
+    back = [r for r in results if r[0] == "victim" and r[1] >= promoted + 1.5]
     assert back and all(r[3] == 200 for r in back), "served again after the promotion, without a restart"
     assert 3 <= len(redis_cluster.masters()) and victim not in redis_cluster.masters()
