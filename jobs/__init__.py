@@ -27,8 +27,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from pathlib import Path
 from typing import Callable
 from palette.errors import JobError
 
@@ -81,10 +81,14 @@ def run_job(name: str, doc: str, add_arguments: Callable[[argparse.ArgumentParse
 
 def read_data(spark, data: str, fmt: str | None = None):
     """A Delta table (a directory with ``_delta_log``, or ``fmt="delta"``), a Parquet
-    directory or file, or a table name of the catalog."""
-    path = Path(data)
+    directory or file — a local path or a URI Spark reads (``s3a://…``) — or a table name
+    of the catalog."""
+    from delta.tables import DeltaTable
+
+    from palette import uris
     if fmt is None:
-        fmt = "delta" if (path / "_delta_log").is_dir() else "parquet" if path.exists() else "table"
+        fmt = "delta" if DeltaTable.isDeltaTable(spark, data) else \
+            "parquet" if not uris.is_local(data) or os.path.exists(uris.local_path(data)) else "table"
     if fmt == "table":
         if not spark.catalog.tableExists(data):
             raise JobError(f"{data}: no such file, directory or table")

@@ -134,15 +134,22 @@ def exists(uri: str) -> bool:
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
-def listdir(uri: str) -> list[str]:
-    """The names of the files directly under ``uri`` (none when it does not exist)."""
+def entries(uri: str) -> list[tuple[str, bool, int]]:
+    """(name, is a folder, modification time in microseconds) of what is directly under
+    ``uri``, by name (none when it does not exist)."""
     import pyarrow.fs as pafs
     fs, path = filesystem(uri)
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         return []
-    return sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(path))
-                  if info.type == pafs.FileType.File)
+    found = fs.get_file_info(pafs.FileSelector(path))
+    return sorted((i.base_name, i.type == pafs.FileType.Directory, i.mtime_ns // 1000 if i.mtime_ns else 0)
+                  for i in found)
 
 
-__all__ = ["exists", "listdir", "filesystem", "is_local", "join", "local_path", "python_uri", "read_bytes", "scheme",
+def listdir(uri: str) -> list[str]:
+    """The names of the files directly under ``uri``, sorted."""
+    return [name for name, folder, _ in entries(uri) if not folder]
+
+
+__all__ = ["entries", "exists", "listdir", "filesystem", "is_local", "join", "local_path", "python_uri", "read_bytes", "scheme",
            "storage_options", "write_bytes", "write_text"]

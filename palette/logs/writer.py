@@ -10,9 +10,10 @@ Records go to a bounded queue and a background thread writes them as Parquet fil
 
 named after the time, the host, the process and a random id of the writer, so every
 writer (each worker of each replica, on any host, pid 1 in every container) writes its own
-files into one shared root; rolled every ``roll_rows`` records or ``roll_seconds``, whichever comes first, each
-written under a name starting with ``.`` and renamed when complete (readers never see half
-a file; Spark ignores names starting with ``.`` or ``_``). Logging never slows or fails a
+files into one shared root — a folder or object storage (``--log-dir s3a://bucket/logs``);
+rolled every ``roll_rows`` records or ``roll_seconds``, whichever comes first, each written
+whole or not at all (a local file under a name starting with ``.``, renamed when complete —
+Spark ignores such names; an object by one PUT), so readers never see half a file. Logging never slows or fails a
 request: a full queue drops the record and counts it (``FeatureLog.dropped``).
 
 Sampling is by key (``by="key"``: a hash of the request's entity key decides, so every
@@ -38,12 +39,12 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from palette import uris
 from palette.errors import PaletteError
 from palette.feature_types import SLOTS, TYPES
 
@@ -141,8 +142,7 @@ class FeatureLog:
     def __init__(self, root: str | os.PathLike, *, queue_size: int = 10_000, roll_rows: int = 20_000,
                  roll_seconds: float = 60.0, on_drop=None):
         self.on_drop = on_drop or (lambda n: None)          # told how many records were dropped
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = os.fspath(root)                          # a folder or a URI (s3a://bucket/logs)
         self.roll_rows, self.roll_seconds = roll_rows, roll_seconds
         self.dropped = self.written = self.files = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -203,13 +203,11 @@ class FeatureLog:
             parts.setdefault((f"{r['request_time']:%Y-%m-%d}", r["model"]), []).append(r)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         for (day, model), rows in parts.items():
-            folder = self.root / f"date={day}" / f"model={model}"
-            folder.mkdir(parents=True, exist_ok=True)
             self._seq += 1
             name = f"part-{stamp}-{self._writer}-{self._seq:06d}.parquet"
-            tmp = folder / f".{name}.tmp"
-            pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
-            os.replace(tmp, folder / name)
+            buffer = pa.BufferOutputStream()
+            pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), buffer)
+            uris.write_bytes(uris.join(self.root, f"date={day}", f"model={model}", name), buffer.getvalue().to_pybytes())
             self.written += len(rows)
             self.files += 1
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
+from palette import uris
 from palette.errors import InvalidArgument
 from palette.registry import format_age, parse_age
 from palette.reports import Limit, Measure
@@ -23,10 +23,10 @@ from .report import MonitorReport, monitor
 from .served import read_served
 
 
-def profiles_dir(logs: str | os.PathLike) -> Path:
-    """Where served profiles are: ``<log dir>/_profiles`` (or the directory itself)."""
-    logs = Path(logs)
-    return logs / "_profiles" if (logs / "_profiles").is_dir() else logs
+def profiles_dir(logs: str | os.PathLike) -> str:
+    """Where served profiles are: ``<log dir>/_profiles`` (or the directory itself); a folder or a URI."""
+    inner = uris.join(os.fspath(logs), "_profiles")
+    return inner if uris.exists(inner) else os.fspath(logs)
 
 
 def model_report(model: str, logs: str | os.PathLike, *, last: timedelta = timedelta(minutes=60),

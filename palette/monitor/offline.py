@@ -253,8 +253,9 @@ def ingest_served(spark: SparkSession, store, logs: str) -> dict[str, int]:
     model, window and column (every process's file of a window merged). Incremental: only
     windows with a file newer than the last ingest of that model are read again; a rerun
     with nothing new writes nothing. Returns the rows written per model."""
-    import os
     from datetime import datetime, timezone
+
+    from palette import uris
 
     from .model_report import profiles_dir
     from .served import read_served
@@ -262,13 +263,13 @@ def ingest_served(spark: SparkSession, store, logs: str) -> dict[str, int]:
     directory = profiles_dir(logs)
     table = profiles_path(store.root)
     written = {}
-    for folder in sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else ():
-        model = folder.name
+    for model in (name for name, folder, _ in uris.entries(directory) if folder):
         subject = f"served:{model}"
         last = _last_version(spark, table, subject, timedelta(0)) or 0          # microseconds of the last ingest
-        files = list(folder.glob("*.json"))
-        newest = max((int(os.stat(f).st_mtime * 1e6) for f in files), default=0)
-        changed = sorted({f.name.split("-", 2)[0] for f in files if int(os.stat(f).st_mtime * 1e6) > last})
+        files = [(name, mtime) for name, folder, mtime in uris.entries(uris.join(directory, model))
+                 if not folder and name.endswith(".json")]
+        newest = max((mtime for _, mtime in files), default=0)
+        changed = sorted({name.split("-", 2)[0] for name, mtime in files if mtime > last})
         rows = []
         for w in read_served(directory, model):
             if f"{w['window_start']:%Y%m%dT%H%M%SZ}" not in changed:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from palette import uris
 from palette.errors import PaletteError, SourceUnavailable
 from palette.feature_types import field_type
 from palette.logs.writer import FeatureLog, new_request_id
@@ -262,7 +263,7 @@ class ModelSet:
         self.profiles = None                # palette.monitor.served.ProfileFlusher, with --log-dir
         if feature_log is not None and config.profile_window > 0:
             from palette.monitor.served import ProfileFlusher
-            self.profiles = ProfileFlusher(os.path.join(config.log_dir, "_profiles"), on_window=metrics.served_window)
+            self.profiles = ProfileFlusher(uris.join(config.log_dir, "_profiles"), on_window=metrics.served_window)
         self.generation = 0
         self.last_reload: dict | None = None
         self.reloading = False              # a reload is loading; the current set serves meanwhile
