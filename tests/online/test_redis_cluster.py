@@ -196,7 +196,8 @@ def test_eta_materialized_into_the_cluster_reads_as_redis_and_sqlite(eta, online
 
 
 def _plain(v):
-    return v.toArray().tolist() if hasattr(v, "toArray") else v
+    v = v.toArray() if hasattr(v, "toArray") else v
+    return v.tolist() if hasattr(v, "tolist") else v
 
 
 def test_a_killed_master_fails_its_slots_with_503_until_its_replica_is_promoted(eta, cluster_url, redis_cluster,
