@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.palette-installed
 
-.PHONY: test demo notebooks bench reliability fuzz jars redis kafka wrk vegeta install clean
+.PHONY: test demo notebooks bench reliability fuzz jars redis kafka wrk vegeta s3 install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,20 @@ $(VEGETA): | $(BIN)/python
 	@command -v go >/dev/null || { echo "vegeta is built with Go: install Go (https://go.dev/dl/) first" >&2; exit 1; }
 	GOBIN=$(abspath $(BIN)) go install github.com/tsenart/vegeta/v12@v12.13.0
 
-test: install jars redis
+# SeaweedFS's weed (Apache-2.0), the S3-compatible server the tests start on loopback
+# (palette.testing.s3_server), built once from the Go module proxy (a few minutes). `go install`
+# refuses a module whose go.mod has replace directives, so it is built inside a copy of the module.
+SEAWEEDFS := github.com/seaweedfs/seaweedfs@v0.0.0-20261109003541-7506e5f91cd6
+WEED := $(BIN)/weed
+s3: $(WEED)
+$(WEED): | $(BIN)/python
+	@command -v go >/dev/null || { echo "weed is built with Go: install Go (https://go.dev/dl/) first" >&2; exit 1; }
+	set -e; src=$$(go mod download -json $(SEAWEEDFS) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
+	  tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cp -r "$$src/." "$$tmp"; chmod -R u+w "$$tmp"; \
+	  cd "$$tmp/weed" && GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o $(abspath $(WEED)).tmp . && \
+	  mv $(abspath $(WEED)).tmp $(abspath $(WEED))
+
+test: install jars redis s3
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Coverage-guided fuzzing (atheris) of the DSL, the request decoders and model loading, each

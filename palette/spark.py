@@ -10,6 +10,14 @@ there with ``spark.jars`` and never goes to the network::
 ``PALETTE_DELTA_FROM_PIP=1`` and get delta-spark's own
 ``configure_spark_with_delta_pip`` path, which resolves the same jars with Ivy.
 
+Object storage (S3 and S3-compatible servers): ``make jars`` also fetches
+``org.apache.hadoop:hadoop-aws`` at the Hadoop version pyspark bundles, with its AWS SDK
+bundle, and the session puts them on the classpath, so ``s3a://bucket/path`` works for
+Delta tables. When ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``
+are set (``AWS_REGION`` optional), ``session()`` points S3A at that endpoint with those
+keys and path-style addressing; ``configure_s3a(spark, endpoint, key, secret)`` does the
+same on a running session. Without the variables, S3A uses AWS's own credential chain.
+
 >>> from palette.spark import session
 >>> spark = session()                                   # doctest: +SKIP
 >>> spark.range(3).write.format("delta").save("/tmp/t")  # doctest: +SKIP
@@ -20,7 +28,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import DeltaJarsMissing
+from .errors import DeltaJarsMissing, InvalidS3Endpoint
 
 DELTA_VERSION = "4.0.1"
 SCALA_VERSION = "2.13"
@@ -38,6 +46,65 @@ CLASSPATHS = {
     "kafka-broker": [f"org.apache.kafka:kafka_{SCALA_VERSION}:{KAFKA_VERSION}",
                      f"org.apache.kafka:kafka-tools:{KAFKA_VERSION}"],
 }
+
+
+def hadoop_version() -> str:
+    """The Hadoop version pyspark bundles (its ``hadoop-client-api`` jar): hadoop-aws must match it."""
+    import importlib.util
+    import re
+
+    jars = Path(importlib.util.find_spec("pyspark").origin).parent / "jars"
+    found = [m.group(1) for j in jars.glob("hadoop-client-api-*.jar") if (m := re.match(r"hadoop-client-api-(.+)\.jar$", j.name))]
+    if not found:
+        raise DeltaJarsMissing(f"no hadoop-client-api jar in {jars}: is pyspark installed whole?")
+    return found[0]
+
+
+def _coordinates(name: str) -> list[str]:
+    """Maven coordinates of a classpath: ``CLASSPATHS``, and S3A's ``hadoop-aws`` (with its
+    AWS SDK bundle) at pyspark's Hadoop version."""
+    return CLASSPATHS.get(name) or [f"org.apache.hadoop:hadoop-aws:{hadoop_version()}"]
+
+
+def s3a_jars() -> list[str]:
+    """hadoop-aws and the AWS SDK bundle as fetched by ``fetch_jars``; [] when not fetched
+    (or fetched for another Hadoop version)."""
+    jars = classpath("hadoop-aws")
+    return jars if any(Path(j).name == f"hadoop-aws-{hadoop_version()}.jar" for j in jars) else []
+
+
+def s3a_conf(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> dict[str, str]:
+    """Hadoop settings pointing S3A at an S3-compatible ``endpoint`` (``http://host:port``
+    or ``https://…``) with static keys and path-style addressing (no per-bucket DNS)."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(endpoint).scheme
+    if scheme not in ("http", "https"):
+        raise InvalidS3Endpoint(f"S3 endpoint {endpoint!r} must start with http:// or https:// "
+                                "(AWS_ENDPOINT_URL, e.g. http://127.0.0.1:8333)")
+    return {"fs.s3a.endpoint": endpoint, "fs.s3a.endpoint.region": region,
+            "fs.s3a.access.key": access_key, "fs.s3a.secret.key": secret_key,
+            "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+            "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": str(scheme == "https").lower()}
+
+
+def _s3a_from_env() -> dict[str, str]:
+    """``spark.hadoop.fs.s3a.*`` from ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID`` and
+    ``AWS_SECRET_ACCESS_KEY`` (and ``AWS_REGION``), when the three are set."""
+    env = os.environ
+    if not all(env.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")):
+        return {}
+    conf = s3a_conf(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
+                    env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1")
+    return {f"spark.hadoop.{k}": v for k, v in conf.items()}
+
+
+def configure_s3a(spark, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> None:
+    """Point a running session's S3A at an S3-compatible server (its Hadoop configuration):
+    ``s3a://`` paths opened afterwards go there, signed with these keys."""
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a_conf(endpoint, access_key, secret_key, region).items():
+        conf.set(key, value)
 
 
 def maven_repo() -> Path:
@@ -92,7 +159,7 @@ def _fetch_classpath(name: str) -> list[str]:
     import tempfile
 
     deps = "".join(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version>"
-                   "</dependency>" for g, a, v in (c.split(":") for c in CLASSPATHS[name]))
+                   "</dependency>" for g, a, v in (c.split(":") for c in _coordinates(name)))
     # Only Maven Central: Spark's poms name a mirror of it that may be unreachable.
     settings = ('<settings><mirrors><mirror><id>central</id><mirrorOf>*</mirrorOf>'
                 '<url>https://repo.maven.apache.org/maven2</url></mirror></mirrors></settings>')
@@ -111,8 +178,12 @@ def _fetch_classpath(name: str) -> list[str]:
 
 def delta_conf() -> dict[str, str]:
     """Spark settings that enable Delta Lake with the locally fetched jars (and Spark's
-    Kafka source, when fetched)."""
-    return {"spark.jars": ",".join(delta_jars() + _not_in_pyspark(classpath("spark-kafka"))), **_DELTA_SQL_CONF}
+    Kafka source and S3A's hadoop-aws, when fetched). hadoop-aws and its 560 MB AWS SDK
+    bundle go on the JVMs' class path, not ``spark.jars``, which would copy them to every
+    executor of every application."""
+    s3a = os.pathsep.join(_not_in_pyspark(s3a_jars()))
+    return {"spark.jars": ",".join(delta_jars() + _not_in_pyspark(classpath("spark-kafka"))), **_DELTA_SQL_CONF,
+            **({"spark.driver.extraClassPath": s3a, "spark.executor.extraClassPath": s3a} if s3a else {})}
 
 
 def _not_in_pyspark(jars: list[str]) -> list[str]:
@@ -138,7 +209,7 @@ def session(app_name: str = "palette", master: str = "local[2]", conf: dict[str,
     if os.environ.get("PYSPARK_GATEWAY_PORT"):      # under spark-submit: its master, jars and --conf win
         return _submitted_session(app_name, conf)
     builder = SparkSession.builder.appName(app_name).master(master)
-    settings = {**LOCAL_DEFAULTS, **(conf or {})}
+    settings = {**LOCAL_DEFAULTS, **_s3a_from_env(), **(conf or {})}
     if os.environ.get("PALETTE_DELTA_FROM_PIP"):
         from delta import configure_spark_with_delta_pip
 
@@ -174,12 +245,12 @@ def active_session():
 
 
 def fetch_jars() -> list[str]:
-    """Fetch the Delta jars, Spark's Kafka source and Kafka's broker into the local Maven
-    repository with ``mvn`` (once; a rerun checks and returns)."""
+    """Fetch the Delta jars, Spark's Kafka source, Kafka's broker and S3A's hadoop-aws into
+    the local Maven repository with ``mvn`` (once; a rerun checks and returns)."""
     import shutil
     import subprocess
 
-    if shutil.which("mvn") is None and not (classpath("spark-kafka") and classpath("kafka-broker")):
+    if shutil.which("mvn") is None and not (classpath("spark-kafka") and classpath("kafka-broker") and s3a_jars()):
         raise DeltaJarsMissing("mvn is not on PATH: install Maven, or set PALETTE_DELTA_FROM_PIP=1")
     try:
         jars = delta_jars()
@@ -190,7 +261,7 @@ def fetch_jars() -> list[str]:
         jars = delta_jars()
     for name in CLASSPATHS:
         jars += classpath(name) or _fetch_classpath(name)
-    return jars
+    return jars + (s3a_jars() or _fetch_classpath("hadoop-aws"))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Iterator
 
 from .errors import PaletteError
@@ -140,6 +141,108 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where a test's S3-compatible server answers, and the static credentials it signs
+    requests with (SigV4, like AWS S3)."""
+    endpoint: str               # http://127.0.0.1:PORT
+    access_key: str
+    secret_key: str
+    bucket: str
+    region: str = "us-east-1"
+
+    def uri(self, path: str = "") -> str:
+        """``s3a://BUCKET/PATH``: what Spark and Delta (through hadoop-aws) read and write."""
+        return f"s3a://{self.bucket}/{path.lstrip('/')}"
+
+    def storage_options(self) -> dict[str, str]:
+        """The options delta-rs (``deltalake``) and ``object_store`` take for this server."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_REGION": self.region,
+                "AWS_ALLOW_HTTP": str(self.endpoint.startswith("http://")).lower()}
+
+    def env(self) -> dict[str, str]:
+        """The standard ``AWS_*`` environment variables for a subprocess (``palette.spark``'s
+        session, the AWS CLI and SDKs, delta-rs read them)."""
+        return {**self.storage_options(), "AWS_DEFAULT_REGION": self.region}
+
+
+def weed_binary() -> str:
+    """SeaweedFS's ``weed`` (``make s3`` builds it into the virtualenv's ``bin``)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "weed")
+    exe = exe if os.access(exe, os.X_OK) else shutil.which("weed")
+    if exe is None:
+        raise ServerNotStarted("SeaweedFS's weed is not built: run `make s3` (it builds it with Go into .venv/bin/weed)")
+    return exe
+
+
+@contextmanager
+def s3_server(bucket: str = "palette", timeout: float = 60.0) -> Iterator[S3Endpoint]:
+    """A real S3-compatible server — SeaweedFS (``weed server``: master, volume server, filer
+    and S3 gateway in one process) on free loopback ports, data in a temp dir, one identity
+    with admin rights whose requests must be SigV4-signed — for the duration of the block.
+    Yields an ``S3Endpoint`` once ``bucket`` exists and takes writes."""
+    import json
+    import secrets
+
+    exe = weed_binary()
+    creds = S3Endpoint("", "palette" + secrets.token_hex(6), secrets.token_urlsafe(30), bucket)
+    # Every port explicit: weed's gRPC ports default to HTTP port + 10000, which may be taken.
+    ports = {f"{name}.{kind}": free_port() for name in ("master", "volume", "filer", "s3") for kind in ("port", "port.grpc")}
+    with tempfile.TemporaryDirectory(prefix="palette-s3-") as workdir:
+        config = os.path.join(workdir, "s3.json")
+        with open(config, "w") as f:
+            json.dump({"identities": [{"name": "palette", "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                                       "credentials": [{"accessKey": creds.access_key, "secretKey": creds.secret_key}]}]}, f)
+        os.makedirs(os.path.join(workdir, "data"))
+        args = [exe, "-logtostderr=true", "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                f"-dir={os.path.join(workdir, 'data')}", "-filer", "-s3", f"-s3.config={config}",
+                *(f"-{flag}={port}" for flag, port in ports.items()),
+                "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+                "-volume.max=32", "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0",
+                f"-filer.localSocket={workdir}/filer.sock", f"-s3.localSocket={workdir}/s3.sock"]
+        log_path = os.path.join(workdir, "weed.log")
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(args, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        server = S3Endpoint(f"http://127.0.0.1:{ports['s3.port']}", creds.access_key, creds.secret_key, bucket)
+        try:
+            _wait_for_bucket(server, proc, timeout, log_path)
+            yield server
+        finally:
+            # SIGTERM stops the volume server first, then the filer retries flushing its
+            # metadata log to it for ~15 s: the data are thrown away, so 5 s, then SIGKILL,
+            # and remove the gRPC sockets weed keeps in /tmp (it removes them on a clean exit).
+            stop(proc, timeout=5)
+            for service in ("master", "volume", "filer", "s3"):
+                with suppress(FileNotFoundError):
+                    os.remove(f"/tmp/seaweedfs-{service}-grpc-{ports[service + '.port.grpc']}.sock")
+
+
+def _wait_for_bucket(server: S3Endpoint, proc: subprocess.Popen, timeout: float, log_path: str) -> None:
+    """Create the bucket and write and delete an object in it, retrying until the gateway,
+    filer and volume server all answer."""
+    from pyarrow import fs
+    s3 = fs.S3FileSystem(access_key=server.access_key, secret_key=server.secret_key, region=server.region,
+                         endpoint_override=server.endpoint, scheme="http", connect_timeout=2, request_timeout=5,
+                         allow_bucket_creation=True)
+    probe = f"{server.bucket}/.palette-ready"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            s3.create_dir(server.bucket)
+            with s3.open_output_stream(probe) as out:
+                out.write(b"ok")
+            s3.delete_file(probe)
+            return
+        except OSError as e:
+            error = e
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            tail = open(log_path, errors="replace").read()[-3000:]
+            raise ServerNotStarted(f"SeaweedFS did not start at {server.endpoint} ({error}); its log:\n{tail}")
+        time.sleep(0.2)
 
 
 @contextmanager
@@ -403,19 +506,28 @@ def submit_command(master: str, job: str, args: list[str], conf: dict[str, str] 
 
 __all__ = ["free_port", "redis_server", "redis_cluster", "RedisClusterNodes", "kafka_server", "create_topics", "start_redis", "start_kitchen", "kitchen_mode",
            "kitchen_stats", "save_lookup_stage", "stop", "ServerNotStarted", "spark_cluster", "spark_home",
-           "submit_command"]
+           "submit_command", "s3_server", "S3Endpoint", "weed_binary"]
 
 
 if __name__ == "__main__":
     # python -m palette.testing kafka: a broker on loopback until interrupted (``make kafka``).
-    if sys.argv[1:] not in (["kafka"], ["spark-cluster"]):
-        sys.exit("usage: python -m palette.testing kafka|spark-cluster")
+    if sys.argv[1:] not in (["kafka"], ["spark-cluster"], ["s3"]):
+        sys.exit("usage: python -m palette.testing kafka|spark-cluster|s3")
     import signal
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))      # stop the servers on SIGTERM too
     if sys.argv[1] == "spark-cluster":             # ``make spark-cluster``
         with spark_cluster() as (master, ui):
             print(f"Spark standalone cluster (a master, 2 workers of 1 core) at {master}, web UI {ui}; "
                   "Ctrl-C stops it", flush=True)
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                pass
+        sys.exit(0)
+    if sys.argv[1] == "s3":                        # ``make s3`` builds weed
+        with s3_server() as s3:
+            print(f"SeaweedFS S3 at {s3.endpoint}, bucket {s3.bucket}; Ctrl-C stops it. Its environment:", flush=True)
+            print("\n".join(f"export {k}={v}" for k, v in s3.env().items()), flush=True)
             try:
                 signal.pause()
             except KeyboardInterrupt:

@@ -139,3 +139,12 @@ def redis_cluster():
     from palette.testing import redis_cluster as start
     with start(masters=3, replicas=1, node_timeout_ms=2000) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A real S3-compatible server (SeaweedFS, built by ``make s3``) on free loopback ports for
+    the test session, with one bucket and SigV4 credentials: a ``palette.testing.S3Endpoint``."""
+    from palette.testing import s3_server
+    with s3_server() as endpoint:
+        yield endpoint
