@@ -31,8 +31,13 @@ class RedisClusterStore(RedisStore):
 
     def _client(self, url: str, timeout: float, retry):
         from redis.cluster import ClusterNode, RedisCluster
+        from redis.crc import key_slot
         from redis.exceptions import RedisClusterException
 
+        if "{" in self.prefix or "}" in self.prefix:
+            raise BadStoreURL(f"Redis Cluster URL {self.url!r}: prefix {self.prefix!r} has a brace; the keys' hash "
+                              "tags ({<entity key>}) must be their only braces, or every key hashes to one slot")
+        self._key_slot = key_slot
         parts = urlsplit(url)
         userinfo, at, hosts = parts.netloc.rpartition("@")
         nodes = [h.strip() for h in hosts.split(",") if h.strip()]
@@ -54,10 +59,14 @@ class RedisClusterStore(RedisStore):
 
     def _by_slot(self, keys: list[bytes]) -> dict[int, list[int]]:
         """The positions of ``keys`` per hash slot."""
-        from redis.crc import key_slot
         slots: dict[int, list[int]] = {}
+        key_slot = self._key_slot
         for i, k in enumerate(keys):
-            slots.setdefault(key_slot(k), []).append(i)
+            slot = key_slot(k)
+            if slot in slots:
+                slots[slot].append(i)
+            else:
+                slots[slot] = [i]
         return slots
 
     def _pipelined(self, client, commands: list[tuple], doing: str, raise_on_error: bool = True) -> list:

@@ -58,6 +58,8 @@ def test_urls_name_nodes_and_database_0(redis_cluster):
         open_store(redis_cluster.url.replace("/0", "/3"))
     with pytest.raises(BadStoreURL, match="host:port"):
         open_store("redis+cluster://127.0.0.1/0")
+    with pytest.raises(BadStoreURL, match="brace"):
+        open_store(redis_cluster.url + "?prefix=a{b}")
     s = open_store(redis_cluster.url.replace("://", "://:hunter2@"), timeout_ms=2000)
     assert "hunter2" not in s.url and "hunter2" not in repr(s) and "***" in s.url
 
