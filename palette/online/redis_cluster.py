@@ -9,8 +9,12 @@ Same layout as ``RedisStore``, with the entity key hash-tagged,
 ``<prefix>:<entity>:<group>:{<key>}``, so every group's row of one entity key lives in
 one slot: a request's reads of one entity are one MGET on one node. The keys of a read
 (or of a written batch) are split by slot, one MGET (or one run of the write script) per
-slot, sent in one pipeline that goes out to every node at once; MOVED and ASK replies
-during a resharding, and TRYAGAIN, are followed by redis-py. A written batch is atomic per
+slot, written to every node at once before any reply is read. Reads go straight to the
+master redis-py's slot table names, on the thread's own connection (``_mget_direct``:
+redis-py's per-command cost would halve lookup throughput); a slot answered MOVED, ASK,
+TRYAGAIN or CLUSTERDOWN, or on a failed node, is read again through the cluster client,
+which follows redirections during a resharding and refreshes the slot table. Writes go
+through the cluster client's pipeline. A written batch is atomic per
 slot (per entity key), not across keys. A slot whose master is down or that no master
 holds fails reads of it with ``OnlineStoreUnavailable`` (``palette serve``: 503), while the
 other slots keep answering; the client picks up the promoted replica by itself.
