@@ -61,7 +61,18 @@ class RegistryTable:
         from deltalake import DeltaTable
         if self._table is None:
             target, opts = uris.python_uri(self.uri), uris.storage_options(self.uri)
-            if not DeltaTable.is_deltatable(target, storage_options=opts):
+            try:
+                found = DeltaTable.is_deltatable(target, storage_options=opts)
+            except OSError as e:
+                raise RegistryError(f"cannot reach the registry table {self.uri} ({e}): on object storage palette signs "
+                                    "with the standard environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                                    "AWS_ENDPOINT_URL for an S3-compatible server, AWS_REGION)") from None
+            except BaseException as e:                    # delta-rs panics (a BaseException) on a malformed URL
+                if type(e).__name__ != "PanicException":
+                    raise
+                raise RegistryError(f"the store root {self.root!r} is not a URL the registry can open ({e}): use a "
+                                    "local path or e.g. s3a://bucket/palette (letters, digits, - _ . / only)") from None
+            if not found:
                 self._refuse_legacy()
                 return None
             self._table = DeltaTable(target, storage_options=opts)

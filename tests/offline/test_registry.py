@@ -5,6 +5,7 @@ from registry.json, and search.
 No Spark here: the registry's Delta table is read and written with delta-rs."""
 import json
 import multiprocessing
+import os
 import subprocess
 import sys
 import textwrap
@@ -313,7 +314,20 @@ def test_registry_reads_without_spark(store):
     assert out.stdout.split("\n")[:3] == ["30", "['restaurant:batch_fg:prep_time']", "False"]
 
 
-def _register_many(root, worker, n_groups, start):
+@pytest.fixture(params=["local", "s3"])
+def shared_root(request, tmp_path, monkeypatch):
+    """A registry root several processes share: a local folder, or a prefix in a bucket of a
+    real S3-compatible server (commits there are conditional PUTs: If-None-Match)."""
+    if request.param == "local":
+        return str(tmp_path), {}
+    s3 = request.getfixturevalue("s3")
+    for k, v in s3.env().items():
+        monkeypatch.setenv(k, v)
+    return s3.uri(f"registry-{request.node.originalname}"), s3.env()
+
+
+def _register_many(root, env, worker, n_groups, start):
+    os.environ.update(env)
     start.wait()
     reg = Registry(root)
     for i in range(n_groups):
@@ -321,11 +335,12 @@ def _register_many(root, worker, n_groups, start):
                      FeatureGroup(f"e{worker}", f"g{worker}_{i}", {f"f{i}": "num"}))
 
 
-def test_concurrent_registrations_from_processes_all_land(tmp_path):
+def test_concurrent_registrations_from_processes_all_land(shared_root):
+    root, env = shared_root
     workers, per_worker = 4, 5
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
-    procs = [ctx.Process(target=_register_many, args=(str(tmp_path), w, per_worker, start))
+    procs = [ctx.Process(target=_register_many, args=(root, env, w, per_worker, start))
              for w in range(workers)]
     for p in procs:
         p.start()
@@ -333,13 +348,14 @@ def test_concurrent_registrations_from_processes_all_land(tmp_path):
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0] * workers
-    reg = Registry(tmp_path)
+    reg = Registry(root)
     assert set(reg.entities()) == {f"e{w}" for w in range(workers)}
     assert set(reg.groups()) == {f"e{w}:g{w}_{i}" for w in range(workers) for i in range(per_worker)}
-    assert Registry(tmp_path).table.load()[0] >= 1             # one table, every registration in it
+    assert Registry(root).table.load()[0] >= 1                 # one table, every registration in it
 
 
-def _register_type(root, feature_type, start, results):
+def _register_type(root, env, feature_type, start, results):
+    os.environ.update(env)
     start.wait()
     try:
         Registry(root).register(restaurant(), batch_fg(features={"prep_time": feature_type}))
@@ -348,19 +364,20 @@ def _register_type(root, feature_type, start, results):
         results.put((feature_type, str(e)))
 
 
-def test_concurrent_different_definitions_of_one_group_one_wins_the_other_is_told(tmp_path):
+def test_concurrent_different_definitions_of_one_group_one_wins_the_other_is_told(shared_root):
     """Delta's optimistic concurrency: the second writer's commit is refused, its registration is
     checked again against the winner's and refused like any incompatible change, never lost."""
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_register_type, args=(str(tmp_path), t, start, results)) for t in ("num", "str")]
+    root, env = shared_root
+    procs = [ctx.Process(target=_register_type, args=(root, env, t, start, results)) for t in ("num", "str")]
     for p in procs:
         p.start()
     start.set()
     outcomes = dict(results.get(timeout=120) for _ in procs)
     for p in procs:
         p.join(60)
-    winner = Registry(tmp_path).group("restaurant:batch_fg").feature("prep_time").type
+    winner = Registry(root).group("restaurant:batch_fg").feature("prep_time").type
     loser = "str" if winner == "num" else "num"
     assert outcomes[winner] == "ok"
     assert f"'prep_time' type {winner} -> {loser}" in outcomes[loser] and "registered differently" in outcomes[loser]
@@ -556,3 +573,12 @@ def test_embedding_groups_need_a_version_and_a_vector():
     g = FeatureGroup.from_json(dish_emb(7).to_json())
     assert (g.version, g.id, g.base_id) == (7, "restaurant:dish_emb@v7", "restaurant:dish_emb")
     assert "version" not in batch_fg().to_json()                    # other groups' JSON unchanged
+
+
+def test_a_registry_on_object_storage_without_credentials_says_which_settings(monkeypatch):
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(RegistryError, match=r"cannot reach the registry table s3a://no-such-bucket/palette/_registry"
+                                            r".*AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL"):
+        FeatureStore("s3a://no-such-bucket/palette").entity("restaurant")
