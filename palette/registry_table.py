@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 
 from . import uris
@@ -64,7 +65,8 @@ class RegistryTable:
             try:
                 found = DeltaTable.is_deltatable(target, storage_options=opts)
             except OSError as e:
-                raise RegistryError(f"cannot reach the registry table {self.uri} ({e}): on object storage palette signs "
+                reason = " ".join(re.sub(r"\x1b\[[0-9;]*m|↳", " ", str(e)).split())     # delta-rs's error, on one line
+                raise RegistryError(f"cannot reach the registry table {self.uri} ({reason}): on object storage palette signs "
                                     "with the standard environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
                                     "AWS_ENDPOINT_URL for an S3-compatible server, AWS_REGION)") from None
             except BaseException as e:                    # delta-rs panics (a BaseException) on a malformed URL
