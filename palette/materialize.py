@@ -295,7 +295,7 @@ def write_online(spark: SparkSession, rows: DataFrame, online_store: str, layout
                  group: FeatureGroup, run: int, batch_rows: int = BATCH_ROWS, cached=()) -> dict:
     """Write ``rows`` (keys, ``_TS``, and the features with ``_BOUND`` and ``_DELETE``, or a
     windowed group's ``ENTRIES``) from the executors; returns ``{"rows", "newest"}`` (one
-    summary row per partition reaches the driver). Unpersists ``cached`` afterwards."""
+    summary row, summed on the executors, reaches the driver). Unpersists ``cached`` afterwards."""
     started = time.monotonic()
     written = spark.sparkContext.accumulator(0)
     writer = _Writer(online_store, layout, list(entity.join_keys),
@@ -304,13 +304,13 @@ def write_online(spark: SparkSession, rows: DataFrame, online_store: str, layout
     ticker = threading.Thread(target=_progress, args=(spark, group.id, started, written, stop), daemon=True)
     ticker.start()
     try:
-        parts = rows.mapInArrow(writer, "rows long, newest long").collect()
+        done = rows.mapInArrow(writer, "rows long, newest long").agg(F.sum("rows").alias("rows"),
+                                                                   F.max("newest").alias("newest")).first()
     finally:
         stop.set()
         for df in cached:
             df.unpersist()
-    newest = [p["newest"] for p in parts if p["newest"] is not None]
-    return {"rows": sum(p["rows"] for p in parts), "newest": max(newest) if newest else None}
+    return {"rows": done["rows"] or 0, "newest": done["newest"]}
 
 
 def check_groups(store, group_ids: list[str], online_store: str) -> None:

@@ -428,6 +428,7 @@ def _wait_for_broker(servers: str, proc: subprocess.Popen, timeout: float, log: 
         time.sleep(0.2)
 
 
+
 def spark_home() -> str:
     """The pinned pyspark's own Spark distribution (its ``bin/spark-class``, ``bin/spark-submit``)."""
     import pyspark
@@ -491,7 +492,7 @@ def spark_cluster(workers: int = 2, cores: int = 1, memory: str = "1536m",
 
 def submit_command(master: str, job: str, args: list[str], conf: dict[str, str] | None = None) -> list[str]:
     """The ``spark-submit`` command line (the pinned pyspark's own) that runs palette job
-    ``job`` (``palette/jobs/<job>.py``) on ``master`` as docs/scaling.md shows: Delta's jars
+    ``job`` (``palette/jobs/<job>.py``, or an application's ``.py`` file) on ``master`` as docs/scaling.md shows: Delta's jars
     and Spark's Kafka source (when fetched) by ``--jars``, Delta's SQL extension, UTC, and
     this interpreter — where palette is installed — as the executors' Python."""
     import importlib
@@ -501,7 +502,7 @@ def submit_command(master: str, job: str, args: list[str], conf: dict[str, str] 
                 "spark.pyspark.driver.python": sys.executable, **(conf or {})}
     return [os.path.join(spark_home(), "bin", "spark-submit"), "--master", master,
             "--jars", delta_conf()["spark.jars"], *[a for k, v in settings.items() for a in ("--conf", f"{k}={v}")],
-            importlib.import_module(f"palette.jobs.{job}").__file__, *args]
+            job if job.endswith(".py") else importlib.import_module(f"palette.jobs.{job}").__file__, *args]
 
 
 __all__ = ["free_port", "redis_server", "redis_cluster", "RedisClusterNodes", "kafka_server", "create_topics", "start_redis", "start_kitchen", "kitchen_mode",

@@ -125,10 +125,10 @@ def kafka_servers():
 def spark_cluster():
     """A Spark standalone cluster on loopback for the test session — a master and two
     workers of one core, each its own JVM from the pinned pyspark's ``spark-class``
-    (palette.testing.spark_cluster) — started only by the tests that ask: its master URL."""
+    (palette.testing.spark_cluster) — started only by the tests that ask: (master URL, web UI URL)."""
     from palette.testing import spark_cluster as start
-    with start() as (master, _):
-        yield master
+    with start() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -41,10 +41,6 @@ RATES = {"min_match_rate": ("match_rate", ">="), "max_missing_online_rate": ("mi
          "max_age_p95_s": ("age_p95_s", "<="), "max_rpc_fallback_rate": ("rpc_fallback_rate", "<=")}
 
 
-def _decode_keys(key: str, names: list[str], types: list[str]) -> list:
-    return [key if types[0] == "str" else int(key)]
-
-
 def _served(records: DataFrame) -> DataFrame:
     f = F.col("f")
     online = None                              # the value in the slot of its type, as a string
@@ -59,9 +55,10 @@ def _served(records: DataFrame) -> DataFrame:
         f.fallback.alias("fallback"))
 
 
-def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:
+def _replayed(served: DataFrame, store) -> DataFrame:
     """``served`` plus ``offline`` (as a string) and ``offline_num``: each row's feature
-    looked up offline as of its request time."""
+    looked up offline as of its request time. The rows stay on the executors: only the
+    groups and features read (a handful) reach the driver; keys are decoded in Spark."""
     from palette.offline import point_in_time_lookup
 
     parts = []
@@ -74,12 +71,10 @@ def _replayed(spark: SparkSession, served: DataFrame, store) -> DataFrame:
             raise LogError(f"feature group {gid} has a composite entity key ({', '.join(names)}): the consistency "
                            "check replays single-column keys only")
         rows = served.where(F.col("group") == gid).where(F.col("key").isNotNull())
-        schema = ", ".join(f"`{n}` {KEYS[t].spark}" for n, t in zip(names, types))
-        keys = spark.createDataFrame([(k.key, *_decode_keys(k.key, names, types))
-                                      for k in rows.select("key").distinct().collect()], f"key string, {schema}")
+        key = F.col("key") if types[0] == "str" else F.col("key").try_cast(KEYS[types[0]].spark)
         features = [r.feature for r in rows.select("feature").distinct().collect()]
         outputs = {f"__offline_{i}": f"@palette:{gid}:{feat}:{names[0]}" for i, feat in enumerate(features)}
-        looked = point_in_time_lookup(rows.join(keys, "key"), store, outputs, ts_col="request_time")
+        looked = point_in_time_lookup(rows.withColumn(names[0], key), store, outputs, ts_col="request_time")
         pick = None
         for i, feat in enumerate(features):
             value = F.col(f"__offline_{i}")
@@ -218,7 +213,7 @@ def check_consistency(spark: SparkSession, logs: str | DataFrame, *, store_root:
     try:
         if served.limit(1).count() == 0:
             raise LogError("no logged feature reads in the logs for that window and model")
-        rows = [r.asDict() for r in measure(_replayed(spark, served, FeatureStore(store_root)), rtol).collect()]
+        rows = [r.asDict() for r in measure(_replayed(served, FeatureStore(store_root)), rtol).collect()]
     finally:
         served.unpersist()
     return ConsistencyReport(rows, since, until)
