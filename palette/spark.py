@@ -224,13 +224,15 @@ def session(app_name: str = "palette", master: str = "local[2]", conf: dict[str,
 def _submitted_session(app_name: str, conf: dict[str, str] | None):
     """The session of a ``spark-submit``-ed job: the command line's settings as given (a
     builder's ``master``/``spark.jars`` would silently override them), palette's app name,
-    UTC and Delta's SQL extension only where the command line sets none; ``conf`` as given."""
+    UTC and Delta's SQL extension only where the command line sets none, S3A's settings from
+    the AWS_* environment when it sets no ``spark.hadoop.fs.s3a.*``; ``conf`` as given."""
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     given = SparkConf()                          # what spark-submit passed to the JVM
     builder = SparkSession.builder
-    defaults = {"spark.app.name": app_name, "spark.sql.session.timeZone": "UTC", **_DELTA_SQL_CONF}
+    s3a = {} if any(k.startswith("spark.hadoop.fs.s3a.") for k, _ in given.getAll()) else _s3a_from_env()
+    defaults = {"spark.app.name": app_name, "spark.sql.session.timeZone": "UTC", **_DELTA_SQL_CONF, **s3a}
     for k, v in {**{k: v for k, v in defaults.items() if not given.contains(k)}, **(conf or {})}.items():
         builder = builder.config(k, v)
     return builder.getOrCreate()
