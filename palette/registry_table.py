@@ -32,6 +32,7 @@ LEGACY_FILE = "registry.json"
 PARTS = ("entities", "feature_groups", "usage")
 _KIND = {"entities": "entity", "feature_groups": "feature_group", "usage": "usage"}
 _PART = {v: k for k, v in _KIND.items()}
+COMPACT_AT = 32               # data files before a registration compacts them into one
 ATTEMPTS = 40                  # commits refused because another writer got there first, then give up
 
 
@@ -123,14 +124,28 @@ class RegistryTable:
                 return
             try:
                 self._commit(version, rows)
-                return
             except (CommitFailedError, DeltaError) as e:
                 if not _is_conflict(e):
                     raise
                 self._table = None                     # reload: another writer committed first
                 time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))    # full jitter
+                continue
+            self._compact()
+            return
         raise RegistryConflict(f"the registry at {self.uri} changed under each of {ATTEMPTS} attempts to commit this "
                                "registration (many writers at once): run it again")
+
+    def _compact(self) -> None:
+        """Each MERGE adds a small file: past COMPACT_AT of them, rewrite them as one, so a
+        reader on object storage makes a few GETs, not hundreds (a lost race is left to the
+        next writer)."""
+        from deltalake.exceptions import CommitFailedError
+        table = self._open()
+        if table is not None and len(table.file_uris()) > COMPACT_AT:
+            try:
+                table.optimize.compact()
+            except CommitFailedError:
+                self._table = None
 
     def _commit(self, version: int, rows: list[dict]) -> None:
         import pyarrow as pa

@@ -582,3 +582,18 @@ def test_a_registry_on_object_storage_without_credentials_says_which_settings(mo
     with pytest.raises(RegistryError, match=r"cannot reach the registry table s3a://no-such-bucket/palette/_registry"
                                             r".*AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL"):
         FeatureStore("s3a://no-such-bucket/palette").entity("restaurant")
+
+
+def test_many_registrations_keep_the_table_compact(tmp_path):
+    """Each MERGE adds a file; past a few dozen they are compacted, so reads stay a few GETs."""
+    from deltalake import DeltaTable
+
+    from palette.registry_table import COMPACT_AT
+    s = FeatureStore(tmp_path)
+    s.register(restaurant())
+    for i in range(COMPACT_AT + 8):
+        s.register(FeatureGroup("restaurant", f"g{i}", {"x": "num"}))
+    files = DeltaTable(str(tmp_path / "_registry")).file_uris()
+    assert len(files) <= COMPACT_AT
+    assert len(Registry(tmp_path).groups()) == COMPACT_AT + 8
+    assert "OPTIMIZE" in [h["operation"] for h in DeltaTable(str(tmp_path / "_registry")).history()]
