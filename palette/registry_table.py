@@ -148,15 +148,19 @@ class RegistryTable:
                 self._table = None
 
     def _commit(self, version: int, rows: list[dict]) -> None:
+        """Commit ``rows`` on top of ``version`` (-1: create the table) or fail: delta-rs's own
+        retries are off, since they would re-apply a commit to a newer table (even a create,
+        as an append) without the registration being checked against it."""
         import pyarrow as pa
-        from deltalake import write_deltalake
+        from deltalake import CommitProperties, write_deltalake
         source = pa.Table.from_pylist(rows, schema=_schema())
+        once = CommitProperties(max_commit_retries=0)
         if version < 0:
             write_deltalake(uris.python_uri(self.uri), source, mode="error",
-                            storage_options=uris.storage_options(self.uri))
+                            storage_options=uris.storage_options(self.uri), commit_properties=once)
         else:
             (self._table.merge(source, predicate="t.kind = s.kind AND t.id = s.id", source_alias="s",
-                               target_alias="t")
+                               target_alias="t", commit_properties=once)
              .when_matched_update_all().when_not_matched_insert_all().execute())
 
     def export(self) -> str:
