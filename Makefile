@@ -63,6 +63,7 @@ s3: $(WEED)
 $(WEED): | $(BIN)/python
 	@command -v go >/dev/null || { echo "weed is built with Go: install Go (https://go.dev/dl/) first" >&2; exit 1; }
 	set -e; src=$$(go mod download -json $(SEAWEEDFS) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
+	  [ -n "$$src" ] && [ -d "$$src/weed" ] || { echo "could not download $(SEAWEEDFS) from the Go module proxy" >&2; exit 1; }; \
 	  tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cp -r "$$src/." "$$tmp"; chmod -R u+w "$$tmp"; \
 	  cd "$$tmp/weed" && GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o $(abspath $(WEED)).tmp . && \
 	  mv $(abspath $(WEED)).tmp $(abspath $(WEED))

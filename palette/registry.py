@@ -503,7 +503,7 @@ class Registry:
         return {gid: FeatureGroup.from_json(g) for gid, g in self._load()["feature_groups"].items()}
 
     def usage(self) -> dict[str, list[str]]:
-        return self._load()["usage"]
+        return {model: list(refs) for model, refs in self._load()["usage"].items()}
 
     def entity(self, name: str) -> Entity:
         ents = self.entities()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 import time
 
 from . import uris
@@ -57,6 +58,7 @@ class RegistryTable:
         self.format = format_version
         self._table = None
         self._cached: tuple[int, dict] | None = None
+        self._lock = threading.RLock()        # one DeltaTable object: a check and its commit see one version
 
     # -- reading ------------------------------------------------------------------------
     def _open(self):
@@ -66,8 +68,7 @@ class RegistryTable:
             try:
                 found = DeltaTable.is_deltatable(target, storage_options=opts)
             except OSError as e:
-                reason = " ".join(re.sub(r"\x1b\[[0-9;]*m|↳", " ", str(e)).split())     # delta-rs's error, on one line
-                raise RegistryError(f"cannot reach the registry table {self.uri} ({reason}): on object storage palette signs "
+                raise RegistryError(f"cannot reach the registry table {self.uri} ({_one_line(e)}): on object storage palette signs "
                                     "with the standard environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
                                     "AWS_ENDPOINT_URL for an S3-compatible server, AWS_REGION)") from None
             except BaseException as e:                    # delta-rs panics (a BaseException) on a malformed URL
@@ -90,13 +91,18 @@ class RegistryTable:
                                 f"table {self.uri}. Migrate it once with: palette registry migrate --store {self.root}")
 
     def load(self) -> tuple[int, dict]:
-        """(table version or -1, the registry as {part: {id: definition}})."""
+        """(table version or -1, the registry as {part: {id: definition}}), shared with later
+        reads of the same version: read it, do not change it."""
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> tuple[int, dict]:
         table = self._open()
         if table is None:
             return -1, empty()
         version = table.version()
         if self._cached is None or self._cached[0] != version:
-            self._cached = (version, self._decode(table.to_pyarrow_table().to_pylist()))
+            self._cached = (version, self._decode(_rows(table)))
         return self._cached
 
     def _decode(self, rows: list[dict]) -> dict:
@@ -112,39 +118,45 @@ class RegistryTable:
     def update(self, change) -> None:
         """Run ``change(data)`` on the newest registry and commit what it changed; when another
         writer commits first, run it again on the newer registry (``change`` re-checks)."""
-        from deltalake.exceptions import CommitFailedError, DeltaError
+        from deltalake.exceptions import DeltaError
         for attempt in range(ATTEMPTS):
-            version, current = self.load()
-            data = json.loads(json.dumps(current))
-            change(data)
-            rows = [{"kind": _KIND[part], "id": key, "definition": _dump(value), "format": self.format}
-                    for part in PARTS for key, value in data[part].items()
-                    if key not in current[part] or _dump(current[part][key]) != _dump(value)]
-            if not rows:
-                return
-            try:
-                self._commit(version, rows)
-            except (CommitFailedError, DeltaError) as e:
-                if not _is_conflict(e):
-                    raise
-                self._table = None                     # reload: another writer committed first
-                time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))    # full jitter
-                continue
-            self._compact()
-            return
+            with self._lock:
+                version, current = self._load()
+                data = json.loads(json.dumps(current))
+                change(data)
+                rows = [{"kind": _KIND[part], "id": key, "definition": _dump(value), "format": self.format}
+                        for part in PARTS for key, value in data[part].items()
+                        if key not in current[part] or _dump(current[part][key]) != _dump(value)]
+                if not rows:
+                    return
+                try:
+                    self._commit(version, rows)
+                except (DeltaError, OSError) as e:
+                    self._table = None
+                    if self._newest_version() <= version:         # nobody else committed: a real failure
+                        raise RegistryError(f"could not commit to the registry table {self.uri}: "
+                                            f"{_one_line(e)}") from None
+                else:
+                    self._compact()
+                    return
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))    # lost a race: full jitter, check again
         raise RegistryConflict(f"the registry at {self.uri} changed under each of {ATTEMPTS} attempts to commit this "
                                "registration (many writers at once): run it again")
+
+    def _newest_version(self) -> int:
+        table = self._open()
+        return -1 if table is None else table.version()
 
     def _compact(self) -> None:
         """Each MERGE adds a small file: past COMPACT_AT of them, rewrite them as one, so a
         reader on object storage makes a few GETs, not hundreds (a lost race is left to the
         next writer)."""
-        from deltalake.exceptions import CommitFailedError
+        from deltalake.exceptions import DeltaError
         table = self._open()
         if table is not None and len(table.file_uris()) > COMPACT_AT:
             try:
                 table.optimize.compact()
-            except CommitFailedError:
+            except (DeltaError, OSError):                  # the registration is in; the next one compacts
                 self._table = None
 
     def _commit(self, version: int, rows: list[dict]) -> None:
@@ -168,11 +180,20 @@ class RegistryTable:
         return json.dumps({"format": self.format, **self.load()[1]}, indent=2, sort_keys=True) + "\n"
 
 
-def _is_conflict(e: Exception) -> bool:
-    """A commit refused because another writer got there first (or created the table first)."""
-    from deltalake.exceptions import CommitFailedError
-    text = str(e).lower()
-    return isinstance(e, CommitFailedError) or "already exists" in text or "version" in text and "exists" in text
+def _one_line(e: BaseException) -> str:
+    """delta-rs's error message on one line (it spreads causes over indented, coloured lines)."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m|↳", " ", str(e)).split())
+
+
+def _rows(table) -> list[dict]:
+    """The table's rows, read file by file with pyarrow (delta-rs's own Arrow export leaves
+    some processes aborting at exit: delta-io/delta-rs#2184)."""
+    import pyarrow.parquet as pq
+    rows = []
+    for uri in table.file_uris():
+        fs, path = uris.filesystem(uri)
+        rows += pq.read_table(path, filesystem=fs).to_pylist()
+    return rows
 
 
 def migrate(root: str, format_version: int, check) -> int:
@@ -200,7 +221,11 @@ def migrate(root: str, format_version: int, check) -> int:
                             "at format 1: it was not written by palette")
     for part in PARTS:
         data.setdefault(part, {})
-    check(data)
+    try:
+        check(data)
+    except (TypeError, KeyError, AttributeError) as e:
+        raise RegistryError(f"{legacy} holds a definition this palette cannot read ({e!r}); fix it or restore it "
+                            "from version control, then migrate") from None
     from deltalake import DeltaTable
     if DeltaTable.is_deltatable(uris.python_uri(table.uri)):
         raise RegistryError(f"{root} has both {legacy} and the registry table {table.uri}: the table wins; move "
@@ -208,6 +233,11 @@ def migrate(root: str, format_version: int, check) -> int:
                             "(palette registry export)")
     rows = [{"kind": _KIND[part], "id": key, "definition": _dump(value), "format": format_version}
             for part in PARTS for key, value in data[part].items()]
-    table._commit(-1, rows)
+    from deltalake.exceptions import DeltaError
+    try:
+        table._commit(-1, rows)
+    except DeltaError as e:
+        raise RegistryError(f"could not create the registry table {table.uri} ({_one_line(e)}): another migration "
+                            "may have run at the same time; check it with palette registry export") from None
     os.replace(path, path + ".migrated")
     return len(rows)

@@ -67,12 +67,15 @@ def storage_options(uri: str) -> dict[str, str] | None:
     if scheme(uri) not in _S3_SCHEMES:
         return None
     opts = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if endpoint:
         opts["AWS_ENDPOINT_URL"] = endpoint
         if endpoint.startswith("http://"):
             opts["AWS_ALLOW_HTTP"] = "true"
-    opts.setdefault("AWS_REGION", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+        region = region or "us-east-1"                # an S3-compatible server's usual signing region
+    if region:                                        # else AWS's own resolution (profile, bucket's region)
+        opts["AWS_REGION"] = region
     return opts
 
 
@@ -83,8 +86,9 @@ def filesystem(uri: str):
     if s in ("", "file"):
         return pafs.LocalFileSystem(), os.path.abspath(local_path(uri))
     if s in _S3_SCHEMES:
-        endpoint = (storage_options(uri) or {}).get("AWS_ENDPOINT_URL")
-        kwargs = {"region": storage_options(uri)["AWS_REGION"]}
+        opts = storage_options(uri)
+        endpoint = opts.get("AWS_ENDPOINT_URL")
+        kwargs = {"region": opts["AWS_REGION"]} if "AWS_REGION" in opts else {}
         if endpoint:
             parsed = urlparse(endpoint)
             kwargs.update(endpoint_override=parsed.netloc, scheme=parsed.scheme or "https")
@@ -104,6 +108,7 @@ def write_bytes(uri: str, data: bytes) -> str:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         try:
+            os.fchmod(fd, 0o666 & ~_umask())             # as open() would: readable by the readers a umask allows
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
@@ -116,6 +121,19 @@ def write_bytes(uri: str, data: bytes) -> str:
     with fs.open_output_stream(path) as out:
         out.write(data)
     return str(uri)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def makedirs(uri: str) -> None:
+    """Create the folder ``uri`` (on object storage: check the bucket answers), so a bad
+    destination is found when it is named, not at the first write."""
+    fs, path = filesystem(uri)
+    fs.create_dir(path, recursive=True)
 
 
 def write_text(uri: str, text: str) -> str:
@@ -151,5 +169,5 @@ def listdir(uri: str) -> list[str]:
     return [name for name, folder, _ in entries(uri) if not folder]
 
 
-__all__ = ["entries", "exists", "listdir", "filesystem", "is_local", "join", "local_path", "python_uri", "read_bytes", "scheme",
+__all__ = ["entries", "exists", "listdir", "makedirs", "filesystem", "is_local", "join", "local_path", "python_uri", "read_bytes", "scheme",
            "storage_options", "write_bytes", "write_text"]

@@ -143,6 +143,10 @@ class FeatureLog:
                  roll_seconds: float = 60.0, on_drop=None):
         self.on_drop = on_drop or (lambda n: None)          # told how many records were dropped
         self.root = os.fspath(root)                          # a folder or a URI (s3a://bucket/logs)
+        try:
+            uris.makedirs(self.root)                         # a bad --log-dir fails at start, not a minute in
+        except OSError as e:
+            raise LogConfigError(f"--log-dir {self.root}: cannot write there ({e}); name a folder or an s3a:// URI palette can write") from None
         self.roll_rows, self.roll_seconds = roll_rows, roll_seconds
         self.dropped = self.written = self.files = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)

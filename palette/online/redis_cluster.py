@@ -120,27 +120,32 @@ class RedisClusterStore(RedisStore):
                 continue
             per_node.setdefault(node.name, (node, []))[1].append(positions)
         sent = []
-        for node, groups in per_node.values():
-            conn = self._connection_to(node)
-            try:
-                conn.send_packed_command([b"".join([_mget_command([keys[i] for i in p]) for p in groups])])
-                sent.append((conn, groups))
-            except (self._redis.RedisError, OSError):
-                conn.disconnect()
-                missed += groups
-        for conn, groups in sent:
-            for j, positions in enumerate(groups):
+        try:
+            for node, groups in per_node.values():
+                conn = self._connection_to(node)
                 try:
-                    reply = conn.read_response()
-                except self._redis.ResponseError:   # a whole reply read: the connection stays in step
-                    missed.append(positions)
-                    continue
+                    conn.send_packed_command([b"".join([_mget_command([keys[i] for i in p]) for p in groups])])
+                    sent.append((conn, groups))
                 except (self._redis.RedisError, OSError):
                     conn.disconnect()
-                    missed += groups[j:]
-                    break
-                for i, v in zip(positions, reply):
-                    values[i] = v
+                    missed += groups
+            for conn, groups in sent:
+                for j, positions in enumerate(groups):
+                    try:
+                        reply = conn.read_response()
+                    except self._redis.ResponseError:   # a whole reply read: the connection stays in step
+                        missed.append(positions)
+                        continue
+                    except (self._redis.RedisError, OSError):
+                        conn.disconnect()
+                        missed += groups[j:]
+                        break
+                    for i, v in zip(positions, reply):
+                        values[i] = v
+        except BaseException:                       # replies left unread would answer the next read
+            for conn, _ in sent:
+                conn.disconnect()
+            raise
         return missed
 
     def _mget(self, key_lists: list[list[bytes]]) -> list[list]:
@@ -225,7 +230,7 @@ def _mget_command(keys: list[bytes]) -> bytes:
 def _host_port(node: str) -> tuple[str, int]:
     host, sep, port = node.rpartition(":")
     if not sep or not port.isdigit():
-        raise ValueError(f"node {node!r} has no port")
+        raise BadStoreURL(f"node {node!r} has no port")
     return host.strip("[]"), int(port)
 
 

@@ -218,7 +218,8 @@ def load_model(m: ModelConfig, online_store, feature_log: FeatureLog | None = No
                              f"it writes {', '.join(written) or 'nothing'}")
     fields = scorer.request_fields()
     pinned = source.get("name") and source.get("version") is not None
-    version = f"models:/{source['name']}/{source['version']}" if pinned else os.path.realpath(m.path)
+    version = f"models:/{source['name']}/{source['version']}" if pinned else \
+        m.path if ":/" in m.path else os.path.realpath(m.path)          # runs:/…, a URI as given; a folder's real path
     logged = None if feature_log is None else ModelLog(feature_log, m.name, version, scorer, log_sample, log_by)
     profiler = None
     if profile_window > 0:

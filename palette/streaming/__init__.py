@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 
 from palette import uris
-from palette.errors import JobError
+from palette.errors import InvalidArgument, JobError
 
 log = logging.getLogger("palette.streaming")
 
@@ -64,7 +64,13 @@ def _check_checkpoint(checkpoint: str, group) -> None:
     whole = json.loads(json.dumps(group.to_json()))        # what decides the values; not descriptions or tags
     definition = {k: whole[k] for k in ("entity", "name", "source", "aggregations", "hop", "lateness", "timestamp_col")}
     definition["features"] = [[f["name"], f["type"]] for f in whole["features"]]
-    if uris.exists(path):
+    try:
+        found = uris.exists(path)
+    except InvalidArgument:                                # hdfs://, dbfs:/: Spark's files only, unchecked
+        log.warning("the checkpoint %s is on a file system palette's Python side cannot open: restarting it with "
+                    "another definition of %s is not detected", checkpoint, group.id)
+        return
+    if found:
         stored = json.loads(uris.read_bytes(path))
         if stored != definition:
             changed = sorted(k for k in set(stored) | set(definition) if stored.get(k) != definition.get(k))
