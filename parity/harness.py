@@ -171,7 +171,9 @@ def _offline_latest(store, gid: str, keys: list[tuple], as_of: datetime) -> dict
     schema = ", ".join(f"`{k}` {types[t]}" for k, t in entity.join_keys.items())
     wanted = spark.createDataFrame([list(k) for k in keys], schema)
     table = store.read(gid, spark=spark).where(F.col(group.timestamp_col) <= F.lit(as_of))
-    latest = latest_rows(table, entity, group).join(wanted, key_cols)
+    # the sampled keys go to the executors, not the table to the driver: unhinted, Spark can
+    # broadcast the table's latest rows (a list-made frame's size is unknown to it)
+    latest = latest_rows(table, entity, group).join(F.broadcast(wanted), key_cols)
     rows = latest.toArrow().to_pylist()
     features = [f.name for f in group.features]
     return {tuple(r[k] for k in key_cols): (normalize(r[group.timestamp_col]), {f: normalize(r[f]) for f in features})

@@ -10,6 +10,11 @@ keys; then the online records of those keys are read once more, with their event
 for the store-skew check. What RPC groups answered (values, fallbacks) is recorded per key
 for the harness to write into their tables before ``transform()`` reads them back.
 
+The store is read with a read timeout of ``READ_TIMEOUT_MS`` unless its URL sets
+``timeout_ms``: a server's default (5 ms for Redis) budgets one request's keys, the check
+reads batches of thousands in one round trip, which a busy or big store (a million keys)
+answers in more.
+
 REQUEST and RESULT are pickle files the harness writes and reads in a temporary
 directory of its own (rows and results between two processes of one run; a saved model
 is never pickled).
@@ -19,10 +24,12 @@ from __future__ import annotations
 import pickle
 import sys
 import time
+from urllib.parse import parse_qs, urlsplit
 
 from palette.nospark import block_spark, spark_modules
 
 ROW_ID = "__palette_parity_row"
+READ_TIMEOUT_MS = 10_000
 
 
 def _forbid_spark() -> None:
@@ -135,7 +142,8 @@ def score(request: dict) -> dict:
             url = None
         if url is not None:
             as_of = request["as_of"]
-            online_store = open_store(url, clock=lambda: as_of)
+            patient = {} if "timeout_ms" in parse_qs(urlsplit(url).query) else {"timeout_ms": READ_TIMEOUT_MS}
+            online_store = open_store(url, clock=lambda: as_of, **patient)
     scorer = load_scorer(request["model"], online_store=online_store)
     loaded = time.perf_counter()
     columns, n, size = request["columns"], len(request["columns"][ROW_ID]), request["batch_rows"]

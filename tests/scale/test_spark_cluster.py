@@ -51,6 +51,18 @@ def delta_versions(path: str) -> list[int]:
     return sorted(int(os.path.basename(f)[:20]) for f in glob.glob(f"{path}/_delta_log/*.json"))
 
 
+def by_age(path: str, max_age: timedelta, now: datetime) -> tuple[list[str], list[str]]:
+    """The restaurants of a source whose latest event is within ``max_age`` of ``now`` (an
+    hour's margin), and those past it: what the online store serves, and what it must not."""
+    latest: dict[str, datetime] = {}
+    for row in pq.read_table(path, columns=["r_id", "event_ts"]).to_pylist():
+        t = row["event_ts"].replace(tzinfo=None)
+        latest[row["r_id"]] = max(latest.get(row["r_id"], t), t)
+    margin = timedelta(hours=1)
+    return (sorted(r for r, t in latest.items() if now - t < max_age - margin),
+            sorted(r for r, t in latest.items() if now - t > max_age + margin))
+
+
 def last_json(stdout: str) -> dict:
     """The job's JSON line (py4j may log on stdout after it)."""
     return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
@@ -108,9 +120,9 @@ def test_the_eta_jobs_run_on_a_standalone_cluster(spark_cluster, story, redis_ur
     run("stream", *[a for g in STREAM_GROUPS for a in ("--group", g)], "--checkpoint", str(root / "checkpoints"),
         "--online-store", redis_url, "--once")
     online = open_store(redis_url)
-    located = sorted(set(pq.read_table(sim.paths["locations"]).column("r_id").to_pylist()))
-    (found,) = online.read([(online.layout("restaurant:location_fg"), located)])
-    assert all(f is not None for f in found)
+    fresh, expired = by_age(sim.paths["locations"], eta.MAX_AGE["location_fg"], story["now"])
+    (found,) = online.read([(online.layout("restaurant:location_fg"), fresh + expired)])
+    assert fresh and [f is not None for f in found] == [True] * len(fresh) + [False] * len(expired)
     for gid in STREAM_GROUPS:
         assert delta_versions(store.table_path(gid)), gid
 
@@ -125,9 +137,9 @@ def test_the_eta_jobs_run_on_a_standalone_cluster(spark_cluster, story, redis_ur
 
     # materialize: every group's latest values into Redis, written by the executors
     run("materialize", "--online-store", redis_url, "--full")
-    with_prep = sorted(set(batch.column("r_id").to_pylist()))
-    (found,) = online.read([(online.layout("restaurant:batch_fg", refresh=True), with_prep + ["nobody"])])
-    assert all(f is not None for f in found[:-1]) and found[-1] is None
+    fresh, expired = by_age(sim.paths["batch_fg"], eta.MAX_AGE["batch_fg"], story["now"])
+    (found,) = online.read([(online.layout("restaurant:batch_fg", refresh=True), fresh + expired + ["nobody"])])
+    assert fresh and [f is not None for f in found] == [True] * len(fresh) + [False] * (len(expired) + 1)
 
     # batch_score: every order scored into a Delta table partitioned by run id
     out = run("batch_score", "--model", "models:/eta_cluster@champion", "--input", sim.paths["orders"],
@@ -148,6 +160,7 @@ def test_the_eta_jobs_run_on_a_standalone_cluster(spark_cluster, story, redis_ur
     # every application ran on the cluster, with executors on its workers
     state = json.loads(urllib.request.urlopen(spark_cluster[1] + "/json", timeout=5).read())
     names = [a["name"] for a in state["completedapps"]]
-    for job in ("ingest", "stream", "train", "materialize", "batch_score", "parity"):
-        assert f"{job}.py" in names, names
+    for app in ("palette-ingest-restaurant:batch_fg", "palette-stream", "palette-train", "palette-materialize",
+                "palette-batch-score", "palette-parity"):
+        assert app in names, names
     online.close()
