@@ -212,11 +212,7 @@ class RedisClusterStore(RedisStore):
         self._fail(error or self._redis.ConnectionError("no master known"), "answering a ping")
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.disconnect()
-            self._connections.clear()
-        self._local = threading.local()
+        self._drop_connections()
         self._reader.close()
         self._writer.close()
 

@@ -137,12 +137,16 @@ class RedisStore(OnlineStore):
     def ping(self) -> None:
         self._call(self._reader, "answering a ping", "PING")
 
-    def close(self) -> None:
+    def _drop_connections(self) -> None:
+        """Disconnect the per-thread connections this store made itself."""
         with self._lock:
             for conn in self._connections:
                 conn.disconnect()
             self._connections.clear()
         self._local = threading.local()
+
+    def close(self) -> None:
+        self._drop_connections()
         self._reader.connection_pool.disconnect()
         self._writer.connection_pool.disconnect()
 
