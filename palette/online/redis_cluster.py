@@ -21,7 +21,6 @@ other slots keep answering; the client picks up the promoted replica by itself.
 """
 from __future__ import annotations
 
-import threading
 from urllib.parse import urlsplit, urlunsplit
 
 from palette.errors import BadStoreURL
