@@ -1,6 +1,7 @@
 """Offline profiles: a group's Delta table profiled by event-time window in Spark, into
 palette_profiles; reruns profile only the windows whose rows changed."""
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,8 +142,8 @@ def test_served_profiles_reach_the_table_once_per_window_and_again_when_a_replic
     assert ingest_served(spark_session, stats_store, str(tmp_path / "logs")) == {"eta": 4}
     assert ingest_served(spark_session, stats_store, str(tmp_path / "logs")) == {"eta": 0}     # nothing new
     clock.sleep(0.01)
-    other = write_window(tmp_path / "other", "eta", "v1", start, start + 60, 5,      # another replica's file
-                         {"order_size": Profile.of(np.arange(5.0))})
+    other = Path(write_window(tmp_path / "other", "eta", "v1", start, start + 60, 5,      # another replica's file
+                              {"order_size": Profile.of(np.arange(5.0))}))
     other.rename(logs / "eta" / other.name.replace(f"-{socket.gethostname()}-{os.getpid()}", "-otherhost-7"))
     assert ingest_served(spark_session, stats_store, str(tmp_path / "logs")) == {"eta": 2}     # that window again
     rows = _profiles(spark_session, stats_store, "source = 'served'")

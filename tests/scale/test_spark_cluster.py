@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import subprocess
+import time
 import urllib.request
 import uuid
 from datetime import datetime, timedelta
@@ -26,14 +27,23 @@ from palette.testing import submit_command
 
 pytestmark = pytest.mark.spark
 
+ORDERS = 1000
 STREAM_GROUPS = ("restaurant:realtime_fg", "restaurant:location_fg", "region:service_fg")
+
+
+# Short-lived JVMs on two shared cores: the client compiler only and the serial collector
+# start the driver and executors faster (what a test cluster wants, not a production one).
+QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+CONF = {"spark.executor.memory": "768m", "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
+        "spark.driver.extraJavaOptions": QUICK_JVM, "spark.executor.extraJavaOptions": QUICK_JVM}
 
 
 def submit(cluster, job: str, *args: str, cwd, env=None, expect: int = 0) -> subprocess.CompletedProcess:
     master, _ = cluster
-    done = subprocess.run(submit_command(master, job, list(args), {"spark.executor.memory": "768m",
-                                                                   "spark.sql.shuffle.partitions": "4"}),
-                          capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=600)
+    started = time.monotonic()
+    done = subprocess.run(submit_command(master, job, list(args), CONF), capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=600)
+    print(f"spark-submit {job}: exit {done.returncode} in {time.monotonic() - started:.1f} s", flush=True)
     assert done.returncode == expect, f"{job} exited {done.returncode}:\n{done.stderr[-4000:]}"
     return done
 
@@ -82,7 +92,7 @@ def story(tmp_path_factory, kafka_servers):
     import mlflow
     root = tmp_path_factory.mktemp("cluster")
     now = datetime.utcnow().replace(second=0, microsecond=0)
-    sim = eta.simulate(str(root / "sources"), orders=2000, seed=3, days=7, start=now - timedelta(days=7))
+    sim = eta.simulate(str(root / "sources"), orders=ORDERS, seed=3, days=7, start=now - timedelta(days=7))
     scratch = FeatureStore(str(root / "scratch"))
     eta.declare(scratch)
     topics = {"order_events": f"orders-{uuid.uuid4().hex[:8]}", "locations": f"locations-{uuid.uuid4().hex[:8]}"}
@@ -127,12 +137,12 @@ def test_the_eta_jobs_run_on_a_standalone_cluster(spark_cluster, story, redis_ur
         assert delta_versions(store.table_path(gid)), gid
 
     # train: point-in-time features on the cluster, logged and registered in MLflow
-    trained = last_json(run("train", "--pipeline", "palette.examples.eta:pipeline", "--pipeline-arg", "max_iter=10",
+    trained = last_json(run("train", "--pipeline", "palette.examples.eta:pipeline", "--pipeline-arg", "max_iter=5",
                              "--data", sim.paths["orders"], "--label", "delivery_minutes", "--timestamp-col",
                              "order_ts", "--experiment", "eta_cluster", "--register", "eta_cluster",
                              "--alias", "champion").stdout)
     assert trained["registered"] == "models:/eta_cluster/1"
-    assert trained["train_rows"] + trained["test_rows"] == 2000
+    assert trained["train_rows"] + trained["test_rows"] == ORDERS
     assert trained["metrics"]["rmse"] < trained["metrics"]["baseline_rmse"]
 
     # materialize: every group's latest values into Redis, written by the executors
@@ -144,9 +154,9 @@ def test_the_eta_jobs_run_on_a_standalone_cluster(spark_cluster, story, redis_ur
     # batch_score: every order scored into a Delta table partitioned by run id
     out = run("batch_score", "--model", "models:/eta_cluster@champion", "--input", sim.paths["orders"],
               "--output", str(root / "predictions"), "--run-id", "cluster-1", "--keep", "order_id,r_id,order_ts").stdout
-    assert "'rows': 2000" in out and "'version': 0" in out, out
+    assert f"'rows': {ORDERS}" in out and "'version': 0" in out, out
     scores = pq.read_table(root / "predictions" / "run_id=cluster-1")
-    assert scores.num_rows == 2000 and scores.column("prediction").null_count == 0
+    assert scores.num_rows == ORDERS and scores.column("prediction").null_count == 0
 
     # parity: the registered model's transform() on the cluster against the serving path reading Redis
     now = story["now"]
