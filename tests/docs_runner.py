@@ -1,11 +1,21 @@
-"""Run the Python blocks of one docs page as a reader would paste them into one fresh
-session: ``python tests/docs_runner.py docs/PAGE.md`` in the working directory the page
-expects. Blocks run in order in one namespace; a ``>>>`` block runs as a doctest (outputs
-compared); a block opening with ``# test_*.py`` is written to that file and run by pytest,
-which must pass. Exit status 0 when every block ran."""
+"""Run the Python blocks of docs pages as a reader would paste them into one fresh
+session: ``python tests/docs_runner.py docs/PAGE.md [docs/OTHER.md …] [--results FILE]`` in
+the working directory the pages expect. Blocks run in order in one namespace; a ``>>>``
+block runs as a doctest (outputs compared); a block opening with ``# test_*.py`` is written
+to that file and run by pytest, which must pass.
+
+Several pages run one after another in this one process — one JVM, started and warmed up
+once — each as if fresh: a new namespace, the working directory emptied (but for
+``demo-out``), the environment as the process found it, palette's configuration, MLflow's
+tracking URI and active run, Spark's streams and cache reset. ``--results`` writes each
+page's outcome (``"ok"`` or its error) as JSON. Exit status 0 when every page ran."""
 import doctest
+import json
+import os
 import re
+import shutil
 import sys
+import traceback
 from pathlib import Path
 
 TEST_MODULE = re.compile(r"# (test_\w+\.py)\n")
@@ -33,7 +43,7 @@ def run_block(block: str, name: str, namespace: dict) -> None:
         exec(compile(block, name, "exec"), namespace)
 
 
-def main(page: str) -> int:
+def run_page(page: str) -> None:
     blocks = python_blocks(Path(page).read_text())
     namespace: dict = {"__name__": "__main__"}
     for i, block in enumerate(blocks, 1):
@@ -41,8 +51,58 @@ def main(page: str) -> int:
         print(f"--- {name}", flush=True)
         run_block(block, name, namespace)
     print(f"--- {Path(page).name}: {len(blocks)} blocks ran", flush=True)
-    return 0
+
+
+KEEP = {"demo-out"}            # what the test links into the working directory for the pages
+
+
+def reset(workdir: Path, environ: dict[str, str]) -> None:
+    """What one page leaves behind, undone before the next: its files, its environment
+    variables, palette's configuration, MLflow's tracking URI and run, Spark's running
+    streams and cached tables, the test modules it wrote."""
+    if "pyspark" in sys.modules:
+        from pyspark.sql import SparkSession
+        spark = SparkSession.getActiveSession()
+        if spark is not None:
+            for query in spark.streams.active:
+                query.stop()
+            spark.catalog.clearCache()
+    if "mlflow" in sys.modules:
+        import mlflow
+        from mlflow.tracking._tracking_service import utils
+        while mlflow.active_run():
+            mlflow.end_run()
+        utils._tracking_uri = None                      # back to MLFLOW_TRACKING_URI or MLflow's default
+    if "palette.config" in sys.modules:
+        sys.modules["palette.config"]._CONFIGURED.clear()
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(workdir)
+    for entry in workdir.iterdir():
+        if entry.name not in KEEP:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(workdir) + os.sep):
+            del sys.modules[name]
+
+
+def main(pages: list[str], results: str | None = None) -> int:
+    workdir, environ, outcome = Path.cwd(), dict(os.environ), {}
+    for page in pages:
+        reset(workdir, environ)
+        try:
+            run_page(page)
+            outcome[Path(page).name] = "ok"
+        except Exception as e:                          # noqa: BLE001 -- reported per page, the next one runs
+            traceback.print_exc()
+            outcome[Path(page).name] = f"{type(e).__name__}: {e}"[:4000]
+        print(f"=== {Path(page).name}: {outcome[Path(page).name][:200]}", flush=True)
+    if results:
+        Path(results).write_text(json.dumps(outcome))
+    return 0 if all(v == "ok" for v in outcome.values()) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    args = sys.argv[1:]
+    results = args[args.index("--results") + 1] if "--results" in args else None
+    sys.exit(main([a for a in args if a not in ("--results", results)], results))

@@ -43,9 +43,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 
-def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
+def run(workdir: str, orders: int = 20000, kitchen: str = "python", trees: int = 50) -> dict:
     """The story (see the module); ``kitchen``: how the kitchen queue is fetched, through
-    the kitchen service's Python client (``"python"``) or from the service at a URL."""
+    the kitchen service's Python client (``"python"``) or from the service at a URL;
+    ``trees``: the GBT's iterations."""
     import mlflow
 
     from palette.examples import eta
@@ -78,7 +79,8 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
     checkpoints = f"{workdir}/checkpoints"
     ingested = eta.ingest(spark, store, sim, checkpoint=checkpoints)
     trained = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
-                        store_root=store.root, experiment="eta", register="eta", alias="champion", spark=spark)
+                        store_root=store.root, experiment="eta", register="eta", alias="champion",
+                        pipeline_args={"max_iter": trees}, spark=spark)
     online = f"sqlite:///{workdir}/online.db"
     materialize.run(online, store_root=store.root, spark=spark)
     scores = batch_score.run("models:/eta@champion", sim.paths["orders"], f"{workdir}/predictions",
@@ -118,7 +120,7 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python") -> dict:
     queue = next(r for r in consistency.rows if r["group"] == eta.KITCHEN_GROUP and r["feature"] == "queue_minutes")
     retrained = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes",
                           "order_ts", store_root=store.root, experiment="eta", register="eta", alias="champion",
-                          spark=spark)
+                          pipeline_args={"max_iter": trees}, spark=spark)
 
     requests = f"{workdir}/requests"
     all_orders.select("r_id", "order_size").limit(2000) \
@@ -303,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m palette.examples.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20000)
     parser.add_argument("--workdir", default="demo-out")
+    parser.add_argument("--trees", type=int, default=50, help="the GBT's iterations (default 50)")
     parser.add_argument("--kitchen", default="python", help="fetch the kitchen queue through the kitchen service's "
                         "Python client (python, the default) or from the service at this URL "
                         "(python -m palette.examples.kitchen --port N)")
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    result = run(args.workdir, args.orders, args.kitchen)
+    result = run(args.workdir, args.orders, args.kitchen, args.trees)
     print(summary(result))
     return 0 if result["parity_ok"] else 1
 

@@ -1,12 +1,14 @@
 """Every Python block of every page in docs/ runs as written: a page's blocks in order, in
-one fresh Python session (``tests/docs_runner.py``, its own process and JVM: Spark resolves
-relative paths against the JVM's working directory), in a fresh working directory.
+one Python session (``tests/docs_runner.py``: the pages one after another in one process of
+their own, each with a fresh namespace, an emptied working directory — the JVM's too, since
+Spark resolves relative paths against it — and the environment reset), the JVM started once.
 
 Pages that work on the ETA example say so and use what ``make demo`` leaves in
 ``demo-out/`` (the store, the online store, the model, the orders, the served log); here
-that directory comes from the same ``palette.examples.demo.run``, on 2,000 orders, and is
-linked into each such page's directory.
+that directory comes from the same ``palette.examples.demo.run``, on 2,000 orders and a GBT
+of 10 trees, and is linked into the pages' working directory.
 """
+import json
 import os
 import subprocess
 import sys
@@ -57,7 +59,7 @@ def demo_out(tmp_path_factory, spark_session):
 
     before = os.environ.get("MLFLOW_TRACKING_URI"), mlflow.get_tracking_uri()
     world = tmp_path_factory.mktemp("world") / "demo-out"
-    result = demo.run(str(world), orders=2000)
+    result = demo.run(str(world), orders=2000, trees=10)
     assert result["parity_ok"] and result["logged"] == result["http_requests"] > 0
     assert {"order_size", "order_size_f"} <= set(result["monitoring"]["busy"]["alerted"])   # the planted busy hour
     yield world
@@ -68,15 +70,31 @@ def demo_out(tmp_path_factory, spark_session):
     mlflow.set_tracking_uri(before[1])
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_the_python_blocks_of_a_docs_page_run_as_written(page, request, tmp_path):
-    text = (DOCS / page).read_text()
-    if "demo-out/" in text:
-        (tmp_path / "demo-out").symlink_to(request.getfixturevalue("demo_out"), target_is_directory=True)
+@pytest.fixture(scope="module")
+def pages_run(demo_out, tmp_path_factory):
+    """Every page, run once by the runner in one working directory holding ``demo-out``:
+    each page's output and outcome."""
+    workdir = tmp_path_factory.mktemp("pages")
+    (workdir / "demo-out").symlink_to(demo_out, target_is_directory=True)
+    results = workdir.parent / f"{workdir.name}-results.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PALETTE_STORE", "PALETTE_ONLINE"))}
-    done = subprocess.run([sys.executable, str(RUNNER), str(DOCS / page)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"docs/{page}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
-    assert f"{page}: {len(python_blocks(text))} blocks ran" in done.stdout
-    missing = [line for line in PRINTS[page] if line not in done.stdout]
-    assert not missing, f"docs/{page} printed:\n{done.stdout[-6000:]}\nwithout: {missing}"
+    done = subprocess.run([sys.executable, str(RUNNER), *[str(DOCS / p) for p in PAGES], "--results", str(results)],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=2400)
+    assert results.exists(), f"the docs runner exited {done.returncode}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    outcome = json.loads(results.read_text())
+    output = {}
+    for page in PAGES:
+        start = done.stdout.find(f"--- {page} python block 1\n")
+        end = done.stdout.find(f"=== {page}: ", max(start, 0))
+        output[page] = done.stdout[start:end] if start >= 0 and end >= 0 else ""
+    return outcome, output, done.stderr
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_python_blocks_of_a_docs_page_run_as_written(page, pages_run):
+    outcome, output, stderr = pages_run
+    text = (DOCS / page).read_text()
+    assert outcome.get(page) == "ok", f"docs/{page}: {outcome.get(page)}\n{output[page][-6000:]}\n{stderr[-3000:]}"
+    assert f"{page}: {len(python_blocks(text))} blocks ran" in output[page]
+    missing = [line for line in PRINTS[page] if line not in output[page]]
+    assert not missing, f"docs/{page} printed:\n{output[page][-6000:]}\nwithout: {missing}"
