@@ -24,6 +24,7 @@ from palette import FeatureGroup, FeatureStore, StreamSource
 from palette.examples import eta
 from palette.online import open_store
 from palette.testing import submit_command
+from processes import QUICK_JVM
 
 pytestmark = pytest.mark.spark
 
@@ -31,9 +32,6 @@ ORDERS = 1000
 STREAM_GROUPS = ("restaurant:realtime_fg", "restaurant:location_fg", "region:service_fg")
 
 
-# Short-lived JVMs on two shared cores: the client compiler only and the serial collector
-# start the driver and executors faster (what a test cluster wants, not a production one).
-QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 CONF = {"spark.executor.memory": "768m", "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
         "spark.driver.extraJavaOptions": QUICK_JVM, "spark.executor.extraJavaOptions": QUICK_JVM}
 
