@@ -2,11 +2,14 @@
 the Delta jars from the local Maven repository."""
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 # Python workers (mapInArrow in materialization) run this interpreter, where palette is installed.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# Every JVM the tests start reads tests/spark_conf/spark-defaults.conf (tiny data's settings).
+os.environ["SPARK_CONF_DIR"] = str(Path(__file__).resolve().parent / "spark_conf")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -37,20 +40,6 @@ def ansi(request, spark_session):
     spark_session.conf.set("spark.sql.ansi.enabled", request.param)
     yield request.param
     spark_session.conf.set("spark.sql.ansi.enabled", old)
-
-
-@pytest.fixture(scope="module")
-def small_delta_snapshots(spark_session):
-    """Tiny tables: rebuild Delta snapshots in 2 partitions, not 50 (speed only; same results)."""
-    key = "spark.databricks.delta.snapshotPartitions"
-    old = spark_session.conf.get(key, None)
-    spark_session.conf.set(key, "2")
-    yield
-    if old is None:
-        spark_session.conf.unset(key)
-    else:
-        spark_session.conf.set(key, old)
-
 
 
 @pytest.fixture(scope="session")
@@ -96,13 +85,7 @@ def kitchen(kitchen_service):
 def eta(spark_session, tmp_path_factory):
     """The ETA pipeline in both spellings, fitted and saved, with Spark's outputs (tests/eta_fixtures.py)."""
     from eta_fixtures import build_eta
-    key = "spark.databricks.delta.snapshotPartitions"
-    old = spark_session.conf.get(key, None)
-    spark_session.conf.set(key, "2")
-    try:
-        return build_eta(spark_session, tmp_path_factory)
-    finally:
-        spark_session.conf.unset(key) if old is None else spark_session.conf.set(key, old)
+    return build_eta(spark_session, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

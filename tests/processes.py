@@ -13,13 +13,6 @@ from palette.nospark import sitecustomize
 
 BLOCKER = sitecustomize("the serving process must not import it")
 
-# Short-lived JVMs on two shared cores start and warm up faster with the client compiler only
-# and the serial collector: for the Spark processes a test starts (spark-submit's drivers and
-# executors, the docs runner, notebook kernels; SPARK_SUBMIT_OPTS or extraJavaOptions), not
-# the suite's own long-lived JVM, which the server compiler serves better (two test files:
-# 510 s with these options against 433 s without).
-QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-
 
 def http(method, url, body=None, content_type="application/json", timeout=30, headers=None):
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()

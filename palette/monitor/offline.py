@@ -150,29 +150,29 @@ def _runs_path(table: str) -> str:
     return f"{table}_runs"
 
 
-def _last_version(spark: SparkSession, table: str, subject: str, window: timedelta) -> int | None:
-    """The Delta version of ``subject``'s table its offline profiles of this window were built from."""
+def _last_versions(spark: SparkSession, table: str, window: timedelta) -> dict[str, int]:
+    """The Delta version each subject's offline profiles of this window were built from."""
     from delta.tables import DeltaTable
     runs = _runs_path(table)
     if not DeltaTable.isDeltaTable(spark, runs):
-        return None
-    row = (spark.read.format("delta").load(runs)
-           .where((F.col("subject") == subject) & (F.col("window_seconds") == int(window.total_seconds())))
-           .agg(F.max("version").alias("v")).first())
-    return None if row is None else row.v
+        return {}
+    rows = (spark.read.format("delta").load(runs).where(F.col("window_seconds") == int(window.total_seconds()))
+            .groupBy("subject").agg(F.max("version").alias("v")).collect())
+    return {r.subject: r.v for r in rows}
 
 
-def _record_run(spark: SparkSession, table: str, subject: str, window: timedelta, version: int) -> None:
+def _record_runs(spark: SparkSession, table: str, window: timedelta, versions: dict[str, int]) -> None:
+    """Remember the version each subject was profiled from: one MERGE for all of them."""
     from delta.tables import DeltaTable
 
     from palette.offline import ensure_table
     runs = _runs_path(table)
-    row = spark.createDataFrame([(subject, int(window.total_seconds()), version)],
-                                "subject string, window_seconds long, version long").withColumn(
+    rows = spark.createDataFrame([(s, int(window.total_seconds()), v) for s, v in sorted(versions.items())],
+                                 "subject string, window_seconds long, version long").withColumn(
         "run_at", F.current_timestamp())
-    ensure_table(spark, runs, row.schema)
+    ensure_table(spark, runs, rows.schema)
     DeltaTable.forPath(spark, runs).alias("t").merge(
-        row.alias("s"), "t.subject = s.subject AND t.window_seconds = s.window_seconds") \
+        rows.alias("s"), "t.subject = s.subject AND t.window_seconds = s.window_seconds") \
         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
 
 
@@ -195,7 +195,9 @@ def upsert(spark: SparkSession, table: str, rows: DataFrame, replace: str | None
 def profile_groups(spark: SparkSession, store, groups: list[str], window: str | timedelta = "1h",
                    full: bool = False) -> list[ProfileRun]:
     """Profile each group's Delta table by event-time ``window`` into the profiles table
-    (only the windows changed since the last run, unless ``full``)."""
+    (only the windows changed since the last run, unless ``full``). The groups' profiles
+    are written in one MERGE, then the versions they were built from in another: a run
+    cut short between the two profiles the same windows again next time."""
     from delta.tables import DeltaTable
 
     from palette.offline import current_version, read_table
@@ -203,7 +205,9 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
     window = parse_age(window)
     width = int(window.total_seconds() * 1e6)
     table = profiles_path(store.root)
-    runs = []
+    last_versions = {} if full else _last_versions(spark, table, window)
+    done: dict[str, tuple[int, str]] = {}           # group -> (version, method)
+    parts, owned = [], []
     for gid in groups:
         group = store.group(gid)
         path = store.table_path(gid)
@@ -211,9 +215,9 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
             raise InvalidArgument(f"feature group {gid} has no table at {path} yet: ingest it (or backfill it) "
                                   "before profiling it")
         version = current_version(spark, path)
-        last = None if full else _last_version(spark, table, gid, window)
+        last = last_versions.get(gid)
         if last is not None and last >= version:
-            runs.append(ProfileRun(gid, version, 0, 0, "up to date"))
+            done[gid] = (version, "up to date")
             continue
         starts, method = (None, "full") if last is None else _changed_windows(
             spark, path, group.timestamp_col, last, version, width)
@@ -226,25 +230,36 @@ def profile_groups(spark: SparkSession, store, groups: list[str], window: str | 
             df = df.where((F.floor(F.unix_micros(F.col(f"`{group.timestamp_col}`")) / width) * width).isin(starts))
         features = {f.name: f.type for f in profiled(group)}
         features.setdefault(group.timestamp_col, "ts")
-        rows = profile_frame(df, group.timestamp_col, features, window, group.slices).select(
+        parts.append(profile_frame(df, group.timestamp_col, features, window, group.slices).select(
             F.lit(gid).alias("subject"), F.lit("offline").alias("source"), "*").withColumn(
-            "source_version", F.lit(version).cast("long")).withColumn("computed_at", F.current_timestamp())
+            "source_version", F.lit(version).cast("long")).withColumn("computed_at", F.current_timestamp()))
+        condition = (f"t.subject = '{gid}' AND t.source = 'offline' AND "
+                     f"unix_seconds(t.window_end) - unix_seconds(t.window_start) = {int(window.total_seconds())}")
+        if starts is not None:
+            condition += f" AND unix_micros(t.window_start) IN ({', '.join(str(x) for x in starts)})"
+        if starts is None or starts:                # a rerun owns these rows: those not written again go
+            owned.append(f"({condition})")
+        done[gid] = (version, method)
+    counts = {}
+    if parts:
+        rows = parts[0]
+        for part in parts[1:]:
+            rows = rows.unionByName(part)
         rows = rows.cache()
         try:
             with arrow_batches(spark):
-                written = rows.count()
-            windows = rows.select("window_start").distinct().count()
-            owned = (f"t.subject = '{gid}' AND t.source = 'offline' AND "
-                     f"unix_seconds(t.window_end) - unix_seconds(t.window_start) = {int(window.total_seconds())}")
-            if starts is not None:
-                owned += f" AND unix_micros(t.window_start) IN ({', '.join(str(x) for x in starts)})"
-            if written or starts:
-                upsert(spark, table, rows, replace=owned)
+                counts = {r.subject: (r.windows, r.rows) for r in rows.groupBy("subject").agg(
+                    F.countDistinct("window_start").alias("windows"), F.count(F.lit(1)).alias("rows")).collect()}
+            if counts or owned:
+                upsert(spark, table, rows, replace=" OR ".join(owned) or None)
         finally:
             rows.unpersist()
-        _record_run(spark, table, gid, window, version)
-        runs.append(ProfileRun(gid, version, windows, written, method))
-        log.info("profiled %s", runs[-1])
+    fresh = {gid: version for gid, (version, method) in done.items() if method != "up to date"}
+    if fresh:
+        _record_runs(spark, table, window, fresh)
+    runs = [ProfileRun(gid, version, *counts.get(gid, (0, 0)), method) for gid, (version, method) in done.items()]
+    for run in runs:
+        log.info("profiled %s", run)
     return runs
 
 
@@ -262,10 +277,10 @@ def ingest_served(spark: SparkSession, store, logs: str) -> dict[str, int]:
     from .table import summary_row
     directory = profiles_dir(logs)
     table = profiles_path(store.root)
-    written = {}
+    written, last_ingests = {}, _last_versions(spark, table, timedelta(0))   # microseconds of the last ingest
     for model in (name for name, folder, _ in uris.entries(directory) if folder):
         subject = f"served:{model}"
-        last = _last_version(spark, table, subject, timedelta(0)) or 0          # microseconds of the last ingest
+        last = last_ingests.get(subject) or 0
         files = [(name, mtime) for name, folder, mtime in uris.entries(uris.join(directory, model))
                  if not folder and name.endswith(".json")]
         newest = max((mtime for _, mtime in files), default=0)
@@ -281,7 +296,7 @@ def ingest_served(spark: SparkSession, store, logs: str) -> dict[str, int]:
                              "computed_at": datetime.now(timezone.utc)})
         if rows:
             upsert(spark, table, spark.createDataFrame(rows, SCHEMA))
-        _record_run(spark, table, subject, timedelta(0), newest)
+        _record_runs(spark, table, timedelta(0), {subject: newest})
         written[model] = len(rows)
         log.info("served profiles of %s: %d rows from %d changed windows", model, len(rows), len(changed))
     return written

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from docs_runner import python_blocks
-from processes import QUICK_JVM
 
 pytestmark = pytest.mark.spark          # the pages run Spark (and read what make demo left)
 
@@ -79,7 +78,6 @@ def pages_run(demo_out, tmp_path_factory):
     (workdir / "demo-out").symlink_to(demo_out, target_is_directory=True)
     results = workdir.parent / f"{workdir.name}-results.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PALETTE_STORE", "PALETTE_ONLINE"))}
-    env["SPARK_SUBMIT_OPTS"] = QUICK_JVM
     done = subprocess.run([sys.executable, str(RUNNER), *[str(DOCS / p) for p in PAGES], "--results", str(results)],
                           cwd=workdir, env=env, capture_output=True, text=True, timeout=2400)
     assert results.exists(), f"the docs runner exited {done.returncode}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"

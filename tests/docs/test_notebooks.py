@@ -5,7 +5,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from processes import QUICK_JVM
 
 pytestmark = pytest.mark.spark          # the notebooks run Spark
 
@@ -38,7 +37,7 @@ def test_ipynb_is_in_sync_with_its_py_twin(source):
 @pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
 def test_notebook_runs_top_to_bottom(source, tmp_path):
     nb = build.execute(source, env={"PALETTE_EXAMPLE_ORDERS": "2000", "PALETTE_EXAMPLE_TREES": "10",
-                                    "PALETTE_EXAMPLE_DIR": str(tmp_path), "SPARK_SUBMIT_OPTS": QUICK_JVM})
+                                    "PALETTE_EXAMPLE_DIR": str(tmp_path)})
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert outputs and not [o for o in outputs if o.output_type == "error"]
     if source.stem == "embeddings":

@@ -506,7 +506,7 @@ def test_the_plan_holds_no_python_udf(spark_session):
         assert udf not in plan, plan
 
 
-def test_a_dsl_stage_looks_up_a_vector_feature_itself(spark_session, small_delta_snapshots, tmp_path):
+def test_a_dsl_stage_looks_up_a_vector_feature_itself(spark_session, tmp_path):
     """vVal of an embedding feature no earlier stage looked up: the DSL stage looks it up
     (point in time in Spark, a Spark ML vector; latest from the online store without a
     JVM, a float64 array) and both paths give the same numbers, nulls for unknown keys

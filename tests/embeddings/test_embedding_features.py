@@ -35,7 +35,7 @@ def _group(version: int) -> FeatureGroup:
 
 
 @pytest.fixture(scope="module")
-def emb_store(spark_session, small_delta_snapshots, tmp_path_factory):
+def emb_store(spark_session, tmp_path_factory):
     root = tmp_path_factory.mktemp("emb") / "store"
     store = FeatureStore(root)
     store.register(Entity("restaurant", {"r_id": "str"}), _group(1))

@@ -37,9 +37,6 @@ def define(root) -> FeatureStore:
     return s
 
 
-pytestmark = pytest.mark.usefixtures("small_delta_snapshots")
-
-
 @pytest.fixture
 def store(tmp_path):
     return define(tmp_path / "store")
@@ -184,8 +181,6 @@ def test_late_correction_replaces_the_row_it_corrects_and_time_travel_keeps_old_
     assert contents(store, G, version=v1) == sorted(FEATURES_V1)
     assert contents(store, G, version=v2) == after_v2
     assert store.read(G, version=0).count() == 0          # the empty table created before the first MERGE
-
-
 
 
 def test_integer_num_columns_are_stored_as_double(spark_session, store):

@@ -34,9 +34,6 @@ WEATHER_SCHEMA = "c_id string, event_ts timestamp, temp double"
 ROWS_SCHEMA = "row_id int, r_id string, order_ts timestamp"
 
 
-pytestmark = pytest.mark.usefixtures("small_delta_snapshots")
-
-
 # -- the oracle ----------------------------------------------------------------------------------
 
 def as_of(history: dict, key, ts, max_age: timedelta | None, point_in_time: bool):

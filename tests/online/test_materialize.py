@@ -26,7 +26,7 @@ def at(hours_ago: float) -> datetime:
 
 
 @pytest.fixture
-def store(tmp_path, spark_session, small_delta_snapshots):
+def store(tmp_path, spark_session):
     s = FeatureStore(tmp_path / "store")
     s.register(Entity("restaurant", {"r_id": "str"}),
                FeatureGroup("restaurant", "batch_fg", {"prep": "num", "cuisine": "str"}, max_age="30d"))

@@ -24,7 +24,6 @@ from palette import FeatureGroup, FeatureStore, StreamSource
 from palette.examples import eta
 from palette.online import open_store
 from palette.testing import submit_command
-from processes import QUICK_JVM
 
 pytestmark = pytest.mark.spark
 
@@ -32,8 +31,7 @@ ORDERS = 1000
 STREAM_GROUPS = ("restaurant:realtime_fg", "restaurant:location_fg", "region:service_fg")
 
 
-CONF = {"spark.executor.memory": "768m", "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
-        "spark.driver.extraJavaOptions": QUICK_JVM, "spark.executor.extraJavaOptions": QUICK_JVM}
+CONF = {"spark.executor.memory": "768m", "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
 
 
 def submit(cluster, job: str, *args: str, cwd, env=None, expect: int = 0) -> subprocess.CompletedProcess:

@@ -26,7 +26,7 @@ def run_stream(root, checkpoint, online, crash_at=None, metrics=None):
 
 
 @pytest.mark.slow
-def test_a_job_killed_at_every_step_counts_every_event_exactly_once(spark_session, tmp_path, small_delta_snapshots):
+def test_a_job_killed_at_every_step_counts_every_event_exactly_once(spark_session, tmp_path):
     spark_session.conf.set("spark.sql.session.timeZone", "UTC")
     path = tmp_path / "events"
     stores = {name: FeatureStore(tmp_path / name) for name in ("streamed", "backfilled")}
@@ -54,7 +54,7 @@ def test_a_job_killed_at_every_step_counts_every_event_exactly_once(spark_sessio
     assert_online_matches(online, evs, [f"r{i}" for i in range(5)], last, last + 7 * HOP, HOP)
 
 
-def test_restarting_with_a_changed_definition_is_refused(spark_session, tmp_path, small_delta_snapshots):
+def test_restarting_with_a_changed_definition_is_refused(spark_session, tmp_path):
     from palette import JobError
     path = tmp_path / "events"
     write_events(spark_session, path, events(n=20))

@@ -21,7 +21,7 @@ def produce(servers, topic, evs):
 
 
 def test_a_kafka_topic_streams_into_delta_and_online_as_a_backfill_computes_it(
-        spark_session, kafka_servers, tmp_path, small_delta_snapshots):
+        spark_session, kafka_servers, tmp_path):
     spark_session.conf.set("spark.sql.session.timeZone", "UTC")
     topic = f"orders-{uuid.uuid4().hex[:8]}"
     evs = sorted(events(seed=11, n=150), key=lambda e: e["ts"])     # in time order, arriving in two parts

@@ -16,8 +16,7 @@ from stream_events import G, assert_online_matches, events, group, micros, oracl
 LOC = "restaurant:location_fg"
 
 
-def test_a_latest_value_group_keeps_every_event_offline_and_the_latest_online(spark_session, tmp_path,
-                                                                              small_delta_snapshots):
+def test_a_latest_value_group_keeps_every_event_offline_and_the_latest_online(spark_session, tmp_path):
     spark_session.conf.set("spark.sql.session.timeZone", "UTC")
     path = tmp_path / "locations"
     source = StreamSource("delta", {"r_id": "str", "ts": "ts", "lat": "num", "long": "num"}, "ts", path=str(path))
@@ -52,8 +51,7 @@ def test_a_latest_value_group_keeps_every_event_offline_and_the_latest_online(sp
     assert streamed.read(LOC, spark_session).count() == 5
 
 
-def test_late_events_are_dropped_counted_seen_as_store_skew_and_backfilled(spark_session, tmp_path,
-                                                                            small_delta_snapshots):
+def test_late_events_are_dropped_counted_seen_as_store_skew_and_backfilled(spark_session, tmp_path):
     spark_session.conf.set("spark.sql.session.timeZone", "UTC")
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     path = tmp_path / "events"

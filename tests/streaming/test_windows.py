@@ -13,7 +13,7 @@ from stream_events import (AGGS, BASE, G, HOP, SCHEMA, assert_online_matches, as
 
 
 @pytest.fixture
-def setup(tmp_path, spark_session, small_delta_snapshots):
+def setup(tmp_path, spark_session):
     spark_session.conf.set("spark.sql.session.timeZone", "UTC")
     evs = events()
     path = tmp_path / "events"
@@ -112,7 +112,7 @@ def test_bad_declarations_fail_naming_the_fix(tmp_path):
                                     aggregations=[Aggregation("n", "count", over="4m"), *AGGS[1:]]))
 
 
-def test_approx_count_distinct_is_within_its_error_at_scale(tmp_path, spark_session, small_delta_snapshots):
+def test_approx_count_distinct_is_within_its_error_at_scale(tmp_path, spark_session):
     from pyspark.sql import functions as F
     path = tmp_path / "events"
     n = 20_000
