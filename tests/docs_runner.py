@@ -72,9 +72,11 @@ def reset(workdir: Path, environ: dict[str, str]) -> None:
         from mlflow.tracking._tracking_service import utils
         while mlflow.active_run():
             mlflow.end_run()
-        utils._tracking_uri = None                      # back to MLFLOW_TRACKING_URI or MLflow's default
-    if "palette.config" in sys.modules:
-        sys.modules["palette.config"]._CONFIGURED.clear()
+        # back to MLFLOW_TRACKING_URI or MLflow's default: set_tracking_uri would pin a URI
+        # over the next page's MLFLOW_TRACKING_URI, and MLflow has no public way to unset it
+        utils._tracking_uri = None
+    if "palette" in sys.modules:
+        sys.modules["palette"].configure("", online_store="")
     os.environ.clear()
     os.environ.update(environ)
     os.chdir(workdir)

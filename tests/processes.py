@@ -1,13 +1,17 @@
 """Processes the tests start for real: the serving process where pyspark cannot be
-imported and java is not on PATH (``Service``), and a small HTTP client."""
+imported and java is not on PATH (``Service``), a small HTTP client and steady traffic
+(``Traffic``)."""
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+
+from collections import namedtuple
 
 from palette.nospark import sitecustomize
 
@@ -28,6 +32,39 @@ def http(method, url, body=None, content_type="application/json", timeout=30, he
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode()
+
+
+Answer = namedtuple("Answer", "tag sent answered status")     # status: an HTTP code or a connection error
+
+
+class Traffic:
+    """``with Traffic(url, {"a": body, "b": other}):`` POSTs each body to ``url`` over and
+    over, one thread per body (``pause`` seconds apart), until the block ends; ``answers``
+    holds an ``Answer`` per request."""
+
+    def __init__(self, url, bodies: dict, pause: float = 0.0):
+        self.url, self.pause, self.answers, self._stop = url, pause, [], threading.Event()
+        self._threads = [threading.Thread(target=self._post, args=(tag, body)) for tag, body in bodies.items()]
+
+    def _post(self, tag, body):
+        while not self._stop.is_set():
+            sent = time.monotonic()
+            try:
+                status, _ = http("POST", self.url, body, timeout=10)
+            except OSError as e:
+                status = f"connection error {e}"
+            self.answers.append(Answer(tag, sent, time.monotonic(), status))
+            time.sleep(self.pause)
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
 
 
 def jvm_free_env(tmp_path) -> dict:

@@ -78,9 +78,13 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python", trees: int =
     eta.declare(store, kitchen=kitchen)
     checkpoints = f"{workdir}/checkpoints"
     ingested = eta.ingest(spark, store, sim, checkpoint=checkpoints)
-    trained = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
-                        store_root=store.root, experiment="eta", register="eta", alias="champion",
-                        pipeline_args={"max_iter": trees}, spark=spark)
+
+    def champion():                                 # trained, registered and promoted in MLflow
+        return train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
+                         store_root=store.root, experiment="eta", register="eta", alias="champion",
+                         pipeline_args={"max_iter": trees}, spark=spark)
+
+    trained = champion()
     online = f"sqlite:///{workdir}/online.db"
     materialize.run(online, store_root=store.root, spark=spark)
     scores = batch_score.run("models:/eta@champion", sim.paths["orders"], f"{workdir}/predictions",
@@ -118,9 +122,7 @@ def run(workdir: str, orders: int = 20000, kitchen: str = "python", trees: int =
     backfilled = backfill_rpc(eta.KITCHEN_GROUP, f"{workdir}/logs/served", store=store, spark=spark)
     consistency = check_consistency(spark, f"{workdir}/logs/served", store_root=store.root)
     queue = next(r for r in consistency.rows if r["group"] == eta.KITCHEN_GROUP and r["feature"] == "queue_minutes")
-    retrained = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes",
-                          "order_ts", store_root=store.root, experiment="eta", register="eta", alias="champion",
-                          pipeline_args={"max_iter": trees}, spark=spark)
+    retrained = champion()
 
     requests = f"{workdir}/requests"
     all_orders.select("r_id", "order_size").limit(2000) \

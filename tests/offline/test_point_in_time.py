@@ -144,7 +144,7 @@ def looked_up(model, df, numbered):
 # Every example writes three Delta tables (five MERGEs): few examples, each with a rich
 # history (up to 5 keys x 6 times per group, corrections, late older rows, 30 training rows).
 # PALETTE_PIT_EXAMPLES=100 runs a deeper search.
-@settings(max_examples=int(os.environ.get("PALETTE_PIT_EXAMPLES", 6)), deadline=None, derandomize=True,
+@settings(max_examples=int(os.environ.get("PALETTE_PIT_EXAMPLES", 4)), deadline=None, derandomize=True,
           database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(info=history(RESTAURANTS, info_values),
        stats=history(RESTAURANTS, num.map(lambda v: (v,))).map(lambda b: ({**b[0], **b[1]}, {})),  # one batch
@@ -213,10 +213,10 @@ def random_scenario(rnd, j):
     return info, stats, weather, rows
 
 
-SCENARIOS = 40       # per example: 40 independent scenarios in one set of tables, one transform
+SCENARIOS = 80       # per example: 80 independent scenarios in one set of tables, one transform
 
 
-@settings(max_examples=int(os.environ.get("PALETTE_PIT_EXAMPLES", 4)), deadline=None, derandomize=True,
+@settings(max_examples=int(os.environ.get("PALETTE_PIT_EXAMPLES", 2)), deadline=None, derandomize=True,
           database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 32 - 1),
        ages=st.fixed_dictionaries({g: st.sampled_from(list(AGES)) for g in ("info", "stats", "weather")}))

@@ -19,7 +19,7 @@ from palette.errors import BadStoreURL
 from palette.online import BatchWriter, open_store
 from palette.transformers import load_scorer
 
-from processes import Service, http
+from processes import Service, Traffic
 
 ENTITY = Entity("restaurant", {"r_id": "str"})
 MEALS = FeatureGroup("restaurant", "meals", {"n_meal": "num"})
@@ -177,7 +177,6 @@ def test_eta_materialized_into_the_cluster_reads_as_redis_and_sqlite(eta, online
     stores = {name: open_store(url, clock=lambda: AS_OF_SECONDS)
               for name, url in [("cluster", cluster_url), *online_urls.items()]}
     for group_id in stores["sqlite"].groups():
-        layout = stores["sqlite"].layout(group_id)
         prefix = stores["redis"]._key_prefix(group_id)
         keys = [k[len(prefix):].decode() for batch in stores["redis"]._scan(group_id) for k in batch]
         found = {name: s.read([(s.layout(group_id), keys + ["nope"])])[0] for name, s in stores.items()}
@@ -202,15 +201,15 @@ def _plain(v):
     return v.tolist() if hasattr(v, "tolist") else v
 
 
-def test_a_killed_master_fails_its_slots_with_503_until_its_replica_is_promoted(eta, cluster_url, redis_cluster,
-                                                                                tmp_path):
+def test_a_killed_master_fails_its_slots_with_503_until_its_replica_is_promoted(eta, online_urls, cluster_url,
+                                                                                redis_cluster, tmp_path):
     """``palette serve`` on the cluster; a master is killed (SIGKILL). Requests whose keys
     live on it get 503 (never 500) only while no master holds their slots, then 200 again
     once its replica is promoted, without restarting the server; requests whose keys live
     on the other masters answer 200 throughout. The killed node then rejoins as a replica."""
     store = open_store(cluster_url)
     restaurants = sorted({r["r_id"] for r in eta["requests"] if r["r_id"] and r["r_id"][1:].isdigit()})
-    scorer = load_scorer(eta["models"]["palette_transformer"][0], online_store=eta["sqlite"])
+    scorer = load_scorer(eta["models"]["palette_transformer"][0], online_store=online_urls["sqlite"])
     region = {r: scorer.scoreInstance({"r_id": r, "order_size": 1})["region_id"] for r in restaurants[:80]}
     nodes = redis.cluster.RedisCluster(host="127.0.0.1", port=min(redis_cluster.masters()))
 
@@ -224,47 +223,32 @@ def test_a_killed_master_fails_its_slots_with_503_until_its_replica_is_promoted(
     assert on_victim and elsewhere
     s = Service(tmp_path, ["--model", f"eta={eta['models']['palette_transformer'][0]}", "--online-store", cluster_url,
                            "--store-timeout-ms", "500", "--workers", "1"])
-    results, stop_traffic = [], threading.Event()
-
-    def traffic(keys, kind):
-        body = {"instances": [{"r_id": k, "order_size": 2} for k in keys]}
-        while not stop_traffic.is_set():
-            t0 = time.monotonic()
-            try:
-                status, _ = http("POST", s.url + "/v1/models/eta:predict", body, timeout=10)
-            except OSError as e:
-                status = f"connection error {e}"
-            results.append((kind, t0, time.monotonic(), status))
-            time.sleep(0.02)
-    threads = [threading.Thread(target=traffic, args=(on_victim, "victim")),
-               threading.Thread(target=traffic, args=(elsewhere, "other"))]
-    for t in threads:
-        t.start()
+    bodies = {tag: {"instances": [{"r_id": k, "order_size": 2} for k in keys]}
+              for tag, keys in (("victim", on_victim), ("other", elsewhere))}
     try:
-        time.sleep(1)
-        killed = time.monotonic()
-        os.kill(redis_cluster.procs[victim].pid, signal.SIGKILL)
-        redis_cluster.procs[victim].wait()
-        deadline = time.monotonic() + 30
-        while victim in redis_cluster.masters() or len(redis_cluster.masters()) < 3:
-            assert time.monotonic() < deadline, "the replica was not promoted within 30 s"
-            time.sleep(0.05)
-        promoted = time.monotonic()
-        time.sleep(4)
+        with Traffic(s.url + "/v1/models/eta:predict", bodies, pause=0.02) as traffic:
+            time.sleep(1)
+            killed = time.monotonic()
+            os.kill(redis_cluster.procs[victim].pid, signal.SIGKILL)
+            redis_cluster.procs[victim].wait()
+            deadline = time.monotonic() + 30
+            while victim in redis_cluster.masters() or len(redis_cluster.masters()) < 3:
+                assert time.monotonic() < deadline, "the replica was not promoted within 30 s"
+                time.sleep(0.05)
+            promoted = time.monotonic()
+            time.sleep(4)
     finally:
-        stop_traffic.set()
-        for t in threads:
-            t.join(30)
         code = s.stop()
         redis_cluster.start(victim)            # rejoins as a replica of the promoted node
     redis_cluster.wait_ok()
     assert code == 0
-    assert {r[3] for r in results} <= {200, 503}, {r[3] for r in results}
-    assert all(r[3] == 200 for r in results if r[0] == "other"), "keys on the other masters must keep answering"
-    victim_503 = [r for r in results if r[0] == "victim" and r[3] == 503]
+    answers = traffic.answers
+    assert {a.status for a in answers} <= {200, 503}, {a.status for a in answers}
+    assert all(a.status == 200 for a in answers if a.tag == "other"), "keys on the other masters must keep answering"
+    victim_503 = [a for a in answers if a.tag == "victim" and a.status == 503]
     assert victim_503, "reads of the killed master's slots should fail while no master holds them"
     # redis-py re-reads the cluster's topology at most once a second: 503s stop within that of the promotion
-    assert all(killed <= r[1] <= promoted + 1.5 for r in victim_503), "503 only while no master held the slots"
-    back = [r for r in results if r[0] == "victim" and r[1] >= promoted + 1.5]
-    assert back and all(r[3] == 200 for r in back), "served again after the promotion, without a restart"
+    assert all(killed <= a.sent <= promoted + 1.5 for a in victim_503), "503 only while no master held the slots"
+    back = [a for a in answers if a.tag == "victim" and a.sent >= promoted + 1.5]
+    assert back and all(a.status == 200 for a in back), "served again after the promotion, without a restart"
     assert 3 <= len(redis_cluster.masters()) and victim not in redis_cluster.masters()

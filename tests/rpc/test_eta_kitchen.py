@@ -44,7 +44,8 @@ def test_eta_with_the_kitchen_queue_over_http(spark_session, kitchen, tmp_path, 
     assert kitchen_stats(kitchen)["requests"] >= 1500
 
     first = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
-                      store_root=store.root, experiment="eta_kitchen", register="eta_kitchen", spark=spark_session)
+                      store_root=store.root, experiment="eta_kitchen", register="eta_kitchen",
+                      pipeline_args={"max_iter": 10}, spark=spark_session)
     assert first["metrics"]["rmse"] < first["metrics"]["baseline_rmse"]
     model = local_model_dir(first["registered"])
     online = f"sqlite:///{tmp_path}/online.db"
@@ -72,7 +73,8 @@ def test_eta_with_the_kitchen_queue_over_http(spark_session, kitchen, tmp_path, 
     assert queue["rows"] == 60 and queue["match_rate"] == 1.0 and queue["mismatch_rate"] == 0
 
     second = train.run("palette.examples.eta:kitchen_pipeline", sim.paths["orders"], "delivery_minutes", "order_ts",
-                       store_root=store.root, experiment="eta_kitchen", register="eta_kitchen", spark=spark_session)
+                       store_root=store.root, experiment="eta_kitchen", register="eta_kitchen",
+                       pipeline_args={"max_iter": 10}, spark=spark_session)
     assert second["registered"].endswith("/2")
     requests = spark_session.createDataFrame([(o.r_id, o.order_size) for o in orders], "r_id string, order_size int") \
         .withColumn("order_ts", F.current_timestamp())

@@ -207,7 +207,19 @@ def test_grid_search_over_lambdas(df):
     assert models[1].getLambdas()["f"].startswith('nFill(nVal("prep"), 3.6')
 
 
-def test_plan_has_no_python_udf(df):
+@pytest.fixture
+def whole_stage_codegen(spark_session):
+    """Spark's defaults, which tests/spark_conf turns off for the suite's tiny data."""
+    settings = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
+    old = {k: spark_session.conf.get(k) for k in settings}
+    for k, v in settings.items():
+        spark_session.conf.set(k, v)
+    yield
+    for k, v in old.items():
+        spark_session.conf.set(k, v)
+
+
+def test_plan_has_no_python_udf(df, whole_stage_codegen):
     t = DSLTransformer(lambdas={"r": regionId(nVal("lat") + 1, nVal("lng")), "c": 'clip(nVal("prep") * 2, 0, 5)',
                                 "f": 'floor(nVal("prep") / 3)', "b": 'bucket(nVal("prep") + 1, 1, 2, 3)'})
     plan = t.transform(df)._jdf.queryExecution().executedPlan().toString()

@@ -31,7 +31,8 @@ def test_jobs_over_a_million_keys_pass_with_a_small_driver(spark_cluster, redis_
     done = subprocess.run(submit_command(spark_cluster[0], app, [str(tmp_path), redis_db, str(KEYS)], {
         "spark.driver.memory": "512m", "spark.driver.maxResultSize": "8m", "spark.executor.memory": "1g",
         "spark.sql.shuffle.partitions": "8",
-        # a million keys: the server compiler, not the client compiler tests/spark_conf gives short-lived JVMs
+        # a million keys: generated code and the server compiler, not what tests/spark_conf gives tiny data
+        "spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK",
         "spark.driver.extraJavaOptions": "-XX:+UseG1GC", "spark.executor.extraJavaOptions": "-XX:+UseG1GC"}),
         capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from palette.testing import free_port, start_redis, stop
-from processes import Service, http
+from processes import Service, Traffic, http
 from palette.transformers import load_scorer
 
 @pytest.fixture(scope="module")
@@ -298,47 +298,33 @@ def test_redis_down_gives_503_then_serves_again_without_restart(eta, tmp_path, s
     eta["store"].materialize(online_store=url, spark=spark_session)
     s = Service(tmp_path, ["--model", f"eta={eta['models']['palette_transformer'][0]}",
                            "--online-store", url, "--store-timeout-ms", "100", "--workers", "2"])
-    results, stop_traffic = [], threading.Event()
-
-    def traffic():
-        body = {"instances": requests_of(eta, 2)}
-        while not stop_traffic.is_set():
-            t0 = time.monotonic()
-            try:
-                status, _ = http("POST", s.url + "/v1/models/eta:predict", body, timeout=10)
-            except OSError as e:
-                status = f"connection error {e}"
-            results.append((t0, time.monotonic(), status))
-    threads = [threading.Thread(target=traffic) for _ in range(4)]
-    for t in threads:
-        t.start()
+    body = {"instances": requests_of(eta, 2)}
     try:
-        time.sleep(1)
-        os.kill(redis.pid, signal.SIGSTOP)
-        time.sleep(1.5)
-        os.kill(redis.pid, signal.SIGCONT)
-        time.sleep(1)
-        redis.kill()
-        redis.wait()
-        time.sleep(1.5)
-        redis = start_redis(port, str(workdir), persist=True)
-        back = time.monotonic()
-        time.sleep(2)
+        with Traffic(s.url + "/v1/models/eta:predict", {n: body for n in range(4)}) as traffic:
+            time.sleep(1)
+            os.kill(redis.pid, signal.SIGSTOP)
+            time.sleep(1.5)
+            os.kill(redis.pid, signal.SIGCONT)
+            time.sleep(1)
+            redis.kill()
+            redis.wait()
+            time.sleep(1.5)
+            redis = start_redis(port, str(workdir), persist=True)
+            back = time.monotonic()
+            time.sleep(2)
     finally:
-        stop_traffic.set()
-        for t in threads:
-            t.join(30)
         stop(redis)
         code = s.stop()
-    statuses = {r[2] for r in results}
+    answers = traffic.answers
+    statuses = {a.status for a in answers}
     assert statuses <= {200, 503}, statuses
     assert 503 in statuses and code == 0
-    slow = [r for r in results if r[2] == 503 and r[1] - r[0] > 2.0]
-    assert not slow, f"503s should come within the timeout, some took {max(r[1] - r[0] for r in slow):.1f}s"
-    after = [r for r in results if r[0] >= back]
-    first_ok = min(r[1] for r in after if r[2] == 200)
+    slow = [a.answered - a.sent for a in answers if a.status == 503 and a.answered - a.sent > 2.0]
+    assert not slow, f"503s should come within the timeout, some took {max(slow):.1f}s"
+    after = [a for a in answers if a.sent >= back]
+    first_ok = min(a.answered for a in after if a.status == 200)
     assert first_ok - back <= 1.0, f"served again {first_ok - back:.2f}s after Redis was back"
-    assert all(r[2] == 200 for r in after if r[0] >= back + 1.0)
+    assert all(a.status == 200 for a in after if a.sent >= back + 1.0)
 
 
 def test_serving_reads_no_registry_and_no_delta(eta, online_urls, tmp_path):

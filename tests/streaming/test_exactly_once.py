@@ -47,7 +47,7 @@ def test_a_job_killed_at_every_step_counts_every_event_exactly_once(spark_sessio
         text = metrics.read_text()
         lag = float(text.split(f'palette_stream_lag_seconds{{group="{G}"}} ')[1].split()[0])
         assert lag > 86400 and "# TYPE palette_stream_processed_rows_per_second gauge" in text, text
-        assert f"lag=" in out
+        assert "lag=" in out
     streaming.backfill(G, store=stores["backfilled"], spark=spark_session)
     assert_same_rows(table_rows(stores["streamed"], spark_session), table_rows(stores["backfilled"], spark_session))
     last = max(micros(e["ts"]) for e in evs)
