@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-
 from collections import namedtuple
 
 from palette.nospark import sitecustomize
