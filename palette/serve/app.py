@@ -30,7 +30,7 @@ from starlette.routing import Route
 from palette.errors import OnlineStoreUnavailable, RpcUnavailable, SourceUnavailable
 from palette.online import open_store
 
-from . import metrics
+from . import metrics, reloads
 from .config import ServeConfig
 from .feature_log import open_log
 from .models import BadRequest, ModelSet
@@ -132,6 +132,7 @@ def _columns_param(payload, model) -> list[str] | None:
 def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=None) -> Starlette:
     """The app serving ``config``'s models (loaded here unless ``models`` is given);
     ``on_ready()`` is called once it serves."""
+    loaded_from = time.time()
     if models is None:
         url = config.online_store_url()
         store = metrics.InstrumentedStore(open_store(url)) if url else None
@@ -246,7 +247,9 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         return Response(text, media_type=kind)
 
     async def reload_here() -> dict:
+        began = time.time()
         result = await asyncio.get_running_loop().run_in_executor(None, models.reload)
+        reloads.record(result, began)
         for name, m in models.models.items():
             metrics.MODEL_LOAD.labels(name).set(m.load_seconds)
         metrics.GENERATION.set(models.generation)
@@ -271,12 +274,9 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
         if refused is not None:
             return refused
         if supervisor:
-            before = (models.last_reload or {}).get("at", 0)
-            os.kill(supervisor, signal.SIGHUP)      # every worker reloads; wait for this one's outcome
-            deadline = time.monotonic() + 300
-            while (models.last_reload or {}).get("at", 0) == before and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            result = models.last_reload
+            asked = time.time()
+            os.kill(supervisor, signal.SIGHUP)      # every worker reloads; answer for all of them
+            result = await reloads.every_worker(asked, config.workers)
         else:
             result = await reload_here()
         return _json(result, 200 if result and result["ok"] else 409)
@@ -288,6 +288,7 @@ def create_app(config: ServeConfig, models: ModelSet | None = None, on_ready=Non
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload_here()))
         except (NotImplementedError, RuntimeError, ValueError):      # not the main thread (a test client)
             pass
+        reloads.record({"ok": True, "generation": models.generation}, loaded_from)
         if os.environ.pop("PALETTE_SERVE_RELOAD_PENDING", None):      # asked for while this worker started
             asyncio.ensure_future(reload_here())
         if on_ready is not None:

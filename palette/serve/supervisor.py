@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import reloads
 from .config import ConfigError, ServeConfig
 
 log = logging.getLogger("palette.serve")
@@ -85,25 +86,30 @@ def serve(config: ServeConfig) -> int:
     sock.listen(2048)
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
+    # The supervisor's private directory: the workers' metric samples (unless
+    # PROMETHEUS_MULTIPROC_DIR names another) and their reload outcomes (reloads.py).
+    _remove_orphaned_run_dirs()
+    run_dir = tempfile.mkdtemp(prefix=f"{_RUN_DIR_PREFIX}{os.getpid()}-")
     own_metrics = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
     if own_metrics:
-        _remove_orphaned_metric_dirs()
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = run_dir
+    os.environ["PALETTE_SERVE_RUN_DIR"] = run_dir
     try:
         return _supervise(config, sock, port)
     finally:
         sock.close()
         if own_metrics:
-            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR")
+        shutil.rmtree(os.environ.pop("PALETTE_SERVE_RUN_DIR"), ignore_errors=True)
 
 
-_METRICS_PREFIX = "palette-serve-metrics-"
+_RUN_DIR_PREFIX = "palette-serve-metrics-"
 
 
-def _remove_orphaned_metric_dirs() -> None:
-    """The metric directories of supervisors that died without cleaning up (kill -9)."""
-    for d in Path(tempfile.gettempdir()).glob(f"{_METRICS_PREFIX}*-*"):
-        pid = d.name[len(_METRICS_PREFIX):].split("-", 1)[0]
+def _remove_orphaned_run_dirs() -> None:
+    """The directories of supervisors that died without cleaning up (kill -9)."""
+    for d in Path(tempfile.gettempdir()).glob(f"{_RUN_DIR_PREFIX}*-*"):
+        pid = d.name[len(_RUN_DIR_PREFIX):].split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
@@ -117,7 +123,7 @@ def _remove_orphaned_metric_dirs() -> None:
 def _supervise(config: ServeConfig, sock: socket.socket, port: int) -> int:
     os.environ["PALETTE_SERVE_SUPERVISOR"] = str(os.getpid())
     env = {**config.to_env(), "PROMETHEUS_MULTIPROC_DIR": os.environ["PROMETHEUS_MULTIPROC_DIR"],
-           "PALETTE_SERVE_SUPERVISOR": str(os.getpid())}
+           "PALETTE_SERVE_RUN_DIR": os.environ["PALETTE_SERVE_RUN_DIR"], "PALETTE_SERVE_SUPERVISOR": str(os.getpid())}
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Queue()
 
@@ -169,6 +175,7 @@ def _supervise(config: ServeConfig, sock: socket.socket, port: int) -> int:
                 continue
             from .metrics import worker_exited
             worker_exited(p.pid)
+            reloads.forget(p.pid)
             quick_deaths = quick_deaths + 1 if time.monotonic() - born < 10 else 0
             if quick_deaths >= 3 * config.workers:
                 log.error("workers keep dying at start (exit code %s); giving up", p.exitcode)

@@ -196,6 +196,7 @@ def test_reload_swaps_versions_and_refuses_a_broken_one(eta, online_urls, tmp_pa
         assert http("GET", s.url + "/v1/models")[1]["models"][0]["stages"][0] == "PaletteTransformer"
         status, result = http("POST", s.url + "/admin/reload", headers=admin)
         assert status == 200 and result["ok"], result
+        assert [w["ok"] for w in result["workers"]] == [True, True], result
         for _ in range(10):                                              # every worker swapped
             assert http("GET", s.url + "/v1/models")[1]["models"][0]["stages"][0] == "DSLModel"
         good = http("POST", s.url + "/v1/models/eta:predict", {"instances": requests_of(eta, 3)})
