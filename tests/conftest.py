@@ -2,14 +2,16 @@
 the Delta jars from the local Maven repository."""
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
+import spark_env
+
 # Python workers (mapInArrow in materialization) run this interpreter, where palette is installed.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-# Every JVM the tests start reads tests/spark_conf/spark-defaults.conf (tiny data's settings).
-os.environ["SPARK_CONF_DIR"] = str(Path(__file__).resolve().parent / "spark_conf")
+# Every JVM the tests start reads tests/spark_conf/spark-defaults.conf (tiny data's settings)
+# and maps the class archive make test built (tests/spark_env.py).
+spark_env.configure()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from palette.testing import submit_command
+from spark_env import SUBMIT_ENV
 
 pytestmark = pytest.mark.spark
 KEYS = 1_000_000
@@ -34,7 +35,7 @@ def test_jobs_over_a_million_keys_pass_with_a_small_driver(spark_cluster, redis_
         # a million keys: generated code and the server compiler, not what tests/spark_conf gives tiny data
         "spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK",
         "spark.driver.extraJavaOptions": "-XX:+UseG1GC", "spark.executor.extraJavaOptions": "-XX:+UseG1GC"}),
-        capture_output=True, text=True, cwd=tmp_path, timeout=900)
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **SUBMIT_ENV}, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads([l for l in done.stdout.splitlines() if l.startswith("{")][-1])
     assert (result["maxResultSize"], result["driver_memory"]) == ("8m", "512m")

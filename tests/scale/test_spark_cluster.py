@@ -24,6 +24,7 @@ from palette import FeatureGroup, FeatureStore, StreamSource
 from palette.examples import eta
 from palette.online import open_store
 from palette.testing import submit_command
+from spark_env import SUBMIT_ENV
 
 pytestmark = pytest.mark.spark
 
@@ -38,7 +39,7 @@ def submit(cluster, job: str, *args: str, cwd, env=None, expect: int = 0) -> sub
     master, _ = cluster
     started = time.monotonic()
     done = subprocess.run(submit_command(master, job, list(args), CONF), capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=600)
+                          env={**os.environ, **SUBMIT_ENV, **(env or {})}, timeout=600)
     print(f"spark-submit {job}: exit {done.returncode} in {time.monotonic() - started:.1f} s", flush=True)
     assert done.returncode == expect, f"{job} exited {done.returncode}:\n{done.stderr[-4000:]}"
     return done
