@@ -493,15 +493,17 @@ def spark_cluster(workers: int = 2, cores: int = 1, memory: str = "1536m",
 def submit_command(master: str, job: str, args: list[str], conf: dict[str, str] | None = None) -> list[str]:
     """The ``spark-submit`` command line (the pinned pyspark's own) that runs palette job
     ``job`` (``palette/jobs/<job>.py``, or an application's ``.py`` file) on ``master`` as docs/scaling.md shows: Delta's jars
-    and Spark's Kafka source (when fetched) by ``--jars``, Delta's SQL extension, UTC, and
-    this interpreter — where palette is installed — as the executors' Python."""
+    and Spark's Kafka source (when fetched) by ``--jars``, S3A's hadoop-aws (when fetched) on the
+    driver's and executors' class path, Delta's SQL extension, UTC, and this interpreter —
+    where palette is installed — as the executors' Python."""
     import importlib
 
-    from .spark import _DELTA_SQL_CONF, delta_conf
-    settings = {**_DELTA_SQL_CONF, "spark.sql.session.timeZone": "UTC", "spark.pyspark.python": sys.executable,
+    from .spark import delta_conf
+    settings = {**delta_conf(), "spark.sql.session.timeZone": "UTC", "spark.pyspark.python": sys.executable,
                 "spark.pyspark.driver.python": sys.executable, **(conf or {})}
+    jars = settings.pop("spark.jars")
     return [os.path.join(spark_home(), "bin", "spark-submit"), "--master", master,
-            "--jars", delta_conf()["spark.jars"], *[a for k, v in settings.items() for a in ("--conf", f"{k}={v}")],
+            "--jars", jars, *[a for k, v in settings.items() for a in ("--conf", f"{k}={v}")],
             job if job.endswith(".py") else importlib.import_module(f"palette.jobs.{job}").__file__, *args]
 
 

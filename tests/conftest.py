@@ -30,7 +30,8 @@ def pytest_configure(config):
     from palette.spark import delta_conf
 
     conf = SparkConfigBuilder.get()
-    for key, value in delta_conf().items():
+    java = f"{SparkConfigBuilder.options.get('spark.driver.extraJavaOptions', '')} {spark_env.archive_flags()}"
+    for key, value in {**delta_conf(), "spark.driver.extraJavaOptions": java.strip()}.items():
         conf.set(key, value)
         SparkConfigBuilder.options[key] = value
 

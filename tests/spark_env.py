@@ -5,8 +5,8 @@ given to every pyspark-launched JVM — the suite's own session, the docs runner
 kernels, the jobs the tests run as processes — by ``--properties-file`` in
 ``PYSPARK_SUBMIT_ARGS``. ``SPARK_CONF_DIR`` names an *empty* directory: Spark puts the conf
 directory on the JVM's class path, and class-data sharing refuses a class path with a
-non-empty directory in it. (A test that runs ``spark-submit`` itself gives it
-``SPARK_CONF_DIR=tests/spark_conf``: the same settings, no archive.)
+non-empty directory in it. A test that runs ``spark-submit`` itself passes the same file
+(``submit``).
 
 The archive: a cold JVM spends most of its first half minute loading and linking Spark's,
 Delta's and Scala's classes. A dynamic class-data-sharing archive (JDK 13+,
@@ -26,22 +26,33 @@ DEFAULTS = Path(__file__).resolve().parent / "spark_conf" / "spark-defaults.conf
 HOME = Path(sys.prefix) / "palette-spark-classes"        # in the virtualenv: its jars, its archive
 ARCHIVE = HOME / "classes.jsa"
 EMPTY_CONF_DIR = HOME / "conf"
+PROPERTIES = HOME / "tests.conf"                        # the settings, with the archive's flags
 _QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"             # a mismatched archive is ignored, not reported
-# The environment of a test's own spark-submit: the settings from their directory (no archive).
-SUBMIT_ENV = {"SPARK_CONF_DIR": str(DEFAULTS.parent)}
+_JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+
+
+def archive_flags() -> str:
+    """The JVM flags that map the archive (none when it was not built)."""
+    return f"-XX:SharedArchiveFile={ARCHIVE} {_QUIET}" if ARCHIVE.exists() else ""
+
+
+def submit(command: list[str]) -> list[str]:
+    """A test's own ``spark-submit`` command with the tests' settings (spark-submit does not
+    read ``PYSPARK_SUBMIT_ARGS``): its drivers and the cluster's executors map the archive
+    too, their class path being the same (S3A's jars, the empty conf directory, pyspark's jars)."""
+    return [command[0], "--properties-file", str(PROPERTIES), *command[1:]]
 
 
 def configure(archive_flag: str | None = None) -> None:
     """Point this process's (and its children's) pyspark launches at the tests' settings,
     with ``archive_flag`` (default: map the archive, when it was built) on the driver's JVM."""
     if archive_flag is None:
-        archive_flag = f"-XX:SharedArchiveFile={ARCHIVE}" if ARCHIVE.exists() else ""
+        archive_flag = archive_flags()
     EMPTY_CONF_DIR.mkdir(parents=True, exist_ok=True)
     lines = DEFAULTS.read_text().splitlines()
     if archive_flag:
-        lines = [f"{line} {archive_flag} {_QUIET}" if line.startswith("spark.driver.extraJavaOptions") else line
-                 for line in lines]
-    properties = HOME / ("dump.conf" if "ArchiveClassesAtExit" in archive_flag else "tests.conf")
+        lines = [f"{line} {archive_flag}" if line.startswith(_JAVA_OPTIONS) else line for line in lines]
+    properties = HOME / "dump.conf" if "ArchiveClassesAtExit" in archive_flag else PROPERTIES
     fd, tmp = tempfile.mkstemp(dir=HOME)
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -88,7 +99,7 @@ def workload(spark, work: str) -> None:
 if __name__ == "__main__":
     from palette.spark import session
     ARCHIVE.unlink(missing_ok=True)
-    configure(f"-XX:ArchiveClassesAtExit={ARCHIVE}")
+    configure(f"-XX:ArchiveClassesAtExit={ARCHIVE} {_QUIET}")
     work = tempfile.mkdtemp(prefix="palette-class-archive-")
     try:
         spark = session(app_name="palette-class-archive")

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from palette.testing import submit_command
-from spark_env import SUBMIT_ENV
+import spark_env
 
 pytestmark = pytest.mark.spark
 KEYS = 1_000_000
@@ -29,13 +29,14 @@ def redis_db(redis_url):
 def test_jobs_over_a_million_keys_pass_with_a_small_driver(spark_cluster, redis_db, tmp_path):
     import redis
     app = os.path.join(os.path.dirname(__file__), "bounded_driver_app.py")
-    done = subprocess.run(submit_command(spark_cluster[0], app, [str(tmp_path), redis_db, str(KEYS)], {
+    done = subprocess.run(spark_env.submit(submit_command(spark_cluster[0], app, [str(tmp_path), redis_db, str(KEYS)], {
         "spark.driver.memory": "512m", "spark.driver.maxResultSize": "8m", "spark.executor.memory": "1g",
         "spark.sql.shuffle.partitions": "8",
         # a million keys: generated code and the server compiler, not what tests/spark_conf gives tiny data
         "spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK",
-        "spark.driver.extraJavaOptions": "-XX:+UseG1GC", "spark.executor.extraJavaOptions": "-XX:+UseG1GC"}),
-        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **SUBMIT_ENV}, timeout=900)
+        "spark.driver.extraJavaOptions": f"-XX:+UseG1GC {spark_env.archive_flags()}",
+        "spark.executor.extraJavaOptions": f"-XX:+UseG1GC {spark_env.archive_flags()}"})),
+        capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads([l for l in done.stdout.splitlines() if l.startswith("{")][-1])
     assert (result["maxResultSize"], result["driver_memory"]) == ("8m", "512m")

@@ -24,7 +24,7 @@ from palette import FeatureGroup, FeatureStore, StreamSource
 from palette.examples import eta
 from palette.online import open_store
 from palette.testing import submit_command
-from spark_env import SUBMIT_ENV
+import spark_env
 
 pytestmark = pytest.mark.spark
 
@@ -38,8 +38,8 @@ CONF = {"spark.executor.memory": "768m", "spark.sql.shuffle.partitions": "2", "s
 def submit(cluster, job: str, *args: str, cwd, env=None, expect: int = 0) -> subprocess.CompletedProcess:
     master, _ = cluster
     started = time.monotonic()
-    done = subprocess.run(submit_command(master, job, list(args), CONF), capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **SUBMIT_ENV, **(env or {})}, timeout=600)
+    done = subprocess.run(spark_env.submit(submit_command(master, job, list(args), CONF)), capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=600)
     print(f"spark-submit {job}: exit {done.returncode} in {time.monotonic() - started:.1f} s", flush=True)
     assert done.returncode == expect, f"{job} exited {done.returncode}:\n{done.stderr[-4000:]}"
     return done
