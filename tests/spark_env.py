@@ -29,6 +29,9 @@ EMPTY_CONF_DIR = HOME / "conf"
 PROPERTIES = HOME / "tests.conf"                        # the settings, with the archive's flags
 _QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"             # a mismatched archive is ignored, not reported
 _JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+# Spark's own defaults for generated code, which spark-defaults.conf turns off for tiny data: for
+# a test that needs whole-stage code generation, or data big enough to gain from it.
+CODEGEN = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
 
 
 def archive_flags() -> str:

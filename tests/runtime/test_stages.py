@@ -14,6 +14,7 @@ from palette.dsl import DSLInputError, DSLSyntaxError, DSLTypeError, DSLUnsuppor
 from palette.errors import NotConfigured
 from palette.parity import check_parity
 from palette.transformers import load_scorer
+import spark_env
 
 ROWS = [(1.0, 57.64911, 10.40744, 3, 10.0), (None, 37.7749, -122.4194, 5, 14.0), (4.0, 0.0, 0.0, None, 9.0),
         (7.0, None, 1.0, 2, 20.0), (2.0, -33.86, 151.21, 4, 12.0), (4.0, 51.5, -0.12, 1, 8.0)]
@@ -210,9 +211,8 @@ def test_grid_search_over_lambdas(df):
 @pytest.fixture
 def whole_stage_codegen(spark_session):
     """Spark's defaults, which tests/spark_conf turns off for the suite's tiny data."""
-    settings = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
-    old = {k: spark_session.conf.get(k) for k in settings}
-    for k, v in settings.items():
+    old = {k: spark_session.conf.get(k) for k in spark_env.CODEGEN}
+    for k, v in spark_env.CODEGEN.items():
         spark_session.conf.set(k, v)
     yield
     for k, v in old.items():

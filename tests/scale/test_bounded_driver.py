@@ -33,7 +33,7 @@ def test_jobs_over_a_million_keys_pass_with_a_small_driver(spark_cluster, redis_
         "spark.driver.memory": "512m", "spark.driver.maxResultSize": "8m", "spark.executor.memory": "1g",
         "spark.sql.shuffle.partitions": "8",
         # a million keys: generated code and the server compiler, not what tests/spark_conf gives tiny data
-        "spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK",
+        **spark_env.CODEGEN,
         "spark.driver.extraJavaOptions": f"-XX:+UseG1GC {spark_env.archive_flags()}",
         "spark.executor.extraJavaOptions": f"-XX:+UseG1GC {spark_env.archive_flags()}"})),
         capture_output=True, text=True, cwd=tmp_path, timeout=900)
