@@ -106,7 +106,13 @@ if __name__ == "__main__":
     work = tempfile.mkdtemp(prefix="palette-class-archive-")
     try:
         spark = session(app_name="palette-class-archive")
+        jvm = spark.sparkContext._gateway.proc
         workload(spark, work)
-        spark.stop()                                    # the JVM writes the archive as it exits
+        spark.stop()
+        jvm.stdin.close()                               # the gateway JVM exits on EOF, writing the archive
+        jvm.wait(timeout=600)                           # (several seconds): make must not start tests before
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if not ARCHIVE.exists():
+        sys.exit(f"the JVM exited {jvm.returncode} without writing {ARCHIVE}")
+    print(f"{ARCHIVE}: {ARCHIVE.stat().st_size / 2**20:.0f} MiB", file=sys.stderr)
