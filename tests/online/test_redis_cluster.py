@@ -201,6 +201,13 @@ def _plain(v):
     return v.tolist() if hasattr(v, "tolist") else v
 
 
+# How long after the replica's promotion reads of its slots may still fail: redis-py re-reads
+# the slot table on the first error after it, at most once a second. Within 1.5 s when this
+# test runs alone; one fresh-clone run of the whole suite on the two busy cores saw a 503 later
+# than that (how much later it did not print; it does now).
+RECOVERY = 5.0
+
+
 def test_a_killed_master_fails_its_slots_with_503_until_its_replica_is_promoted(eta, online_urls, cluster_url,
                                                                                 redis_cluster, tmp_path):
     """``palette serve`` on the cluster; a master is killed (SIGKILL). Requests whose keys
@@ -236,7 +243,7 @@ def test_a_killed_master_fails_its_slots_with_503_until_its_replica_is_promoted(
                 assert time.monotonic() < deadline, "the replica was not promoted within 30 s"
                 time.sleep(0.05)
             promoted = time.monotonic()
-            time.sleep(4)
+            time.sleep(RECOVERY + 3)
     finally:
         code = s.stop()
         redis_cluster.start(victim)            # rejoins as a replica of the promoted node
@@ -247,8 +254,8 @@ def test_a_killed_master_fails_its_slots_with_503_until_its_replica_is_promoted(
     assert all(a.status == 200 for a in answers if a.tag == "other"), "keys on the other masters must keep answering"
     victim_503 = [a for a in answers if a.tag == "victim" and a.status == 503]
     assert victim_503, "reads of the killed master's slots should fail while no master holds them"
-    # redis-py re-reads the cluster's topology at most once a second: 503s stop within that of the promotion
-    assert all(killed <= a.sent <= promoted + 1.5 for a in victim_503), "503 only while no master held the slots"
-    back = [a for a in answers if a.tag == "victim" and a.sent >= promoted + 1.5]
+    late = [round(a.sent - promoted, 2) for a in victim_503 if not killed <= a.sent <= promoted + RECOVERY]
+    assert not late, f"503 only while no master held the slots (+ {RECOVERY} s); seconds after the promotion: {late}"
+    back = [a for a in answers if a.tag == "victim" and a.sent >= promoted + RECOVERY]
     assert back and all(a.status == 200 for a in back), "served again after the promotion, without a restart"
     assert 3 <= len(redis_cluster.masters()) and victim not in redis_cluster.masters()
