@@ -46,16 +46,16 @@ def submit(command: list[str]) -> list[str]:
     return [command[0], "--properties-file", str(PROPERTIES), *command[1:]]
 
 
-def configure(archive_flag: str | None = None) -> None:
+def configure(archive_flag: str | None = None, properties: Path = PROPERTIES) -> None:
     """Point this process's (and its children's) pyspark launches at the tests' settings,
-    with ``archive_flag`` (default: map the archive, when it was built) on the driver's JVM."""
+    written to ``properties`` with ``archive_flag`` (default: map the archive, when it was
+    built) on the drivers' and executors' JVMs."""
     if archive_flag is None:
         archive_flag = archive_flags()
     EMPTY_CONF_DIR.mkdir(parents=True, exist_ok=True)
     lines = DEFAULTS.read_text().splitlines()
     if archive_flag:
         lines = [f"{line} {archive_flag}" if line.startswith(_JAVA_OPTIONS) else line for line in lines]
-    properties = HOME / "dump.conf" if "ArchiveClassesAtExit" in archive_flag else PROPERTIES
     fd, tmp = tempfile.mkstemp(dir=HOME)
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -80,8 +80,8 @@ def workload(spark, work: str) -> None:
         (DeltaTable.forPath(spark, f"{work}/t").alias("t").merge(rows.alias("s"), "t.id = s.id AND t.key = s.key")
          .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
     table = spark.read.format("delta").option("versionAsOf", 1).load(f"{work}/t")
-    w = Window.partitionBy("key").orderBy("ts").rangeBetween(-3600, -1)
-    features = table.withColumn("n", F.count("*").over(w.orderBy(F.col("ts").cast("long"))))
+    w = Window.partitionBy("key").orderBy(F.col("ts").cast("long")).rangeBetween(-3600, -1)
+    features = table.withColumn("n", F.count("*").over(w))
     latest = table.groupBy("key").agg(F.max("ts").alias("ts"))
     joined = features.join(F.broadcast(latest), ["key", "ts"], "left").join(table.select("id", F.col("x").alias("x2")), "id")
     joined.write.mode("overwrite").parquet(f"{work}/p")
@@ -102,7 +102,7 @@ def workload(spark, work: str) -> None:
 if __name__ == "__main__":
     from palette.spark import session
     ARCHIVE.unlink(missing_ok=True)
-    configure(f"-XX:ArchiveClassesAtExit={ARCHIVE} {_QUIET}")
+    configure(f"-XX:ArchiveClassesAtExit={ARCHIVE} {_QUIET}", HOME / "dump.conf")
     work = tempfile.mkdtemp(prefix="palette-class-archive-")
     try:
         spark = session(app_name="palette-class-archive")
